@@ -1,0 +1,12 @@
+// `make check`: the type checker, then the type-aware linter. Fails on the first that fails.
+import { spawnSync } from "node:child_process";
+
+const steps: Array<[string, string[]]> = [
+  ["node_modules/.bin/tsc", ["--noEmit", "-p", "tsconfig.json"]],
+  ["node_modules/.bin/eslint", ["--max-warnings=0", "."]],
+];
+for (const [cmd, args] of steps) {
+  console.log(`$ ${cmd} ${args.join(" ")}`);
+  const r = spawnSync(cmd, args, { stdio: "inherit" });
+  if (r.status !== 0) process.exit(r.status ?? 1);
+}
