@@ -1,0 +1,23 @@
+/**
+ * Keeps a test environment running between test runs (for development):
+ *   bun scripts/test-env.ts up     start (or reuse) dockerd + mosquitto + images; prints the variables
+ *   bun scripts/test-env.ts down   stop what `up` started
+ * `make test` and the tests themselves reuse a live environment saved here.
+ */
+import { SHARED_STATE_DIR, loadLiveTestEnv, saveTestEnv, setUpTestEnv, tearDownTestEnv } from "./testenv/index.ts";
+
+const log = (m: string) => console.error(`test-env: ${m}`);
+const command = process.argv[2];
+
+if (command === "up") {
+  const env = (await loadLiveTestEnv(SHARED_STATE_DIR)) ?? (await setUpTestEnv(SHARED_STATE_DIR, log));
+  saveTestEnv(env);
+  for (const [k, v] of Object.entries(env.vars)) console.log(`export ${k}='${v}'`);
+} else if (command === "down") {
+  const env = await loadLiveTestEnv(SHARED_STATE_DIR);
+  if (env) await tearDownTestEnv(env);
+  else log("no live environment");
+} else {
+  console.error("usage: bun scripts/test-env.ts up|down");
+  process.exit(2);
+}

@@ -1,0 +1,72 @@
+/**
+ * The test environment: Debian packages, a Docker Engine, the busybox test image and a Mosquitto broker
+ * with TLS client certificates. Services that already answer are reused; missing ones are started privately
+ * and stopped by `teardown()`. The result is a set of environment variables for the test processes.
+ */
+import { mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { join } from "node:path";
+import { ensurePackages } from "./packages.ts";
+import { findRunningDocker, pingDocker, startPrivateDocker, stopPrivateDocker, type DockerEnv } from "./dockerd.ts";
+import { mosquittoFromEnv, startPrivateMosquitto, stopPrivateMosquitto, type MosquittoEnv } from "./mosquitto.ts";
+import { ensureBusyboxImage } from "./images.ts";
+import { alive } from "./util.ts";
+
+export const PACKAGES = [
+  "docker.io", "mosquitto", "busybox-static", "qemu-user-static", "libc6-arm64-cross", "docker-registry",
+  "git", "openssl", "tar",
+] as const;
+
+/** Where `scripts/test-env.ts up` keeps a long-lived environment that tests and `make test` reuse. */
+export const SHARED_STATE_DIR = "/tmp/spacelift-test-env";
+
+export interface TestEnv {
+  vars: Record<string, string>;
+  docker: DockerEnv;
+  mosquitto: MosquittoEnv;
+  stateDir: string;
+}
+
+export async function setUpTestEnv(stateDir: string, log: (m: string) => void): Promise<TestEnv> {
+  mkdirSync(stateDir, { recursive: true });
+  ensurePackages(PACKAGES, log);
+  const docker = (await findRunningDocker()) ?? (await startPrivateDocker(stateDir, log));
+  try {
+    const image = await ensureBusyboxImage(docker.host, log);
+    const mosquitto = mosquittoFromEnv(process.env) ?? (await startPrivateMosquitto(stateDir, log));
+    const vars = {
+      DOCKER_HOST: docker.host,
+      TEST_BUSYBOX_IMAGE: image,
+      TEST_MQTT_URL: mosquitto.url,
+      TEST_MQTT_CA: mosquitto.ca,
+      TEST_MQTT_CERT: mosquitto.cert,
+      TEST_MQTT_KEY: mosquitto.key,
+    };
+    return { vars, docker, mosquitto, stateDir };
+  } catch (err) {
+    await stopPrivateDocker(docker, stateDir);
+    throw err;
+  }
+}
+
+export async function tearDownTestEnv(env: TestEnv): Promise<void> {
+  await stopPrivateMosquitto(env.mosquitto);
+  await stopPrivateDocker(env.docker, env.stateDir);
+  rmSync(env.stateDir, { recursive: true, force: true });
+}
+
+/** Saves an environment so later runs can reuse it (scripts/test-env.ts up). */
+export function saveTestEnv(env: TestEnv): void {
+  writeFileSync(join(env.stateDir, "env.json"), JSON.stringify(env, null, 2));
+  const sh = Object.entries(env.vars).map(([k, v]) => `export ${k}='${v}'`).join("\n");
+  writeFileSync(join(env.stateDir, "env.sh"), sh + "\n");
+}
+
+/** A saved environment whose services still answer, or undefined. */
+export async function loadLiveTestEnv(stateDir: string): Promise<TestEnv | undefined> {
+  const file = join(stateDir, "env.json");
+  if (!existsSync(file)) return undefined;
+  const env = JSON.parse(readFileSync(file, "utf8")) as TestEnv;
+  if (!(await pingDocker(env.docker.host))) return undefined;
+  if (env.mosquitto.pid !== undefined && !alive(env.mosquitto.pid)) return undefined;
+  return env;
+}
