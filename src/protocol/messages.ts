@@ -1,0 +1,176 @@
+/**
+ * The messages of the launcher <-> mothership conversation (DESIGN §6), one valibot schema per type.
+ * Every message is a JSON object `{ v, type, id, ts, ...body }`. Field names are snake_case on the
+ * wire. Unknown fields are dropped (a newer peer may send more); an unknown `type` is reported as
+ * "ignored" so that old peers keep working when new types appear. Parsing never throws.
+ */
+import * as v from "valibot";
+import { REJECT_REASONS, RUN_REASONS, WORKER_STATUSES } from "./states.ts";
+
+/** The wire version this code speaks. A message with another `v` is refused, not guessed at. */
+export const PROTOCOL_VERSION = 1;
+
+const Id = v.pipe(v.string(), v.minLength(1), v.maxLength(128));
+const Seq = v.pipe(v.number(), v.integer(), v.minValue(0));
+const Base64 = v.pipe(v.string(), v.regex(/^[A-Za-z0-9+/]*={0,2}$/, "not base64"));
+
+const header = {
+  v: v.literal(PROTOCOL_VERSION),
+  id: Id,
+  /** ISO-8601 time the sender made the message. */
+  ts: v.pipe(v.string(), v.isoTimestamp()),
+};
+
+// ---- launcher -> mothership (published on <ns>/writeonly/<pool>/<worker>) ----
+
+/** First message after every (re)connect: who this worker is and what it is doing. */
+const Hello = v.object({
+  ...header,
+  type: v.literal("hello"),
+  metadata: v.record(v.string(), v.string()),
+  version: v.string(),
+  arch: v.string(),
+  state: v.picklist(WORKER_STATUSES),
+  /** The run the launcher is executing right now, if any (lets the mothership reconcile after a restart). */
+  run: v.nullable(Id),
+});
+
+const Heartbeat = v.object({
+  ...header,
+  type: v.literal("heartbeat"),
+  state: v.picklist(WORKER_STATUSES),
+  run: v.nullable(Id),
+});
+
+const RunAccepted = v.object({ ...header, type: v.literal("run_accepted"), run: Id });
+
+const RunRejected = v.object({
+  ...header,
+  type: v.literal("run_rejected"),
+  run: Id,
+  reason: v.picklist(REJECT_REASONS),
+  /** Human-readable details, e.g. the deny messages of the run-initialization policy. */
+  messages: v.array(v.string()),
+});
+
+/** The run entered a phase: "preparing" (pull, workspace) or one of the stack's phase names. */
+const Phase = v.object({ ...header, type: v.literal("phase"), run: Id, phase: v.pipe(v.string(), v.minLength(1)) });
+
+/** One chunk of run output. `seq` counts from 0 per run, without gaps; `data` is base64. */
+const LogChunk = v.object({ ...header, type: v.literal("log"), run: Id, seq: Seq, data: Base64 });
+
+const RunFinished = v.object({
+  ...header,
+  type: v.literal("run_finished"),
+  run: Id,
+  exit_code: v.nullable(v.pipe(v.number(), v.integer())),
+  reason: v.picklist(RUN_REASONS),
+  /** Seq of the last log chunk of the run, -1 when it printed nothing; lets the mothership wait for stragglers. */
+  last_seq: v.pipe(v.number(), v.integer(), v.minValue(-1)),
+});
+
+/** The worker leaves. Also the Last Will, with crashed=true, published by the broker for a lost launcher. */
+const Gone = v.object({ ...header, type: v.literal("gone"), crashed: v.boolean() });
+
+// ---- mothership -> launcher (published on <ns>/readonly/<pool>/<worker>) ----
+
+const Registered = v.object({
+  ...header,
+  type: v.literal("registered"),
+  worker: Id,
+  pool: Id,
+  /** DRAINED when an operator drained this worker before (drain survives reconnects). */
+  status: v.picklist(WORKER_STATUSES),
+  heartbeat_seconds: v.pipe(v.number(), v.integer(), v.minValue(1)),
+});
+
+/** A run for this worker; `jwe` is the run spec encrypted to the pool certificate (envelope.ts). */
+const Schedule = v.object({ ...header, type: v.literal("schedule"), run: Id, jwe: v.pipe(v.string(), v.minLength(1)) });
+
+const Cancel = v.object({ ...header, type: v.literal("cancel"), run: Id });
+const Drain = v.object({ ...header, type: v.literal("drain") });
+const Undrain = v.object({ ...header, type: v.literal("undrain") });
+/** Exit as soon as idle (pool cycle: the supervisor, e.g. an ASG, brings a fresh launcher). */
+const Cycle = v.object({ ...header, type: v.literal("cycle") });
+
+/** Every chunk of `run` with a seq <= `seq` is stored; the launcher may drop them from its spool. */
+const LogAck = v.object({ ...header, type: v.literal("log_ack"), run: Id, seq: v.pipe(v.number(), v.integer(), v.minValue(-1)) });
+
+/** The answer to a message the mothership could not accept. */
+const ErrorReply = v.object({
+  ...header,
+  type: v.literal("error"),
+  in_reply_to: v.nullable(v.string()),
+  code: v.string(),
+  message: v.string(),
+});
+
+export const UplinkSchema = v.variant("type", [Hello, Heartbeat, RunAccepted, RunRejected, Phase, LogChunk, RunFinished, Gone]);
+export const DownlinkSchema = v.variant("type", [Registered, Schedule, Cancel, Drain, Undrain, Cycle, LogAck, ErrorReply]);
+
+/** launcher -> mothership */
+export type UplinkMessage = v.InferOutput<typeof UplinkSchema>;
+/** mothership -> launcher */
+export type DownlinkMessage = v.InferOutput<typeof DownlinkSchema>;
+export type Message = UplinkMessage | DownlinkMessage;
+export type MessageType = Message["type"];
+export type MessageOf<T extends MessageType> = Extract<Message, { type: T }>;
+
+export const UPLINK_TYPES = UplinkSchema.options.map((o) => o.entries.type.literal);
+export const DOWNLINK_TYPES = DownlinkSchema.options.map((o) => o.entries.type.literal);
+
+/** Body of a message: everything except the header, which `makeMessage` fills in. */
+export type MessageBody<T extends MessageType> = Omit<MessageOf<T>, "v" | "id" | "ts" | "type">;
+
+export function makeMessage<T extends MessageType>(type: T, body: MessageBody<T>, now: Date = new Date()): MessageOf<T> {
+  return { v: PROTOCOL_VERSION, type, id: crypto.randomUUID(), ts: now.toISOString(), ...body } as MessageOf<T>;
+}
+
+export function encodeMessage(message: Message): string {
+  return JSON.stringify(message);
+}
+
+export type ParseResult<M> =
+  | { kind: "ok"; message: M }
+  /** A type this side does not know (newer peer): drop it quietly. */
+  | { kind: "ignored"; type: string; id: string | null }
+  /** Not JSON, wrong version, or a known type with a bad body: log it, answer with an error where useful. */
+  | { kind: "invalid"; error: string; type: string | null; id: string | null };
+
+export type Side = "uplink" | "downlink";
+
+/**
+ * Parses one raw payload in the given direction. Known types of the other direction count as
+ * invalid (a launcher never sends `schedule`), types nobody knows are ignored.
+ */
+export function parseMessage(raw: string | Uint8Array, side: "uplink"): ParseResult<UplinkMessage>;
+export function parseMessage(raw: string | Uint8Array, side: "downlink"): ParseResult<DownlinkMessage>;
+export function parseMessage(raw: string | Uint8Array, side: Side): ParseResult<Message> {
+  let data: unknown;
+  try {
+    data = JSON.parse(typeof raw === "string" ? raw : new TextDecoder().decode(raw));
+  } catch {
+    return { kind: "invalid", error: "payload is not JSON", type: null, id: null };
+  }
+  if (typeof data !== "object" || data === null || Array.isArray(data)) {
+    return { kind: "invalid", error: "payload is not a JSON object", type: null, id: null };
+  }
+  const rec = data as Record<string, unknown>;
+  const type = typeof rec.type === "string" ? rec.type : null;
+  const id = typeof rec.id === "string" ? rec.id : null;
+  if (rec.v !== PROTOCOL_VERSION) {
+    return { kind: "invalid", error: `unsupported protocol version ${JSON.stringify(rec.v)}`, type, id };
+  }
+  if (type === null) return { kind: "invalid", error: "message has no type", type, id };
+  const mine: readonly string[] = side === "uplink" ? UPLINK_TYPES : DOWNLINK_TYPES;
+  const theirs: readonly string[] = side === "uplink" ? DOWNLINK_TYPES : UPLINK_TYPES;
+  if (!mine.includes(type)) {
+    if (theirs.includes(type)) return { kind: "invalid", error: `${type} is not sent in this direction`, type, id };
+    return { kind: "ignored", type, id };
+  }
+  const result = v.safeParse(side === "uplink" ? UplinkSchema : DownlinkSchema, data);
+  if (result.success) return { kind: "ok", message: result.output };
+  const issue = result.issues[0];
+  const path = issue.path?.map((p) => String(p.key)).join(".") ?? "";
+  return { kind: "invalid", error: `${type}: ${path ? path + ": " : ""}${issue.message}`, type, id };
+}
