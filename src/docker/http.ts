@@ -1,0 +1,160 @@
+/**
+ * HTTP to the Docker Engine over its unix socket (or tcp://host:port) with the real undici.
+ * NOTE: `undici/index.js`, not `undici` — under Bun the bare name is Bun's shim, which ignores socketPath.
+ */
+import { Client } from "undici/index.js";
+import type { Duplex, Readable } from "node:stream";
+import { DockerError, errorFromStatus, errorFromTransport } from "./errors.ts";
+
+export interface Endpoint {
+  /** The DOCKER_HOST value, for messages. */
+  display: string;
+  origin: string;
+  socketPath?: string;
+}
+
+export function parseDockerHost(host: string | undefined): Endpoint {
+  const value = host && host !== "" ? host : "unix:///var/run/docker.sock";
+  if (value.startsWith("unix://")) {
+    const socketPath = value.slice("unix://".length);
+    if (!socketPath.startsWith("/")) throw new DockerError("daemon-unreachable", `DOCKER_HOST ${value}: the socket path must be absolute, e.g. unix:///var/run/docker.sock`);
+    return { display: value, origin: "http://docker", socketPath };
+  }
+  const tcp = /^tcp:\/\/([^/:]+|\[[0-9a-fA-F:]+\]):(\d+)\/?$/.exec(value);
+  if (tcp) return { display: value, origin: `http://${tcp[1]}:${tcp[2]}` };
+  throw new DockerError("daemon-unreachable", `DOCKER_HOST ${value}: use unix:///path/to/docker.sock or tcp://host:port`);
+}
+
+export interface TransportOptions {
+  connectTimeoutMs: number;
+  /** Idle time allowed between bytes of a non-streaming answer. Streaming calls disable it. */
+  idleTimeoutMs: number;
+}
+
+export interface RequestOptions {
+  method?: "GET" | "POST" | "DELETE" | "HEAD" | "PUT";
+  query?: Record<string, string | number | boolean | undefined>;
+  body?: unknown;
+  rawBody?: Readable | Uint8Array | string;
+  headers?: Record<string, string>;
+  signal?: AbortSignal;
+  /** A long-lived answer (logs follow, wait, pull progress): no idle timeout. */
+  streaming?: boolean;
+  /** Short description for errors, e.g. "inspect container abc". */
+  what: string;
+}
+
+export interface Response {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Readable & AsyncIterable<Uint8Array>;
+}
+
+export class DockerHttp {
+  readonly endpoint: Endpoint;
+  private readonly client: Client;
+  private readonly options: TransportOptions;
+
+  constructor(endpoint: Endpoint, options: TransportOptions) {
+    this.endpoint = endpoint;
+    this.options = options;
+    this.client = new Client(endpoint.origin, {
+      ...(endpoint.socketPath ? { socketPath: endpoint.socketPath } : {}),
+      connectTimeout: options.connectTimeoutMs,
+      keepAliveTimeout: 10_000,
+      pipelining: 0,
+    });
+  }
+
+  async request(path: string, opts: RequestOptions): Promise<Response> {
+    const headers: Record<string, string> = { ...opts.headers };
+    let body: Readable | Uint8Array | string | undefined = opts.rawBody;
+    if (opts.body !== undefined) {
+      body = JSON.stringify(opts.body);
+      headers["content-type"] = "application/json";
+    }
+    try {
+      const res = await this.client.request({
+        path: withQuery(path, opts.query),
+        method: opts.method ?? "GET",
+        headers,
+        body: body ?? null,
+        signal: opts.signal ?? null,
+        headersTimeout: opts.streaming ? 0 : this.options.idleTimeoutMs,
+        bodyTimeout: opts.streaming ? 0 : this.options.idleTimeoutMs,
+      });
+      return { status: res.statusCode, headers: res.headers, body: res.body as unknown as Response["body"] };
+    } catch (err) {
+      throw errorFromTransport(err, opts.what, this.endpoint.display, opts.signal);
+    }
+  }
+
+  /** A request whose answer must be 2xx; returns the parsed JSON body (or undefined for an empty one). */
+  async json<T>(path: string, opts: RequestOptions): Promise<T> {
+    const res = await this.request(path, opts);
+    const text = await readText(res, opts);
+    if (res.status >= 300) throw errorFromStatus(res.status, daemonMessage(text), opts.what);
+    return (text === "" ? undefined : JSON.parse(text)) as T;
+  }
+
+  /** A request whose answer must be 2xx; the body is discarded. */
+  async call(path: string, opts: RequestOptions): Promise<number> {
+    const res = await this.request(path, opts);
+    const text = await readText(res, opts);
+    if (res.status >= 300 && res.status !== 304) throw errorFromStatus(res.status, daemonMessage(text), opts.what);
+    return res.status;
+  }
+
+  /** HTTP upgrade to a raw stream (Docker's hijacked attach). */
+  async upgrade(path: string, opts: RequestOptions): Promise<Duplex> {
+    try {
+      const { socket } = await this.client.upgrade({
+        path: withQuery(path, opts.query),
+        method: "POST",
+        protocol: "tcp",
+        signal: opts.signal ?? null,
+      });
+      return socket;
+    } catch (err) {
+      const status = (err as { statusCode?: unknown }).statusCode;
+      if (typeof status === "number") throw errorFromStatus(status, "", opts.what);
+      throw errorFromTransport(err, opts.what, this.endpoint.display, opts.signal);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+
+  destroy(): void {
+    void this.client.destroy().catch(() => undefined);
+  }
+}
+
+export async function readText(res: Response, opts: RequestOptions): Promise<string> {
+  try {
+    const chunks: Uint8Array[] = [];
+    for await (const c of res.body) chunks.push(c);
+    return Buffer.concat(chunks).toString("utf8");
+  } catch (err) {
+    throw errorFromTransport(err, opts.what, "the daemon", opts.signal);
+  }
+}
+
+export function daemonMessage(text: string): string {
+  try {
+    const parsed = JSON.parse(text) as { message?: unknown };
+    if (typeof parsed.message === "string") return parsed.message;
+  } catch {
+    // not JSON: use the text itself
+  }
+  return text.trim();
+}
+
+function withQuery(path: string, query: RequestOptions["query"]): string {
+  if (!query) return path;
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(query)) if (v !== undefined) params.set(k, String(v));
+  const qs = params.toString();
+  return qs ? `${path}?${qs}` : path;
+}
