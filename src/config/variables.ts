@@ -1,0 +1,39 @@
+/**
+ * Every variable the launcher configuration knows, with its default and meaning: the single list
+ * behind CONFIG_VARIABLES, `--help` output and the README table (a test keeps the README in step).
+ * Pattern variables are written with their placeholder (`<key>`, `<n>`).
+ */
+export interface VariableDoc {
+  readonly name: string;
+  /** What applies when the variable is unset, as shown to operators. */
+  readonly default: string;
+  readonly meaning: string;
+}
+
+export const VARIABLE_DOCS: readonly VariableDoc[] = [
+  { name: "SPACELIFT_TOKEN", default: "required", meaning: "pool token printed by `mothership pool create` (base64 JSON: pool id, broker, comms URL, pool certificate, CA)" },
+  { name: "SPACELIFT_POOL_PRIVATE_KEY", default: "required", meaning: "the pool private key: base64 of the whole PEM file (`base64 -w 0 spacelift.key`); PKCS#8, PKCS#1 RSA or SEC1 EC, unencrypted; raw PEM text is accepted too" },
+  { name: "SPACELIFT_WORKER_COMMS_PROTOCOL", default: "`mqtt` when the token has a broker, else `poll`", meaning: "`mqtt` (the token's broker, mutual TLS) or `poll` (HTTP long-poll to the comms URL)" },
+  { name: "SPACELIFT_WORKER_COMMS_URL", default: "the token's `comms_url`", meaning: "base http(s) URL of the mothership for `poll`" },
+  { name: "DOCKER_HOST", default: "`unix:///var/run/docker.sock`", meaning: "Docker Engine endpoint: `unix:///path` or `tcp://host:port`" },
+  { name: "SPACELIFT_LAUNCHER_SCRATCH_DIR", default: "`/opt/spacelift`", meaning: "absolute directory for run workspaces and the worker bundle; the Docker daemon must see the same path" },
+  { name: "SPACELIFT_DOCKER_CONFIG_DIR", default: "none", meaning: "directory holding a Docker `config.json` (auths, credHelpers, credsStore) used for image pulls, e.g. `/root/.docker`" },
+  { name: "SPACELIFT_MASK_ENVS", default: "none", meaning: "comma list of launcher env vars passed to every run and masked in all logs; each must be set" },
+  { name: "SPACELIFT_WHITELIST_ENVS", default: "none", meaning: "comma list of launcher env vars passed to runs; `ro_NAME` only to read-only runs, `wo_NAME` only to write runs; each must be set" },
+  { name: "SPACELIFT_WORKER_NETWORK", default: "`bridge`", meaning: "Docker network for run containers" },
+  { name: "SPACELIFT_WORKER_EXTRA_MOUNTS", default: "none", meaning: "`/host:/container[:ro|:rw],...` mounted into every run container (absolute paths)" },
+  { name: "SPACELIFT_WORKER_RO_EXTRA_MOUNTS", default: "none", meaning: "same, read-only (proposed) runs only" },
+  { name: "SPACELIFT_WORKER_WO_EXTRA_MOUNTS", default: "none", meaning: "same, write runs only (tracked runs, tasks, destroys)" },
+  { name: "SPACELIFT_WORKER_RUNTIME", default: "Docker's default", meaning: "Docker runtime for run containers, e.g. `runsc`" },
+  { name: "SPACELIFT_LAUNCHER_LOGS_TIMEOUT", default: "`7m`", meaning: "Go duration: stop a run that prints nothing for this long" },
+  { name: "SPACELIFT_LAUNCHER_RUN_TIMEOUT", default: "`70m`", meaning: "Go duration: maximum run time" },
+  { name: "SPACELIFT_LAUNCHER_RUN_INITIALIZATION_POLICY", default: "none", meaning: "path of a readable Rego file evaluated before each run; an invalid policy stops the launcher at start" },
+  { name: "SPACELIFT_DEFAULT_RUNNER_IMAGE", default: "none (a run must name its image)", meaning: "Docker image for runs that name none" },
+  { name: "SPACELIFT_RUN_LOGS_ON_STANDARD_OUTPUT_ENABLED", default: "`false`", meaning: "also write run logs to stdout as JSON lines (`run_ulid`, `stack_id`, `ts`, `msg`); `true/false/1/0/yes/no`" },
+  { name: "SPACELIFT_DEBUG", default: "`false`", meaning: "print the exact commands and container spec into the run log; `true/false/1/0/yes/no`" },
+  { name: "SPACELIFT_METADATA_<key>", default: "none", meaning: "tag `<key>` (as written) sent at registration, e.g. `SPACELIFT_METADATA_instance_id`; key and value must be non-empty" },
+  { name: "SPACELIFT_PRIVATEVCS_MAPPING_NAME_<n>", default: "none", meaning: "name of VCS agent pool `<n>`; n counts 0, 1, 2, … without gaps, each with its base endpoint" },
+  { name: "SPACELIFT_PRIVATEVCS_MAPPING_BASE_ENDPOINT_<n>", default: "none", meaning: "http(s) base URL of the VCS system for mapping `<n>`" },
+];
+
+export const CONFIG_VARIABLES: readonly string[] = Object.freeze(VARIABLE_DOCS.map((d) => d.name));
