@@ -4,17 +4,23 @@
  *   bun scripts/test-env.ts down   stop what `up` started
  * `make test` and the tests themselves reuse a live environment saved here.
  */
-import { SHARED_STATE_DIR, loadLiveTestEnv, saveTestEnv, setUpTestEnv, tearDownTestEnv } from "./testenv/index.ts";
+import { SHARED_STATE_DIR, loadLiveTestEnv, loadSavedTestEnv, saveTestEnv, setUpTestEnv, tearDownTestEnv } from "./testenv/index.ts";
 
 const log = (m: string) => console.error(`test-env: ${m}`);
 const command = process.argv[2];
 
 if (command === "up") {
-  const env = (await loadLiveTestEnv(SHARED_STATE_DIR)) ?? (await setUpTestEnv(SHARED_STATE_DIR, log));
+  let env = await loadLiveTestEnv(SHARED_STATE_DIR);
+  if (!env) {
+    // Partly dead: stop what the saved environment still has running before starting afresh.
+    const stale = loadSavedTestEnv(SHARED_STATE_DIR);
+    if (stale) await tearDownTestEnv(stale);
+    env = await setUpTestEnv(SHARED_STATE_DIR, log);
+  }
   saveTestEnv(env);
   for (const [k, v] of Object.entries(env.vars)) console.log(`export ${k}='${v}'`);
 } else if (command === "down") {
-  const env = await loadLiveTestEnv(SHARED_STATE_DIR);
+  const env = loadSavedTestEnv(SHARED_STATE_DIR);
   if (env) await tearDownTestEnv(env);
   else log("no live environment");
 } else {

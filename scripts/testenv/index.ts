@@ -9,6 +9,7 @@ import { ensurePackages } from "./packages.ts";
 import { findRunningDocker, pingDocker, startPrivateDocker, stopPrivateDocker, type DockerEnv } from "./dockerd.ts";
 import { mosquittoFromEnv, startPrivateMosquitto, stopPrivateMosquitto, type MosquittoEnv } from "./mosquitto.ts";
 import { ensureBusyboxImage } from "./images.ts";
+import { pushToRegistry, startPrivateRegistry, stopPrivateRegistry, type RegistryEnv } from "./registry.ts";
 import { alive } from "./util.ts";
 
 export const PACKAGES = [
@@ -23,16 +24,24 @@ export interface TestEnv {
   vars: Record<string, string>;
   docker: DockerEnv;
   mosquitto: MosquittoEnv;
+  registry: RegistryEnv;
   stateDir: string;
 }
 
 export async function setUpTestEnv(stateDir: string, log: (m: string) => void): Promise<TestEnv> {
   mkdirSync(stateDir, { recursive: true });
   ensurePackages(PACKAGES, log);
-  const docker = (await findRunningDocker()) ?? (await startPrivateDocker(stateDir, log));
+  // What was started so far, stopped again (newest first) when a later step fails.
+  const started: Array<() => Promise<void>> = [];
   try {
+    const docker = (await findRunningDocker()) ?? (await startPrivateDocker(stateDir, log));
+    started.push(() => stopPrivateDocker(docker, stateDir));
     const image = await ensureBusyboxImage(docker.host, log);
     const mosquitto = mosquittoFromEnv(process.env) ?? (await startPrivateMosquitto(stateDir, log));
+    started.push(() => stopPrivateMosquitto(mosquitto));
+    const registry = await startPrivateRegistry(stateDir, log);
+    started.push(() => stopPrivateRegistry(registry));
+    await pushToRegistry(docker.host, image, registry);
     const vars = {
       DOCKER_HOST: docker.host,
       TEST_BUSYBOX_IMAGE: image,
@@ -40,15 +49,20 @@ export async function setUpTestEnv(stateDir: string, log: (m: string) => void): 
       TEST_MQTT_CA: mosquitto.ca,
       TEST_MQTT_CERT: mosquitto.cert,
       TEST_MQTT_KEY: mosquitto.key,
+      TEST_REGISTRY: registry.address,
+      TEST_REGISTRY_USER: registry.username,
+      TEST_REGISTRY_PASSWORD: registry.password,
+      TEST_REGISTRY_IMAGE: registry.image,
     };
-    return { vars, docker, mosquitto, stateDir };
+    return { vars, docker, mosquitto, registry, stateDir };
   } catch (err) {
-    await stopPrivateDocker(docker, stateDir);
+    for (const stop of started.reverse()) await stop().catch(() => undefined);
     throw err;
   }
 }
 
 export async function tearDownTestEnv(env: TestEnv): Promise<void> {
+  if (env.registry) await stopPrivateRegistry(env.registry);
   await stopPrivateMosquitto(env.mosquitto);
   await stopPrivateDocker(env.docker, env.stateDir);
   rmSync(env.stateDir, { recursive: true, force: true });
@@ -61,12 +75,22 @@ export function saveTestEnv(env: TestEnv): void {
   writeFileSync(join(env.stateDir, "env.sh"), sh + "\n");
 }
 
-/** A saved environment whose services still answer, or undefined. */
-export async function loadLiveTestEnv(stateDir: string): Promise<TestEnv | undefined> {
+export function loadSavedTestEnv(stateDir: string): TestEnv | undefined {
   const file = join(stateDir, "env.json");
   if (!existsSync(file)) return undefined;
-  const env = JSON.parse(readFileSync(file, "utf8")) as TestEnv;
+  try {
+    return JSON.parse(readFileSync(file, "utf8")) as TestEnv;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A saved environment whose services still answer, or undefined. */
+export async function loadLiveTestEnv(stateDir: string): Promise<TestEnv | undefined> {
+  const env = loadSavedTestEnv(stateDir);
+  if (!env) return undefined;
   if (!(await pingDocker(env.docker.host))) return undefined;
   if (env.mosquitto.pid !== undefined && !alive(env.mosquitto.pid)) return undefined;
+  if (env.registry?.pid === undefined || !alive(env.registry.pid)) return undefined;
   return env;
 }

@@ -19,6 +19,20 @@ export function splitImageRef(ref: string): { name: string; tag: string } {
   return { name: ref, tag: "latest" };
 }
 
+/**
+ * Docker ≥ 23 answers a refused pull with 401/403. Older engines (20.10 in Debian 12) answer 500 and carry
+ * the registry's error in the message, formatted by the distribution `errcode` package as `<code>: <text>`
+ * (`unauthorized: authentication required`, `denied: requested access to the resource is denied`), or, for a
+ * registry that asked for basic auth when none was given, the engine's own `no basic auth credentials`.
+ * We classify on those registry API error codes only, in this one place.
+ */
+const AUTH_ERROR = /(?:^|[\s"])(?:unauthorized|denied):|no basic auth credentials|pull access denied/i;
+
+export function pullErrorCode(status: number | undefined, message: string): "registry-auth-failed" | "pull-failed" {
+  if (status === 401 || status === 403) return "registry-auth-failed";
+  return AUTH_ERROR.test(message) ? "registry-auth-failed" : "pull-failed";
+}
+
 export function encodeAuthHeader(auth: object): string {
   return Buffer.from(JSON.stringify(auth)).toString("base64url");
 }
@@ -36,8 +50,7 @@ export async function pullImage(http: DockerHttp, path: string, ref: string, opt
   });
   if (res.status >= 300) {
     const message = daemonMessage(await readText(res, { what }));
-    const code = res.status === 401 || res.status === 403 ? "registry-auth-failed" : "pull-failed";
-    throw new DockerError(code, `${what}: ${message}`, { status: res.status });
+    throw new DockerError(pullErrorCode(res.status, message), `${what}: ${message}`, { status: res.status });
   }
   let pending = "";
   const decoder = new TextDecoder();
@@ -52,8 +65,7 @@ export async function pullImage(http: DockerHttp, path: string, ref: string, opt
     if (event.error !== undefined || event.errorDetail !== undefined) {
       const message = event.errorDetail?.message ?? event.error ?? "unknown error";
       const status = event.errorDetail?.code;
-      const code = status === 401 || status === 403 ? "registry-auth-failed" : "pull-failed";
-      throw new DockerError(code, `${what}: ${message}`, status !== undefined ? { status } : undefined);
+      throw new DockerError(pullErrorCode(status, message), `${what}: ${message}`, status !== undefined ? { status } : undefined);
     }
     opts.onProgress?.({
       ...(event.status !== undefined ? { status: event.status } : {}),

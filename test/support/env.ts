@@ -52,3 +52,17 @@ export function mqttTestEnv(): MqttTestEnv | undefined {
   const { TEST_MQTT_URL: url, TEST_MQTT_CA: ca, TEST_MQTT_CERT: cert, TEST_MQTT_KEY: key } = v;
   return need("a Mosquitto broker (TEST_MQTT_*)", url && ca && cert && key ? { url, ca, cert, key } : undefined);
 }
+
+export interface RegistryTestEnv {
+  docker: DockerTestEnv;
+  registry: { address: string; username: string; password: string; image: string };
+}
+
+/** The private registry (htpasswd auth) holding the busybox image as `registry.image`. */
+export function registryTestEnv(): RegistryTestEnv | undefined {
+  const docker = dockerTestEnv();
+  const v = vars();
+  const { TEST_REGISTRY: address, TEST_REGISTRY_USER: username, TEST_REGISTRY_PASSWORD: password, TEST_REGISTRY_IMAGE: image } = v;
+  const registry = address && username && password && image ? { address, username, password, image } : undefined;
+  return need("a Docker registry (TEST_REGISTRY_*)", docker && registry ? { docker, registry } : undefined);
+}
