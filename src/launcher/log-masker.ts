@@ -12,7 +12,9 @@
  * Streaming: a byte can only be part of a not-yet-complete occurrence if it lies in the last
  * (longest secret - 1) bytes seen, so exactly that tail is held back between reads; everything
  * before it is final. Searching uses Buffer#indexOf per secret over the (tail + new chunk)
- * window - native code, no per-byte JavaScript loop.
+ * window - native code, no per-byte JavaScript loop. Returned bytes may alias the chunk passed in;
+ * the held-back tail is always copied, so callers may reuse their read buffers once they consumed
+ * the output.
  */
 
 export const MASK = "*****";

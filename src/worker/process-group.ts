@@ -3,7 +3,8 @@
  * process group, and forwards termination signals to that whole group: a command's own children
  * (terraform's providers, a `make` tree) get the signal too, exactly as they would from a
  * terminal's Ctrl-C. Output is inherited, never piped through the worker, so nothing can be lost
- * or reordered by us.
+ * or reordered by us. Stdin is /dev/null: nobody can answer a prompt in a run, so a command that
+ * asks (terraform without -input=false) fails at once instead of hanging until the logs timeout.
  */
 import { spawn } from "node:child_process";
 import { constants } from "node:os";
@@ -45,7 +46,7 @@ export class ProcessGroupRunner {
   async run(file: string, args: string[], options: RunOptions): Promise<ExitStatus | SpawnFailure> {
     if (this.stopSignal !== null) return signalStatus(this.stopSignal);
     return new Promise((resolve) => {
-      const child = spawn(file, args, { cwd: options.cwd, env: options.env, stdio: "inherit", detached: true });
+      const child = spawn(file, args, { cwd: options.cwd, env: options.env, stdio: ["ignore", "inherit", "inherit"], detached: true });
       const pid = child.pid;
       if (pid !== undefined) {
         this.live.add(pid);

@@ -58,14 +58,16 @@ export interface StartOptions {
   args?: string[];
   /** Command prefix, e.g. ["unshare", "--pid", "--fork", "--mount-proc"]. */
   wrap?: string[];
+  /** Give the worker an open stdin pipe (that nobody writes to) instead of /dev/null. */
+  openStdin?: boolean;
 }
 
-export function startWorker(box: Sandbox, options: StartOptions = {}): { proc: Bun.Subprocess<"ignore", "pipe", "pipe">; result: Promise<WorkerResult> } {
+export function startWorker(box: Sandbox, options: StartOptions = {}): { proc: Bun.Subprocess<"ignore" | "pipe", "pipe", "pipe">; result: Promise<WorkerResult> } {
   const cmd = [...(options.wrap ?? []), BUN, WORKER, "worker", "--spec", box.specPath, "--workspace", box.workspace, ...(options.args ?? [])];
   const proc = Bun.spawn(cmd, {
     cwd: box.dir,
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...options.env },
-    stdin: "ignore",
+    stdin: options.openStdin === true ? "pipe" : "ignore",
     stdout: "pipe",
     stderr: "pipe",
   });

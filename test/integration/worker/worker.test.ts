@@ -48,6 +48,13 @@ describe("worker phases", () => {
     expect(existsSync(marker)).toBe(false);
   });
 
+  test("commands read end-of-file from stdin instead of waiting for input", async () => {
+    box = sandbox();
+    writeInstructions(box, runSpec([{ name: "planning", commands: ['read answer; echo "read status $?"'] }]));
+    const result = await runWorker(box, { openStdin: true });
+    expect(result.events).toEqual([{ phase: "planning" }, { out: "read status 1\n" }]);
+  });
+
   test("a command killed by a signal yields 128 + n", async () => {
     box = sandbox();
     writeInstructions(box, runSpec([{ name: "planning", commands: ["kill -KILL $$"] }]));
@@ -99,7 +106,7 @@ describe("worker phases", () => {
     const trapped = join(box.dir, "trapped");
     const child = join(box.dir, "child-got-term");
     const script = [
-      `(trap 'echo child > ${child}; exit 0' TERM; while :; do sleep 0.05; done) &`,
+      `(trap 'echo child > ${child}; exit 0' TERM; touch ${ready}-child; while :; do sleep 0.05; done) &`,
       `trap 'echo parent > ${trapped}; wait; exit 3' TERM`,
       `touch ${ready}`,
       "while :; do sleep 0.05; done",
@@ -107,6 +114,7 @@ describe("worker phases", () => {
     writeInstructions(box, runSpec([{ name: "planning", commands: [script] }, { name: "applying", commands: ["echo never"] }]));
     const { proc, result } = startWorker(box);
     await waitForFile(ready);
+    await waitForFile(`${ready}-child`);
     proc.kill("SIGTERM");
     const { code, events, stderr } = await result;
     expect(code).toBe(3);
