@@ -1,13 +1,134 @@
-/** `mothership`: the control plane. Commands arrive with the control-plane release; today it reports its version. */
+/**
+ * `mothership`: the control plane's single entry point. `serve` runs the server; every other
+ * command is a client of its HTTP API. This is the one place that reads the environment and turns
+ * errors into exit codes (0 ok, 1 failed, 2 usage).
+ */
 import "reflect-metadata";
+import { errorMessage, SpaceliftError } from "../errors.ts";
+import { createLogger, type Level } from "../log/logger.ts";
+import { DEFAULT_NAMESPACE } from "../protocol/topics.ts";
 import { versionLine } from "../version.ts";
+import { flag, hostPort, parseArgs, usageError, type ParsedArgs } from "./cli/args.ts";
+import { connect } from "./cli/client.ts";
+import { poolCommand, runCommand, stackCommand, workerCommand, type Io } from "./cli/commands.ts";
+import { startMothership } from "./serve.ts";
+
+const HELP = `mothership — control plane for private worker pools
+
+Server:
+  mothership serve [--data DIR] [--http HOST:PORT] [--mqtt HOST:PORT] [--broker-endpoint mqtts://HOST:PORT]
+                   [--comms-url URL] [--namespace NS] [--http-plain] [--heartbeat SECONDS] [--log-level LEVEL]
+      defaults: --data ./mothership-data, --http 127.0.0.1:8080, --mqtt 127.0.0.1:8883
+
+Client (talks to the HTTP API; --url/MOTHERSHIP_URL, --token/MOTHERSHIP_TOKEN, --ca/MOTHERSHIP_CA,
+or --data DIR of a local mothership for all three):
+  mothership pool create --name N --csr FILE [--description D]     prints the pool token (once)
+  mothership pool list | show ID | reset ID --csr FILE | delete ID | cycle ID
+  mothership worker list [--pool ID] | drain ID | undrain ID
+  mothership stack create --name N --pool ID --image IMG [--env K=V]... [--secret K=V]...
+                          --phase NAME=COMMAND... [--repository URL --branch B]   prints the stack id
+  mothership stack list | show ID
+  mothership run trigger STACK_ID [--type PROPOSED|TRACKED|TASK] [--wait]   prints the run id
+  mothership run list [--stack ID] [--pool ID] [--state S] | show ID | logs ID [--follow] | cancel ID
+  mothership version
+List and show commands take --json.
+`;
+
+const CLIENT_FLAGS = ["url", "token", "ca", "data"];
+const SPECS: Record<string, { values: string[]; switches: string[] }> = {
+  serve: { values: ["data", "http", "mqtt", "broker-endpoint", "comms-url", "namespace", "heartbeat", "log-level", "schedule-timeout"], switches: ["http-plain"] },
+  pool: { values: [...CLIENT_FLAGS, "name", "csr", "description"], switches: ["json"] },
+  worker: { values: [...CLIENT_FLAGS, "pool"], switches: ["json"] },
+  stack: { values: [...CLIENT_FLAGS, "name", "pool", "image", "env", "secret", "phase", "repository", "branch"], switches: ["json"] },
+  run: { values: [...CLIENT_FLAGS, "type", "stack", "pool", "state"], switches: ["json", "wait", "follow"] },
+};
+
+async function serve(a: ParsedArgs, env: Record<string, string | undefined>): Promise<number> {
+  const http = hostPort(flag(a, "http") ?? "127.0.0.1:8080", "--http");
+  const mqtt = hostPort(flag(a, "mqtt") ?? "127.0.0.1:8883", "--mqtt");
+  const heartbeat = Number(flag(a, "heartbeat") ?? "15");
+  if (!Number.isInteger(heartbeat) || heartbeat < 1) throw usageError("--heartbeat must be a whole number of seconds >= 1");
+  const level = (flag(a, "log-level") ?? env.MOTHERSHIP_LOG_LEVEL ?? "info") as Level;
+  if (!["debug", "info", "warn", "error"].includes(level)) throw usageError("--log-level must be debug, info, warn or error");
+  const brokerEndpoint = flag(a, "broker-endpoint");
+  if (brokerEndpoint !== undefined && !/^mqtts:\/\/[^/]+:\d+$/.test(brokerEndpoint)) throw usageError("--broker-endpoint must be mqtts://HOST:PORT");
+  const logger = createLogger({ level });
+  const m = await startMothership({
+    dataDir: flag(a, "data") ?? "./mothership-data",
+    httpHost: http.host,
+    httpPort: http.port,
+    httpPlain: a.switches.has("http-plain"),
+    mqttHost: mqtt.host,
+    mqttPort: mqtt.port,
+    brokerEndpoint,
+    commsUrl: flag(a, "comms-url"),
+    namespace: flag(a, "namespace") ?? DEFAULT_NAMESPACE,
+    heartbeatSeconds: heartbeat,
+    scheduleTimeoutMs: Number(flag(a, "schedule-timeout") ?? "60") * 1000,
+    logger,
+  });
+  if (m.adminTokenCreated) {
+    // Printed once, on the first start; it stays readable in the data dir for local use.
+    console.log(`admin token (shown once, also kept in the data dir): ${m.adminToken}`);
+  }
+  console.log(`mothership ready: api ${m.httpUrl}, broker ${m.brokerEndpoint}`);
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+  });
+  logger.info("stopping");
+  await m.stop();
+  return 0;
+}
+
+export async function main(argv: string[], env: Record<string, string | undefined>, io: Io): Promise<number> {
+  const [group, ...rest] = argv;
+  if (!group || group === "--help" || group === "-h" || group === "help") {
+    io.out(HELP);
+    return group ? 0 : 2;
+  }
+  if (group === "version" || group === "--version") {
+    io.out(versionLine("mothership"));
+    return 0;
+  }
+  const spec = SPECS[group];
+  if (!spec) throw usageError(`unknown command ${JSON.stringify(group)}; see mothership --help`);
+  if (rest.includes("--help") || rest.includes("-h")) {
+    io.out(HELP);
+    return 0;
+  }
+  if (group === "serve") return serve(parseArgs(rest, { values: spec.values, switches: spec.switches }), env);
+  const [sub, ...more] = rest;
+  if (!sub) throw usageError(`${group} needs a command; see mothership --help`);
+  const a = parseArgs(more, { values: spec.values, switches: spec.switches });
+  const api = await connect({
+    url: flag(a, "url") ?? env.MOTHERSHIP_URL,
+    token: flag(a, "token") ?? env.MOTHERSHIP_TOKEN,
+    ca: flag(a, "ca") ?? env.MOTHERSHIP_CA,
+    dataDir: flag(a, "data"),
+  });
+  switch (group) {
+    case "pool":
+      return poolCommand(sub, a, api, io);
+    case "worker":
+      return workerCommand(sub, a, api, io);
+    case "stack":
+      return stackCommand(sub, a, api, io);
+    default:
+      return runCommand(sub, a, api, io, (b) => process.stdout.write(b));
+  }
+}
 
 if (import.meta.main) {
-  const [command] = process.argv.slice(2);
-  if (command === "version" || command === "--version") {
-    console.log(versionLine("mothership"));
-  } else {
-    console.error("mothership: only `mothership version` is available in this build");
-    process.exitCode = 2;
-  }
+  const io: Io = { out: (t) => console.log(t), err: (t) => console.error(t) };
+  main(process.argv.slice(2), process.env, io).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      io.err(`mothership: ${errorMessage(err)}`);
+      process.exitCode = err instanceof SpaceliftError && err.code === "usage" ? 2 : 1;
+    },
+  );
 }

@@ -1,0 +1,161 @@
+/**
+ * The embedded MQTT broker (Aedes on node:tls, DESIGN §6, §8). Every connection is mutual TLS with
+ * a certificate from our CA; the certificate's CN names the pool, and the pool's current serial
+ * must match (a reset pool's old certificate is refused). ACLs: a pool may publish only under its
+ * own `<ns>/writeonly/<pool>/` and subscribe only under its own `<ns>/readonly/<pool>/`.
+ *
+ * The mothership itself is not an MQTT client: it subscribes and publishes in-process.
+ * `mqtt`-family imports stay in this file (STYLE 2).
+ */
+import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client, type PublishPacket } from "aedes";
+import { createServer, type Server, type TLSSocket } from "node:tls";
+import type { AddressInfo } from "node:net";
+import { SpaceliftError } from "../errors.ts";
+import type { Logger } from "../log/logger.ts";
+import { normalizeSerial } from "../pki/der.ts";
+import { allWriteonlyFilter, parseTopic, poolPrefix, type TopicAddress } from "../protocol/topics.ts";
+
+export interface BrokerOptions {
+  host: string;
+  port: number;
+  namespace: string;
+  caPem: string;
+  serverCertPem: string;
+  serverKeyPem: string;
+  /** True when `serial` is the live certificate of `pool` (pool exists, serial not revoked). */
+  isCertificateValid(pool: string, serial: string): boolean;
+  /** Every message launchers publish on their writeonly topics, in arrival order per connection. */
+  onUplink(address: TopicAddress, payload: Buffer): void;
+  logger: Logger;
+}
+
+export interface Broker {
+  readonly port: number;
+  publish(topic: string, payload: string): Promise<void>;
+  /** Closes every connection of `pool` (after a reset or delete its certificate is no longer valid). */
+  disconnectPool(pool: string): void;
+  connectedClients(): number;
+  close(): Promise<void>;
+}
+
+interface Identity {
+  pool: string;
+  serial: string;
+}
+
+function authError(message: string): AuthenticateError {
+  // 5 = CONNACK "not authorized" (MQTT 3.1.1 §3.2.2.3).
+  return Object.assign(new Error(message), { returnCode: 5 }) as AuthenticateError;
+}
+
+export async function startBroker(opts: BrokerOptions): Promise<Broker> {
+  const log = opts.logger.child({ component: "broker" });
+  const identities = new WeakMap<Client, Identity>();
+  const clients = new Set<Client>();
+
+  const aedes = await Aedes.createBroker({
+    // A launcher's message is small; a pool that floods us is cut off rather than buffered forever.
+    queueLimit: 1000,
+    authenticate(client, _username, _password, done) {
+      const socket = client.conn as TLSSocket;
+      const cert = typeof socket.getPeerCertificate === "function" ? socket.getPeerCertificate() : null;
+      const pool = cert && typeof cert.subject?.CN === "string" ? cert.subject.CN : "";
+      const serial = cert?.serialNumber ? normalizeSerial(cert.serialNumber) : "";
+      if (!pool || !serial || !socket.authorized) {
+        log.warn("connection without a valid client certificate refused", { client: client.id });
+        done(authError("client certificate required"), false);
+        return;
+      }
+      if (!opts.isCertificateValid(pool, serial)) {
+        log.warn("revoked or unknown pool certificate refused", { pool, serial });
+        done(authError("certificate revoked or pool unknown"), false);
+        return;
+      }
+      identities.set(client, { pool, serial });
+      done(null, true);
+    },
+    authorizePublish(client, packet, callback) {
+      // Broker-originated messages (client null) are the mothership's own.
+      if (client === null) return callback(null);
+      const id = identities.get(client);
+      const addr = parseTopic(packet.topic);
+      if (!id || !addr || addr.namespace !== opts.namespace || !packet.topic.startsWith(poolPrefix(opts.namespace, "writeonly", id.pool))) {
+        log.warn("publish outside the pool's writeonly subtree refused", { pool: id?.pool, topic: packet.topic });
+        return callback(new Error("not authorized"));
+      }
+      callback(null);
+    },
+    authorizeSubscribe(client, sub, callback) {
+      const id = identities.get(client);
+      const prefix = id ? poolPrefix(opts.namespace, "readonly", id.pool) : null;
+      // The pool prefix is literal, so wildcards can only widen the match inside the pool's subtree.
+      if (!prefix || !sub.topic.startsWith(prefix) || sub.topic.length === prefix.length) {
+        log.warn("subscription outside the pool's readonly subtree refused", { pool: id?.pool, topic: sub.topic });
+        return callback(null, null);
+      }
+      callback(null, sub);
+    },
+  });
+
+  aedes.on("client", (c) => clients.add(c));
+  aedes.on("clientDisconnect", (c) => clients.delete(c));
+  aedes.on("clientError", (c, err) => log.debug("client error", { client: c.id, error: err.message }));
+  aedes.on("connectionError", (_c, err) => log.debug("connection error", { error: err.message }));
+
+  await new Promise<void>((resolve) => {
+    aedes.subscribe(
+      allWriteonlyFilter(opts.namespace),
+      (packet: AedesPublishPacket, cb: () => void) => {
+        const addr = parseTopic(packet.topic);
+        if (addr) {
+          try {
+            opts.onUplink(addr, Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload));
+          } catch (err) {
+            log.error("uplink handler failed", { topic: packet.topic, error: err });
+          }
+        }
+        cb();
+      },
+      resolve,
+    );
+  });
+
+  const server: Server = createServer(
+    {
+      cert: opts.serverCertPem,
+      key: opts.serverKeyPem,
+      ca: [opts.caPem],
+      requestCert: true,
+      rejectUnauthorized: true,
+      minVersion: "TLSv1.2",
+    },
+    (socket) => {
+      aedes.handle(socket);
+    },
+  );
+  server.on("tlsClientError", (err) => log.debug("TLS handshake refused", { error: err.message }));
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", (err) => reject(new SpaceliftError("broker-listen-failed", `MQTT broker cannot listen on ${opts.host}:${opts.port}`, { cause: err })));
+    server.listen(opts.port, opts.host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  log.info("MQTT broker listening", { host: opts.host, port });
+
+  return {
+    port,
+    publish(topic, payload) {
+      const packet = { cmd: "publish", topic, payload: Buffer.from(payload), qos: 1, retain: false, dup: false } as PublishPacket;
+      return new Promise((resolve, reject) => aedes.publish(packet, (err) => (err ? reject(err) : resolve())));
+    },
+    disconnectPool(pool) {
+      for (const c of clients) if (identities.get(c)?.pool === pool) c.close();
+    },
+    connectedClients: () => clients.size,
+    async close() {
+      for (const c of clients) c.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,188 @@
+/**
+ * The operator commands over the HTTP API: pool, worker, stack and run. Each returns the process
+ * exit code; output goes through `io` so tests can read it. List/show commands print JSON with
+ * `--json`, a plain table otherwise.
+ */
+import { readFile } from "node:fs/promises";
+import { isTerminalRunState, RUN_TYPES, type RunState } from "../../protocol/states.ts";
+import { all, flag, keyValue, requiredFlag, usageError, type ParsedArgs } from "./args.ts";
+import type { ApiClient } from "./client.ts";
+
+export interface Io {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+type Row = Record<string, unknown>;
+
+function table(io: Io, rows: Row[], columns: string[]): void {
+  const cell = (v: unknown) => (v === null || v === undefined ? "-" : typeof v === "object" ? JSON.stringify(v) : String(v));
+  const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
+  const line = (vals: string[]) => vals.map((v, i) => v.padEnd(widths[i] ?? 0)).join("  ").trimEnd();
+  io.out(line(columns.map((c) => c.toUpperCase())));
+  for (const r of rows) io.out(line(columns.map((c) => cell(r[c]))));
+}
+
+function show(io: Io, a: ParsedArgs, data: unknown, columns: string[]): void {
+  if (a.switches.has("json")) io.out(JSON.stringify(data, null, 2));
+  else if (Array.isArray(data)) table(io, data as Row[], columns);
+  else for (const [k, v] of Object.entries(data as Row)) io.out(`${k}: ${typeof v === "object" && v !== null ? JSON.stringify(v) : String(v)}`);
+}
+
+function id(a: ParsedArgs, what: string): string {
+  const v = a.positionals[0];
+  if (!v) throw usageError(`${what} ID is required`);
+  return v;
+}
+
+export async function poolCommand(sub: string, a: ParsedArgs, api: ApiClient, io: Io): Promise<number> {
+  switch (sub) {
+    case "create": {
+      const csr = await readFile(requiredFlag(a, "csr"), "utf8");
+      const r = await api.request<{ token: string }>("POST", "/pools", { name: requiredFlag(a, "name"), csr, description: flag(a, "description") });
+      io.out(r.token);
+      return 0;
+    }
+    case "reset": {
+      const csr = await readFile(requiredFlag(a, "csr"), "utf8");
+      io.out((await api.request<{ token: string }>("POST", `/pools/${id(a, "pool")}/reset`, { csr })).token);
+      return 0;
+    }
+    case "list":
+      show(io, a, await api.request("GET", "/pools"), ["id", "name", "description", "workers", "created_at"]);
+      return 0;
+    case "show":
+      show(io, a, await api.request("GET", `/pools/${id(a, "pool")}`), []);
+      return 0;
+    case "delete":
+      await api.request("DELETE", `/pools/${id(a, "pool")}`);
+      io.out(`deleted pool ${id(a, "pool")}`);
+      return 0;
+    case "cycle": {
+      const r = await api.request<{ cycled: number }>("POST", `/pools/${id(a, "pool")}/cycle`);
+      io.out(`asked ${r.cycled} worker(s) to exit when idle`);
+      return 0;
+    }
+  }
+  throw usageError(`unknown command: pool ${sub} (create, list, show, reset, delete, cycle)`);
+}
+
+export async function workerCommand(sub: string, a: ParsedArgs, api: ApiClient, io: Io): Promise<number> {
+  switch (sub) {
+    case "list": {
+      const pool = flag(a, "pool");
+      show(io, a, await api.request("GET", `/workers${pool ? `?pool=${encodeURIComponent(pool)}` : ""}`), ["id", "pool", "status", "version", "arch", "metadata", "last_seen"]);
+      return 0;
+    }
+    case "drain":
+    case "undrain": {
+      const w = await api.request<Row>("POST", `/workers/${id(a, "worker")}/${sub}`);
+      if (a.switches.has("json")) io.out(JSON.stringify(w, null, 2));
+      else io.out(`worker ${String(w.id)} is ${String(w.status)}`);
+      return 0;
+    }
+  }
+  throw usageError(`unknown command: worker ${sub} (list, drain, undrain)`);
+}
+
+/** `--phase NAME=COMMAND`, repeatable; commands of the same phase keep their order. */
+function phases(a: ParsedArgs): Array<{ name: string; commands: string[] }> {
+  const out: Array<{ name: string; commands: string[] }> = [];
+  for (const item of all(a, "phase")) {
+    const [name, command] = keyValue(item, "--phase");
+    const existing = out.find((p) => p.name === name);
+    if (existing) existing.commands.push(command);
+    else out.push({ name, commands: [command] });
+  }
+  if (out.length === 0) throw usageError("at least one --phase NAME=COMMAND is required");
+  return out;
+}
+
+export async function stackCommand(sub: string, a: ParsedArgs, api: ApiClient, io: Io): Promise<number> {
+  switch (sub) {
+    case "create": {
+      const environment = [
+        ...all(a, "env").map((e) => keyValue(e, "--env")).map(([name, value]) => ({ name, value, secret: false })),
+        ...all(a, "secret").map((e) => keyValue(e, "--secret")).map(([name, value]) => ({ name, value, secret: true })),
+      ];
+      const s = await api.request<Row>("POST", "/stacks", {
+        name: requiredFlag(a, "name"),
+        pool: requiredFlag(a, "pool"),
+        image: requiredFlag(a, "image"),
+        environment,
+        phases: phases(a),
+        repository: flag(a, "repository") ?? null,
+        branch: flag(a, "branch") ?? null,
+      });
+      io.out(String(s.id));
+      return 0;
+    }
+    case "list":
+      show(io, a, await api.request("GET", "/stacks"), ["id", "name", "pool", "image", "created_at"]);
+      return 0;
+    case "show":
+      show(io, a, await api.request("GET", `/stacks/${id(a, "stack")}`), []);
+      return 0;
+  }
+  throw usageError(`unknown command: stack ${sub} (create, list, show)`);
+}
+
+interface RunView extends Row {
+  id: string;
+  state: RunState;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function followLogs(api: ApiClient, runId: string, follow: boolean, io: Io, write: (b: Uint8Array) => void): Promise<void> {
+  let after = -1;
+  for (;;) {
+    const page = await api.request<{ chunks: Array<{ seq: number; data: string }>; next: number; done: boolean }>("GET", `/runs/${runId}/logs?after=${after}`);
+    for (const c of page.chunks) write(Buffer.from(c.data, "base64"));
+    after = page.next;
+    if (page.chunks.length > 0) continue;
+    if (!follow || page.done) return;
+    await sleep(300);
+  }
+}
+
+export async function runCommand(sub: string, a: ParsedArgs, api: ApiClient, io: Io, write: (b: Uint8Array) => void): Promise<number> {
+  switch (sub) {
+    case "trigger": {
+      const type = flag(a, "type") ?? "TRACKED";
+      if (!(RUN_TYPES as readonly string[]).includes(type)) throw usageError(`--type must be one of ${RUN_TYPES.join(", ")}`);
+      const run = await api.request<RunView>("POST", "/runs", { stack: id(a, "stack"), type });
+      io.out(run.id);
+      if (!a.switches.has("wait")) return 0;
+      let current = run;
+      while (!isTerminalRunState(current.state)) {
+        await sleep(300);
+        current = await api.request<RunView>("GET", `/runs/${run.id}`);
+      }
+      io.err(`run ${run.id} ${current.state}${current.reason ? ` (${String(current.reason)})` : ""}`);
+      return current.state === "FINISHED" ? 0 : 1;
+    }
+    case "list": {
+      const q = new URLSearchParams();
+      for (const k of ["stack", "pool", "state"]) {
+        const v = flag(a, k);
+        if (v) q.set(k, v);
+      }
+      show(io, a, await api.request("GET", `/runs${q.size ? "?" + q.toString() : ""}`), ["id", "stack", "type", "state", "reason", "exit_code", "worker", "created_at"]);
+      return 0;
+    }
+    case "show":
+      show(io, a, await api.request("GET", `/runs/${id(a, "run")}`), []);
+      return 0;
+    case "logs":
+      await followLogs(api, id(a, "run"), a.switches.has("follow"), io, write);
+      return 0;
+    case "cancel": {
+      const r = await api.request<RunView>("POST", `/runs/${id(a, "run")}/cancel`);
+      if (a.switches.has("json")) io.out(JSON.stringify(r, null, 2));
+      else io.out(`run ${r.id} ${r.state === "CANCELED" ? "canceled" : "cancel requested"}`);
+      return 0;
+    }
+  }
+  throw usageError(`unknown command: run ${sub} (trigger, list, show, logs, cancel)`);
+}

@@ -1,0 +1,272 @@
+/**
+ * The control plane: what the mothership does with each launcher message and each operator action.
+ * Store updates are synchronous (bun:sqlite), so every message is applied whole before the next;
+ * only encryption and publishing are asynchronous, and they never hold a decision open.
+ *
+ * Scheduling: each pool's QUEUED runs, oldest first, go to IDLE (live, undrained, not cycling,
+ * run-less) workers of that pool. A run's worker is recorded in the same transaction that moves it
+ * to SCHEDULED, so no run can reach two workers.
+ */
+import { SpaceliftError } from "../errors.ts";
+import type { Logger } from "../log/logger.ts";
+import { encryptRun } from "../protocol/envelope.ts";
+import { encodeMessage, makeMessage, parseMessage, type DownlinkMessage, type UplinkMessage } from "../protocol/messages.ts";
+import type { RunType } from "../protocol/states.ts";
+import { readonlyTopic, type TopicAddress } from "../protocol/topics.ts";
+import { transition, type RunEvent, type RunStatus } from "./run-lifecycle.ts";
+import { buildRunSpec } from "./run-spec-builder.ts";
+import { workerStatus, type Run, type Store } from "./store/index.ts";
+import { ulid } from "./ulid.ts";
+
+export interface ControlOptions {
+  store: Store;
+  namespace: string;
+  publish(topic: string, payload: string): Promise<void>;
+  logger: Logger;
+  heartbeatSeconds: number;
+  /** A SCHEDULED run the launcher has not accepted after this long goes back to the queue. */
+  scheduleTimeoutMs: number;
+  now?: () => Date;
+}
+
+const notFound = (what: string, id: string) => new SpaceliftError("not-found", `${what} ${id} does not exist`);
+
+export class ControlPlane {
+  private readonly store: Store;
+  private readonly log: Logger;
+  private readonly now: () => Date;
+  /** Workers are given heartbeatSeconds x this before they are declared lost. */
+  private static readonly MISSED_HEARTBEATS = 3;
+  private readonly startedAt: Date;
+
+  constructor(private readonly opts: ControlOptions) {
+    this.store = opts.store;
+    this.log = opts.logger.child({ component: "control" });
+    this.now = opts.now ?? (() => new Date());
+    this.startedAt = this.now();
+  }
+
+  private iso(): string {
+    return this.now().toISOString();
+  }
+
+  private send(pool: string, worker: string, message: DownlinkMessage): void {
+    this.opts.publish(readonlyTopic(this.opts.namespace, pool, worker), encodeMessage(message)).catch((err: unknown) => {
+      this.log.warn("publish to launcher failed", { pool, worker, type: message.type, error: err });
+    });
+  }
+
+  /** Applies a lifecycle event; false (and a debug line) when it does not apply in the run's state. */
+  private apply(run: Run, event: RunEvent, extra: { phase?: string; messages?: string[]; last_seq?: number } = {}): RunStatus | null {
+    const next = transition(run, event);
+    if (!next) {
+      this.log.debug("run event ignored in this state", { run: run.id, state: run.state, event: event.type });
+      return null;
+    }
+    this.store.runs.applyStatus(run.id, next, this.iso(), extra);
+    if (next.state !== run.state) this.log.info("run state", { run: run.id, from: run.state, to: next.state, reason: next.reason });
+    return next;
+  }
+
+  // ---- launcher messages ----
+
+  handleUplink(addr: TopicAddress, payload: Uint8Array): void {
+    const parsed = parseMessage(payload, "uplink");
+    if (parsed.kind === "ignored") {
+      this.log.debug("unknown message type ignored", { type: parsed.type, worker: addr.worker });
+      return;
+    }
+    if (parsed.kind === "invalid") {
+      this.log.warn("invalid message from launcher", { pool: addr.pool, worker: addr.worker, error: parsed.error });
+      this.send(addr.pool, addr.worker, makeMessage("error", { in_reply_to: parsed.id, code: "invalid-message", message: parsed.error }));
+      return;
+    }
+    const m = parsed.message;
+    if (m.type === "hello") return this.onHello(addr, m);
+    const worker = this.store.workers.get(addr.worker);
+    if (!worker || worker.pool !== addr.pool) {
+      if (m.type === "gone") return;
+      // A worker we do not know (e.g. a data dir restored from backup): ask it to introduce itself.
+      this.send(addr.pool, addr.worker, makeMessage("error", { in_reply_to: m.id, code: "unknown-worker", message: "send hello first" }));
+      return;
+    }
+    this.store.workers.touch(worker.id, this.iso());
+    switch (m.type) {
+      case "heartbeat":
+        return;
+      case "gone":
+        return this.workerGone(worker.id, m.crashed);
+      case "run_accepted":
+      case "run_rejected":
+      case "phase":
+      case "log":
+      case "run_finished":
+        return this.onRunMessage(addr, m);
+    }
+  }
+
+  private onHello(addr: TopicAddress, m: Extract<UplinkMessage, { type: "hello" }>): void {
+    const before = this.store.workers.get(addr.worker);
+    const w = this.store.workers.register({ id: addr.worker, pool: addr.pool, metadata: m.metadata, version: m.version, arch: m.arch, now: this.iso() });
+    this.log.info("worker registered", { pool: addr.pool, worker: w.id, version: m.version, arch: m.arch, reconnect: before !== null });
+    // Reconcile what we believe the worker holds with what it says it holds.
+    if (w.current_run && w.current_run !== m.run) {
+      const run = this.store.runs.get(w.current_run);
+      if (run?.state === "SCHEDULED" && m.run === null) {
+        this.send(addr.pool, w.id, makeMessage("registered", { worker: w.id, pool: w.pool, status: workerStatus(w), heartbeat_seconds: this.opts.heartbeatSeconds }));
+        this.publishSchedule(run);
+        return;
+      }
+      if (run) this.apply(run, { type: "worker-lost" });
+      this.store.workers.setRun(w.id, null);
+    }
+    const fresh = this.store.workers.get(w.id) ?? w;
+    this.send(addr.pool, w.id, makeMessage("registered", { worker: w.id, pool: w.pool, status: workerStatus(fresh), heartbeat_seconds: this.opts.heartbeatSeconds }));
+    if (fresh.drained) this.send(addr.pool, w.id, makeMessage("drain", {}));
+    if (fresh.cycling) this.send(addr.pool, w.id, makeMessage("cycle", {}));
+    this.dispatch();
+  }
+
+  private onRunMessage(addr: TopicAddress, m: Extract<UplinkMessage, { run: string }>): void {
+    const run = this.store.runs.get(m.run);
+    if (!run || run.worker !== addr.worker) {
+      this.log.warn("message about a run this worker does not hold", { worker: addr.worker, run: m.run, type: m.type });
+      this.send(addr.pool, addr.worker, makeMessage("error", { in_reply_to: m.id, code: "unknown-run", message: `run ${m.run} is not assigned to this worker` }));
+      return;
+    }
+    switch (m.type) {
+      case "run_accepted":
+        this.apply(run, { type: "accepted" });
+        if (run.cancel_requested) this.send(addr.pool, addr.worker, makeMessage("cancel", { run: run.id }));
+        return;
+      case "run_rejected":
+        if (this.apply(run, { type: "rejected", reason: m.reason }, { messages: m.messages })) this.releaseWorker(addr.worker, run.id);
+        return;
+      case "phase":
+        this.apply(run, { type: "phase", phase: m.phase }, { phase: m.phase });
+        return;
+      case "log": {
+        const acked = this.store.runs.appendLog(run.id, m.seq, Buffer.from(m.data, "base64"));
+        this.send(addr.pool, addr.worker, makeMessage("log_ack", { run: run.id, seq: acked }));
+        return;
+      }
+      case "run_finished":
+        this.apply(run, { type: "finished", reason: m.reason, exit_code: m.exit_code }, { last_seq: m.last_seq });
+        // Whatever we thought of the run, the worker is free of it now.
+        this.releaseWorker(addr.worker, run.id);
+        return;
+    }
+  }
+
+  private releaseWorker(workerId: string, runId: string): void {
+    const w = this.store.workers.get(workerId);
+    if (w?.current_run === runId) this.store.workers.setRun(workerId, null);
+    this.dispatch();
+  }
+
+  private workerGone(workerId: string, crashed: boolean): void {
+    const w = this.store.workers.get(workerId);
+    if (!w || w.gone_at) return;
+    for (const run of this.store.runs.active(workerId)) this.apply(run, { type: "worker-lost" });
+    this.store.workers.markGone(workerId, crashed, this.iso());
+    this.log.info("worker gone", { pool: w.pool, worker: w.id, crashed });
+    this.dispatch();
+  }
+
+  // ---- scheduling ----
+
+  /** Matches queued runs with idle workers, every pool. Cheap enough to call after any change. */
+  dispatch(): void {
+    for (const pool of this.store.runs.poolsWithQueue()) {
+      const queue = this.store.runs.queued(pool);
+      const idle = this.store.workers.idle(pool);
+      for (let i = 0; i < Math.min(queue.length, idle.length); i++) {
+        const run = queue[i] as Run;
+        const worker = idle[i]!;
+        const scheduled = this.store.db.transaction(() => {
+          const next = this.apply(run, { type: "schedule", worker: worker.id });
+          if (next) this.store.workers.setRun(worker.id, run.id);
+          return next !== null;
+        })();
+        if (scheduled) this.publishSchedule({ ...run, worker: worker.id });
+      }
+    }
+  }
+
+  private publishSchedule(run: Run): void {
+    const stack = this.store.pools.getStack(run.stack);
+    const pool = this.store.pools.get(run.pool);
+    const worker = run.worker;
+    if (!stack || !pool || !worker) return;
+    encryptRun(buildRunSpec(stack, run), pool.certificate)
+      .then((jwe) => {
+        this.log.info("run scheduled", { run: run.id, pool: pool.id, worker });
+        this.send(pool.id, worker, makeMessage("schedule", { run: run.id, jwe }));
+      })
+      .catch((err: unknown) => {
+        this.log.error("run cannot be encrypted to the pool certificate", { run: run.id, error: err });
+        const current = this.store.runs.get(run.id);
+        if (current) this.apply(current, { type: "rejected", reason: "bad-payload" });
+        this.releaseWorker(worker, run.id);
+      });
+  }
+
+  /** Periodic: declare silent workers lost, put unconfirmed schedules back in the queue. */
+  sweep(): void {
+    const now = this.now().getTime();
+    const silence = this.opts.heartbeatSeconds * 1000 * ControlPlane.MISSED_HEARTBEATS;
+    // After a restart every worker gets a full grace period to reconnect before it can be lost.
+    if (now - this.startedAt.getTime() >= silence) {
+      for (const w of this.store.workers.silentSince(new Date(now - silence).toISOString())) {
+        this.log.warn("worker silent, declared gone", { worker: w.id, last_seen: w.last_seen });
+        this.workerGone(w.id, true);
+      }
+    }
+    const expired = new Date(now - this.opts.scheduleTimeoutMs).toISOString();
+    for (const run of this.store.runs.active()) {
+      if (run.state !== "SCHEDULED" || run.updated_at >= expired || !run.worker) continue;
+      this.log.warn("schedule not confirmed, run back in the queue", { run: run.id, worker: run.worker });
+      const worker = run.worker;
+      this.apply(run, { type: "schedule-expired" });
+      const w = this.store.workers.get(worker);
+      if (w?.current_run === run.id) this.store.workers.setRun(worker, null);
+    }
+    this.dispatch();
+  }
+
+  // ---- operator actions ----
+
+  triggerRun(stackId: string, type: RunType): Run {
+    const stack = this.store.pools.getStack(stackId);
+    if (!stack) throw notFound("stack", stackId);
+    const run = this.store.runs.insert({ id: ulid(), stack: stack.id, pool: stack.pool, type, created_at: this.iso() });
+    this.log.info("run queued", { run: run.id, stack: stack.id, pool: stack.pool, type });
+    this.dispatch();
+    return this.store.runs.get(run.id) ?? run;
+  }
+
+  cancelRun(id: string): Run {
+    const run = this.store.runs.get(id);
+    if (!run) throw notFound("run", id);
+    const next = this.apply(run, { type: "cancel" });
+    if (next && next.state !== "CANCELED" && run.worker) this.send(run.pool, run.worker, makeMessage("cancel", { run: run.id }));
+    return this.store.runs.get(id) ?? run;
+  }
+
+  setDrained(workerId: string, drained: boolean): void {
+    const w = this.store.workers.get(workerId);
+    if (!w) throw notFound("worker", workerId);
+    this.store.workers.setDrained(w.id, drained);
+    this.send(w.pool, w.id, makeMessage(drained ? "drain" : "undrain", {}));
+    if (!drained) this.dispatch();
+  }
+
+  cyclePool(poolId: string): number {
+    const workers = this.store.workers.listLive(poolId);
+    for (const w of workers) {
+      this.store.workers.setCycling(w.id);
+      this.send(w.pool, w.id, makeMessage("cycle", {}));
+    }
+    return workers.length;
+  }
+}

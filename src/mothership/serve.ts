@@ -1,0 +1,128 @@
+/**
+ * `mothership serve`: opens (or creates) the data dir and wires store, CA, broker, control plane
+ * and HTTP API together. Everything durable lives in the data dir, so a restart with the same dir
+ * continues where the last process stopped; launchers reconnect and say hello again.
+ */
+import "reflect-metadata";
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Logger } from "../log/logger.ts";
+import { issueServerCertificate, loadOrCreateCa } from "../pki/ca.ts";
+import { loadOrCreateAdminToken } from "./admin-token.ts";
+import { startBroker } from "./broker.ts";
+import { ENDPOINT_FILE } from "./cli/client.ts";
+import { ControlPlane } from "./control.ts";
+import { createApi } from "./http/api.ts";
+import { PoolService } from "./pool-service.ts";
+import { openStore } from "./store/index.ts";
+
+export interface ServeConfig {
+  dataDir: string;
+  httpHost: string;
+  httpPort: number;
+  /** Serve the API over plain HTTP (behind a TLS-terminating proxy); default is HTTPS with our CA. */
+  httpPlain: boolean;
+  mqttHost: string;
+  mqttPort: number;
+  /** What tokens advertise; default mqtts://<mqtt host>:<mqtt port>. */
+  brokerEndpoint?: string;
+  /** What tokens advertise as comms_url; default the API's own URL. */
+  commsUrl?: string;
+  namespace: string;
+  heartbeatSeconds: number;
+  scheduleTimeoutMs: number;
+  logger: Logger;
+}
+
+export interface RunningMothership {
+  httpUrl: string;
+  httpPort: number;
+  mqttPort: number;
+  brokerEndpoint: string;
+  adminToken: string;
+  /** True when this start created the admin token (print it once). */
+  adminTokenCreated: boolean;
+  caPem: string;
+  caPath: string;
+  stop(): Promise<void>;
+}
+
+/** Hosts that mean "every interface" are advertised as loopback. */
+const advertised = (host: string) => (host === "0.0.0.0" || host === "::" || host === "" ? "127.0.0.1" : host);
+const urlHost = (host: string) => (host.includes(":") ? `[${host}]` : host);
+
+export async function startMothership(cfg: ServeConfig): Promise<RunningMothership> {
+  const log = cfg.logger;
+  await mkdir(cfg.dataDir, { recursive: true, mode: 0o700 });
+  const ca = await loadOrCreateCa(join(cfg.dataDir, "ca"));
+  const admin = await loadOrCreateAdminToken(cfg.dataDir);
+  const store = openStore(join(cfg.dataDir, "mothership.db"));
+  const extraHosts = [cfg.httpHost, cfg.mqttHost];
+  if (cfg.brokerEndpoint) extraHosts.push(new URL(cfg.brokerEndpoint).hostname.replace(/^\[|\]$/g, ""));
+  if (cfg.commsUrl) extraHosts.push(new URL(cfg.commsUrl).hostname.replace(/^\[|\]$/g, ""));
+  const server = await issueServerCertificate(ca, extraHosts);
+
+  let control: ControlPlane | null = null;
+  const broker = await startBroker({
+    host: cfg.mqttHost,
+    port: cfg.mqttPort,
+    namespace: cfg.namespace,
+    caPem: ca.certificatePem,
+    serverCertPem: server.certificatePem,
+    serverKeyPem: server.keyPem,
+    isCertificateValid: (pool, serial) => store.pools.isCurrentSerial(pool, serial),
+    onUplink: (addr, payload) => control?.handleUplink(addr, payload),
+    logger: log,
+  });
+  control = new ControlPlane({
+    store,
+    namespace: cfg.namespace,
+    publish: (topic, payload) => broker.publish(topic, payload),
+    logger: log,
+    heartbeatSeconds: cfg.heartbeatSeconds,
+    scheduleTimeoutMs: cfg.scheduleTimeoutMs,
+  });
+  const brokerEndpoint = cfg.brokerEndpoint ?? `mqtts://${urlHost(advertised(cfg.mqttHost))}:${broker.port}`;
+
+  const endpointsRef = { brokerEndpoint, namespace: cfg.namespace, commsUrl: cfg.commsUrl ?? "" };
+  const api = createApi({
+    store,
+    control,
+    pools: new PoolService(store, ca, endpointsRef),
+    adminToken: admin.token,
+    disconnectPool: (pool) => broker.disconnectPool(pool),
+    logger: log,
+  });
+  const http = Bun.serve({
+    hostname: cfg.httpHost,
+    port: cfg.httpPort,
+    fetch: api,
+    ...(cfg.httpPlain ? {} : { tls: { cert: server.certificatePem, key: server.keyPem } }),
+  });
+  const httpUrl = `${cfg.httpPlain ? "http" : "https"}://${urlHost(advertised(cfg.httpHost))}:${http.port}`;
+  endpointsRef.commsUrl = cfg.commsUrl ?? httpUrl;
+  log.info("HTTP API listening", { url: httpUrl });
+  // The local CLI (`--data DIR`) finds the API here, also when it listens on a port picked at start.
+  await writeFile(join(cfg.dataDir, ENDPOINT_FILE), JSON.stringify({ http_url: httpUrl, broker_endpoint: brokerEndpoint }) + "\n");
+
+  // Sweep often enough that a silent worker is noticed within a heartbeat of its deadline.
+  const sweeper = setInterval(() => control.sweep(), Math.max(250, Math.min(cfg.heartbeatSeconds * 1000, 5000)));
+  control.dispatch();
+
+  return {
+    httpUrl,
+    httpPort: http.port ?? cfg.httpPort,
+    mqttPort: broker.port,
+    brokerEndpoint,
+    adminToken: admin.token,
+    adminTokenCreated: admin.created,
+    caPem: ca.certificatePem,
+    caPath: join(cfg.dataDir, "ca", "ca.crt"),
+    async stop() {
+      clearInterval(sweeper);
+      await http.stop(true);
+      await broker.close();
+      store.close();
+    },
+  };
+}

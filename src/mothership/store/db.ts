@@ -1,0 +1,84 @@
+/**
+ * The mothership's SQLite database (bun:sqlite, WAL) and its schema migrations. Migrations are an
+ * append-only list: a data dir written by an older mothership is brought forward on open, never
+ * rewritten in place by hand.
+ */
+import { Database } from "bun:sqlite";
+
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE pools (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL,
+     description TEXT NOT NULL DEFAULT '',
+     certificate TEXT NOT NULL,
+     certificate_serial TEXT NOT NULL,
+     key_type TEXT NOT NULL,
+     created_at TEXT NOT NULL
+   );
+   CREATE TABLE revoked_serials (serial TEXT PRIMARY KEY, pool TEXT NOT NULL, revoked_at TEXT NOT NULL);
+   CREATE TABLE stacks (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL,
+     pool TEXT NOT NULL,
+     image TEXT NOT NULL,
+     environment TEXT NOT NULL,
+     phases TEXT NOT NULL,
+     repository TEXT,
+     branch TEXT,
+     created_at TEXT NOT NULL
+   );
+   CREATE TABLE workers (
+     id TEXT PRIMARY KEY,
+     pool TEXT NOT NULL,
+     drained INTEGER NOT NULL DEFAULT 0,
+     cycling INTEGER NOT NULL DEFAULT 0,
+     current_run TEXT,
+     metadata TEXT NOT NULL DEFAULT '{}',
+     version TEXT NOT NULL DEFAULT '',
+     arch TEXT NOT NULL DEFAULT '',
+     registered_at TEXT NOT NULL,
+     last_seen TEXT NOT NULL,
+     gone_at TEXT,
+     gone_crashed INTEGER
+   );
+   CREATE INDEX workers_pool ON workers(pool, gone_at);
+   CREATE TABLE runs (
+     id TEXT PRIMARY KEY,
+     stack TEXT NOT NULL,
+     pool TEXT NOT NULL,
+     type TEXT NOT NULL,
+     state TEXT NOT NULL,
+     reason TEXT,
+     exit_code INTEGER,
+     worker TEXT,
+     phase TEXT,
+     cancel_requested INTEGER NOT NULL DEFAULT 0,
+     messages TEXT NOT NULL DEFAULT '[]',
+     log_acked INTEGER NOT NULL DEFAULT -1,
+     last_seq INTEGER,
+     created_at TEXT NOT NULL,
+     updated_at TEXT NOT NULL,
+     finished_at TEXT
+   );
+   CREATE INDEX runs_queue ON runs(pool, state, created_at);
+   CREATE TABLE logs (run TEXT NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (run, seq)) WITHOUT ROWID;`,
+];
+
+export function openDatabase(path: string): Database {
+  const db = new Database(path, { create: true, strict: true });
+  db.exec("PRAGMA journal_mode = WAL");
+  db.exec("PRAGMA synchronous = NORMAL");
+  db.exec("PRAGMA busy_timeout = 5000");
+  migrate(db);
+  return db;
+}
+
+function migrate(db: Database): void {
+  const current = (db.query("PRAGMA user_version").get() as { user_version: number }).user_version;
+  for (let i = current; i < MIGRATIONS.length; i++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[i] ?? "");
+      db.exec(`PRAGMA user_version = ${i + 1}`);
+    })();
+  }
+}

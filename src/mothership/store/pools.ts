@@ -1,0 +1,110 @@
+/** Pools (with their certificate serials, current and revoked) and stacks. */
+import type { Database } from "bun:sqlite";
+
+export interface Pool {
+  id: string;
+  name: string;
+  description: string;
+  certificate: string;
+  certificate_serial: string;
+  key_type: string;
+  created_at: string;
+}
+
+export interface EnvVar {
+  name: string;
+  value: string;
+  secret: boolean;
+}
+
+export interface StackPhase {
+  name: string;
+  commands: string[];
+}
+
+export interface Stack {
+  id: string;
+  name: string;
+  pool: string;
+  image: string;
+  environment: EnvVar[];
+  phases: StackPhase[];
+  repository: string | null;
+  branch: string | null;
+  created_at: string;
+}
+
+interface StackRow extends Omit<Stack, "environment" | "phases"> {
+  environment: string;
+  phases: string;
+}
+
+const stackFromRow = (r: StackRow): Stack => ({
+  ...r,
+  environment: JSON.parse(r.environment) as EnvVar[],
+  phases: JSON.parse(r.phases) as StackPhase[],
+});
+
+export class PoolRepo {
+  constructor(private readonly db: Database) {}
+
+  insert(p: Pool): void {
+    this.db
+      .query("INSERT INTO pools (id, name, description, certificate, certificate_serial, key_type, created_at) VALUES ($id, $name, $description, $certificate, $certificate_serial, $key_type, $created_at)")
+      .run({ ...p });
+  }
+
+  get(id: string): Pool | null {
+    return this.db.query("SELECT * FROM pools WHERE id = ?").get(id) as Pool | null;
+  }
+
+  list(): Pool[] {
+    return this.db.query("SELECT * FROM pools ORDER BY created_at, id").all() as Pool[];
+  }
+
+  /** New certificate for the pool; the old serial is revoked in the same transaction. */
+  replaceCertificate(id: string, certificate: string, serial: string, keyType: string, now: string): void {
+    this.db.transaction(() => {
+      const old = this.get(id);
+      if (old) this.db.query("INSERT OR IGNORE INTO revoked_serials (serial, pool, revoked_at) VALUES (?, ?, ?)").run(old.certificate_serial, id, now);
+      this.db.query("UPDATE pools SET certificate = ?, certificate_serial = ?, key_type = ? WHERE id = ?").run(certificate, serial, keyType, id);
+    })();
+  }
+
+  delete(id: string, now: string): void {
+    this.db.transaction(() => {
+      const old = this.get(id);
+      if (old) this.db.query("INSERT OR IGNORE INTO revoked_serials (serial, pool, revoked_at) VALUES (?, ?, ?)").run(old.certificate_serial, id, now);
+      this.db.query("DELETE FROM pools WHERE id = ?").run(id);
+    })();
+  }
+
+  /** The broker's admission check: the pool exists and this is its current, unrevoked certificate. */
+  isCurrentSerial(pool: string, serial: string): boolean {
+    const row = this.db.query("SELECT certificate_serial FROM pools WHERE id = ?").get(pool) as { certificate_serial: string } | null;
+    if (!row || row.certificate_serial !== serial) return false;
+    return this.db.query("SELECT 1 FROM revoked_serials WHERE serial = ?").get(serial) === null;
+  }
+
+  revokedSerials(): string[] {
+    return (this.db.query("SELECT serial FROM revoked_serials ORDER BY revoked_at").all() as Array<{ serial: string }>).map((r) => r.serial);
+  }
+
+  insertStack(s: Stack): void {
+    this.db
+      .query("INSERT INTO stacks (id, name, pool, image, environment, phases, repository, branch, created_at) VALUES ($id, $name, $pool, $image, $environment, $phases, $repository, $branch, $created_at)")
+      .run({ ...s, environment: JSON.stringify(s.environment), phases: JSON.stringify(s.phases) });
+  }
+
+  getStack(id: string): Stack | null {
+    const row = this.db.query("SELECT * FROM stacks WHERE id = ?").get(id) as StackRow | null;
+    return row ? stackFromRow(row) : null;
+  }
+
+  listStacks(pool?: string): Stack[] {
+    const rows = (pool
+      ? this.db.query("SELECT * FROM stacks WHERE pool = ? ORDER BY created_at, id").all(pool)
+      : this.db.query("SELECT * FROM stacks ORDER BY created_at, id").all()) as StackRow[];
+    return rows.map(stackFromRow);
+  }
+}

@@ -1,0 +1,132 @@
+/** Runs and their logs. Logs are keyed by (run, seq): a resent chunk is stored once. */
+import type { Database } from "bun:sqlite";
+import type { RunReason, RunState, RunType } from "../../protocol/states.ts";
+import type { RunStatus } from "../run-lifecycle.ts";
+
+export interface Run {
+  id: string;
+  stack: string;
+  pool: string;
+  type: RunType;
+  state: RunState;
+  reason: RunReason | null;
+  exit_code: number | null;
+  worker: string | null;
+  phase: string | null;
+  cancel_requested: boolean;
+  messages: string[];
+  /** Highest seq such that every chunk 0..seq is stored (what log acks report). */
+  log_acked: number;
+  last_seq: number | null;
+  created_at: string;
+  updated_at: string;
+  finished_at: string | null;
+}
+
+interface RunRow extends Omit<Run, "cancel_requested" | "messages"> {
+  cancel_requested: number;
+  messages: string;
+}
+
+const fromRow = (r: RunRow): Run => ({ ...r, cancel_requested: r.cancel_requested === 1, messages: JSON.parse(r.messages) as string[] });
+
+export interface LogChunk {
+  seq: number;
+  data: Uint8Array;
+}
+
+export class RunRepo {
+  constructor(private readonly db: Database) {}
+
+  insert(r: Pick<Run, "id" | "stack" | "pool" | "type" | "created_at">): Run {
+    this.db
+      .query("INSERT INTO runs (id, stack, pool, type, state, created_at, updated_at) VALUES ($id, $stack, $pool, $type, 'QUEUED', $created_at, $created_at)")
+      .run({ ...r });
+    return this.get(r.id) as Run;
+  }
+
+  get(id: string): Run | null {
+    const row = this.db.query("SELECT * FROM runs WHERE id = ?").get(id) as RunRow | null;
+    return row ? fromRow(row) : null;
+  }
+
+  list(filter: { stack?: string; pool?: string; state?: RunState } = {}): Run[] {
+    const where: string[] = [];
+    const args: string[] = [];
+    for (const [k, v] of Object.entries(filter)) {
+      if (v === undefined) continue;
+      where.push(`${k} = ?`);
+      args.push(v);
+    }
+    const sql = `SELECT * FROM runs ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY created_at, id`;
+    return (this.db.query(sql).all(...args) as RunRow[]).map(fromRow);
+  }
+
+  /** Queued runs of a pool, oldest first: the pool's queue. */
+  queued(pool: string): Run[] {
+    return (this.db.query("SELECT * FROM runs WHERE pool = ? AND state = 'QUEUED' ORDER BY created_at, id").all(pool) as RunRow[]).map(fromRow);
+  }
+
+  /** Pools that have at least one queued run. */
+  poolsWithQueue(): string[] {
+    return (this.db.query("SELECT DISTINCT pool FROM runs WHERE state = 'QUEUED'").all() as Array<{ pool: string }>).map((r) => r.pool);
+  }
+
+  /** Runs held by a launcher (SCHEDULED, PREPARING, RUNNING), optionally of one worker. */
+  active(worker?: string): Run[] {
+    const sql = "SELECT * FROM runs WHERE state IN ('SCHEDULED', 'PREPARING', 'RUNNING')" + (worker ? " AND worker = ?" : "");
+    return ((worker ? this.db.query(sql).all(worker) : this.db.query(sql).all()) as RunRow[]).map(fromRow);
+  }
+
+  /** Stores the outcome of a lifecycle transition. */
+  applyStatus(id: string, s: RunStatus, now: string, extra: { phase?: string; messages?: string[]; last_seq?: number } = {}): void {
+    const terminal = s.state === "FINISHED" || s.state === "FAILED" || s.state === "CANCELED";
+    this.db
+      .query(
+        `UPDATE runs SET state = $state, reason = $reason, exit_code = $exit_code, worker = $worker, cancel_requested = $cancel,
+           phase = COALESCE($phase, phase), messages = COALESCE($messages, messages), last_seq = COALESCE($last_seq, last_seq),
+           updated_at = $now, finished_at = CASE WHEN $terminal THEN COALESCE(finished_at, $now) ELSE NULL END
+         WHERE id = $id`,
+      )
+      .run({
+        id,
+        state: s.state,
+        reason: s.reason,
+        exit_code: s.exit_code,
+        worker: s.worker,
+        cancel: s.cancel_requested ? 1 : 0,
+        phase: extra.phase ?? null,
+        messages: extra.messages ? JSON.stringify(extra.messages) : null,
+        last_seq: extra.last_seq ?? null,
+        now,
+        terminal: terminal ? 1 : 0,
+      });
+  }
+
+  /**
+   * Stores one log chunk (ignored when (run, seq) is already there) and advances the contiguous
+   * watermark. Returns the watermark: every chunk <= it is stored.
+   */
+  appendLog(run: string, seq: number, data: Uint8Array): number {
+    return this.db.transaction(() => {
+      this.db.query("INSERT OR IGNORE INTO logs (run, seq, data) VALUES (?, ?, ?)").run(run, seq, data);
+      const row = this.db.query("SELECT log_acked FROM runs WHERE id = ?").get(run) as { log_acked: number } | null;
+      let acked = row?.log_acked ?? -1;
+      const has = this.db.query("SELECT 1 FROM logs WHERE run = ? AND seq = ?");
+      while (has.get(run, acked + 1) !== null) acked++;
+      this.db.query("UPDATE runs SET log_acked = ? WHERE id = ?").run(acked, run);
+      return acked;
+    })();
+  }
+
+  /** Chunks with seq > `after`, in order, at most `limit`. */
+  logs(run: string, after = -1, limit = 1000): LogChunk[] {
+    return (this.db.query("SELECT seq, data FROM logs WHERE run = ? AND seq > ? ORDER BY seq LIMIT ?").all(run, after, limit) as Array<{ seq: number; data: Uint8Array }>).map(
+      (r) => ({ seq: r.seq, data: new Uint8Array(r.data) }),
+    );
+  }
+
+  logCount(run: string): number {
+    return (this.db.query("SELECT COUNT(*) AS n FROM logs WHERE run = ?").get(run) as { n: number }).n;
+  }
+}

@@ -1,0 +1,113 @@
+/** The worker registry: one row per launcher start (worker id = ULID made by the launcher). */
+import type { Database } from "bun:sqlite";
+import type { WorkerStatus } from "../../protocol/states.ts";
+
+export interface Worker {
+  id: string;
+  pool: string;
+  drained: boolean;
+  cycling: boolean;
+  current_run: string | null;
+  metadata: Record<string, string>;
+  version: string;
+  arch: string;
+  registered_at: string;
+  last_seen: string;
+  gone_at: string | null;
+  gone_crashed: boolean | null;
+}
+
+interface WorkerRow extends Omit<Worker, "drained" | "cycling" | "metadata" | "gone_crashed"> {
+  drained: number;
+  cycling: number;
+  metadata: string;
+  gone_crashed: number | null;
+}
+
+const fromRow = (r: WorkerRow): Worker => ({
+  ...r,
+  drained: r.drained === 1,
+  cycling: r.cycling === 1,
+  metadata: JSON.parse(r.metadata) as Record<string, string>,
+  gone_crashed: r.gone_crashed === null ? null : r.gone_crashed === 1,
+});
+
+/** The status operators see: drained wins (the worker accepts nothing new), then busy, else idle. */
+export function workerStatus(w: Pick<Worker, "drained" | "current_run">): WorkerStatus {
+  if (w.drained) return "DRAINED";
+  return w.current_run ? "BUSY" : "IDLE";
+}
+
+export interface Registration {
+  id: string;
+  pool: string;
+  metadata: Record<string, string>;
+  version: string;
+  arch: string;
+  now: string;
+}
+
+export class WorkerRepo {
+  constructor(private readonly db: Database) {}
+
+  /** Hello: a new worker, or a known one reconnecting (then it is live again, drain kept). */
+  register(r: Registration): Worker {
+    this.db
+      .query(
+        `INSERT INTO workers (id, pool, metadata, version, arch, registered_at, last_seen) VALUES ($id, $pool, $metadata, $version, $arch, $now, $now)
+         ON CONFLICT(id) DO UPDATE SET metadata = $metadata, version = $version, arch = $arch, last_seen = $now, gone_at = NULL, gone_crashed = NULL`,
+      )
+      .run({ ...r, metadata: JSON.stringify(r.metadata) });
+    return this.get(r.id) as Worker;
+  }
+
+  get(id: string): Worker | null {
+    const row = this.db.query("SELECT * FROM workers WHERE id = ?").get(id) as WorkerRow | null;
+    return row ? fromRow(row) : null;
+  }
+
+  /** Live workers (optionally of one pool), oldest first. */
+  listLive(pool?: string): Worker[] {
+    const rows = (pool
+      ? this.db.query("SELECT * FROM workers WHERE gone_at IS NULL AND pool = ? ORDER BY registered_at, id").all(pool)
+      : this.db.query("SELECT * FROM workers WHERE gone_at IS NULL ORDER BY registered_at, id").all()) as WorkerRow[];
+    return rows.map(fromRow);
+  }
+
+  /** Live, undrained, not cycling and without a run: who may get the next run of `pool`. */
+  idle(pool: string): Worker[] {
+    const rows = this.db
+      .query("SELECT * FROM workers WHERE pool = ? AND gone_at IS NULL AND drained = 0 AND cycling = 0 AND current_run IS NULL ORDER BY last_seen DESC, id")
+      .all(pool) as WorkerRow[];
+    return rows.map(fromRow);
+  }
+
+  touch(id: string, now: string): void {
+    this.db.query("UPDATE workers SET last_seen = ? WHERE id = ?").run(now, id);
+  }
+
+  setRun(id: string, run: string | null): void {
+    this.db.query("UPDATE workers SET current_run = ? WHERE id = ?").run(run, id);
+  }
+
+  setDrained(id: string, drained: boolean): void {
+    this.db.query("UPDATE workers SET drained = ? WHERE id = ?").run(drained ? 1 : 0, id);
+  }
+
+  setCycling(id: string): void {
+    this.db.query("UPDATE workers SET cycling = 1 WHERE id = ?").run(id);
+  }
+
+  markGone(id: string, crashed: boolean, now: string): void {
+    this.db.query("UPDATE workers SET gone_at = ?, gone_crashed = ?, current_run = NULL WHERE id = ? AND gone_at IS NULL").run(now, crashed ? 1 : 0, id);
+  }
+
+  /** Live workers not heard from since `before` (ISO time). */
+  silentSince(before: string): Worker[] {
+    return (this.db.query("SELECT * FROM workers WHERE gone_at IS NULL AND last_seen < ?").all(before) as WorkerRow[]).map(fromRow);
+  }
+
+  deletePool(pool: string, now: string): void {
+    this.db.query("UPDATE workers SET gone_at = ?, gone_crashed = 0, current_run = NULL WHERE pool = ? AND gone_at IS NULL").run(now, pool);
+  }
+}
