@@ -103,9 +103,10 @@ export async function main(argv: string[], env: Record<string, string | undefine
   if (!sub) throw usageError(`${group} needs a command; see mothership --help`);
   const a = parseArgs(more, { values: spec.values, switches: spec.switches });
   const api = await connect({
-    url: flag(a, "url") ?? env.MOTHERSHIP_URL,
-    token: flag(a, "token") ?? env.MOTHERSHIP_TOKEN,
-    ca: flag(a, "ca") ?? env.MOTHERSHIP_CA,
+    // An empty variable counts as unset, as in most shells' ${VAR:-default}.
+    url: flag(a, "url") ?? (env.MOTHERSHIP_URL || undefined),
+    token: flag(a, "token") ?? (env.MOTHERSHIP_TOKEN || undefined),
+    ca: flag(a, "ca") ?? (env.MOTHERSHIP_CA || undefined),
     dataDir: flag(a, "data"),
   });
   switch (group) {
