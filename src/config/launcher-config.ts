@@ -15,7 +15,7 @@ import { collectVcsMappings, type VcsMapping } from "./pattern-variables.ts";
 import { launcherSchema, type ParsedEnv } from "./schema.ts";
 import type { CommsProtocol, DockerHost } from "./values.ts";
 
-export { CONFIG_VARIABLES } from "./variables.ts";
+export { CONFIG_VARIABLES, unknownVariables } from "./variables.ts";
 export { describeConfig } from "./describe.ts";
 
 export interface ConfigProblem {
@@ -123,7 +123,8 @@ function assemble(p: ParsedEnv, input: { metadata: object; vcs: object }): Launc
   const token = credentials?.token;
   const protocol: CommsProtocol = p.SPACELIFT_WORKER_COMMS_PROTOCOL ?? (token?.broker !== undefined ? "mqtt" : "poll");
   const setVariables = Object.entries(input)
-    .flatMap(([k, val]) => (k === "metadata" || k === "vcs" ? Object.keys(val as object) : val === undefined ? [] : [k]));
+    .flatMap(([k, val]): Array<[string, unknown]> => (k === "metadata" || k === "vcs" ? Object.entries(val as object) : [[k, val]]))
+    .flatMap(([k, val]) => (val === undefined ? [] : [k]));
   return {
     credentials,
     comms: { protocol, url: p.SPACELIFT_WORKER_COMMS_URL ?? token?.comms_url, broker: token?.broker },

@@ -118,7 +118,8 @@ export function launcherSchema(env: Env, options: SchemaOptions) {
     ),
     SPACELIFT_WORKER_COMMS_PROTOCOL: optional(parseProtocol, "poll"),
     SPACELIFT_WORKER_COMMS_URL: optional(parseHttpUrl, "https://mothership.example.com:8443"),
-    DOCKER_HOST: optional(parseDockerHost, "tcp://127.0.0.1:2375", "unix:///var/run/docker.sock"),
+    // Empty means unset here, as for the Docker CLI, which shares this variable with us.
+    DOCKER_HOST: variable((raw) => parseDockerHost(raw === undefined || raw === "" ? "unix:///var/run/docker.sock" : raw)),
     SPACELIFT_LAUNCHER_SCRATCH_DIR: optional(
       (raw) => parseAbsolutePath(raw, "e.g. /opt/spacelift or /var/lib/spacelift"),
       "/var/lib/spacelift",

@@ -37,3 +37,19 @@ export const VARIABLE_DOCS: readonly VariableDoc[] = [
 ];
 
 export const CONFIG_VARIABLES: readonly string[] = Object.freeze(VARIABLE_DOCS.map((d) => d.name));
+
+const FIXED = new Set(CONFIG_VARIABLES.filter((name) => !name.includes("<")));
+// Any SPACELIFT_PRIVATEVCS_MAPPING_* is the schema's to judge (it reports a malformed one as an error).
+const PATTERNS = ["SPACELIFT_PRIVATEVCS_MAPPING_", ...CONFIG_VARIABLES.filter((name) => name.includes("<")).map((name) => name.slice(0, name.indexOf("<")))];
+
+/**
+ * `SPACELIFT_*` variables in `env` that the configuration does not know — usually a typo
+ * (`SPACELIFT_WORKER_NETWROK`) that would otherwise be ignored without a word. main decides whether
+ * to warn; they are not errors, since other Spacelift tooling shares the prefix.
+ */
+export function unknownVariables(env: Readonly<Record<string, string | undefined>>): string[] {
+  return Object.keys(env)
+    .filter((k) => k.startsWith("SPACELIFT_") && env[k] !== undefined)
+    .filter((k) => !FIXED.has(k) && !PATTERNS.some((prefix) => k.startsWith(prefix)))
+    .sort();
+}

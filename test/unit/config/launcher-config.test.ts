@@ -132,6 +132,21 @@ test("describeConfig marks defaults and where derived values come from", () => {
   expect(Object.keys(rows)).toHaveLength(20);
 });
 
+test("DOCKER_HOST set but empty means the default, as for the Docker CLI", () => {
+  expect(load({ ...f.base, DOCKER_HOST: "" }).docker.host.url).toBe("unix:///var/run/docker.sock");
+});
+
+test("serializing or inspecting the whole config never shows the key", () => {
+  const c = load(f.base);
+  // The token's (public) certificate is part of the config object, so pieces of the public key in it are fine.
+  for (const text of [JSON.stringify(c), Bun.inspect(c)]) {
+    expect(text).toContain("redacted");
+    expect(leaks(text, f.keyPem, f.certificate)).toBe(false);
+    expect(leaks(text, f.keyB64)).toBe(false);
+    expect(leaks(text, f.token)).toBe(false);
+  }
+});
+
 test("the configuration object is deep-frozen", () => {
   const c: LauncherConfig = load({ ...f.base, SPACELIFT_METADATA_a: "1", SPACELIFT_WORKER_EXTRA_MOUNTS: "/a:/a" });
   expect(Object.isFrozen(c)).toBe(true);
