@@ -1,0 +1,73 @@
+// Runs OPA's YAML conformance cases against our Rego engine.
+// Usage: bun scripts/opa-conformance.ts [--known-failures FILE] [--write-known-failures FILE] [-v] DIR...
+// Prints `folder: P passed, F failed` per folder and finally `N passed, M failed`. With
+// --known-failures, exits non-zero when a case fails that is not listed, or a listed case passes.
+import { readFileSync, writeFileSync, existsSync } from "node:fs";
+import { basename } from "node:path";
+import { isCaseDir, loadCases, runCase, type CaseOutcome } from "../src/policy/conformance/cases.ts";
+
+export interface FolderResult {
+  folder: string;
+  outcomes: CaseOutcome[];
+}
+
+export function runFolders(dirs: string[]): FolderResult[] {
+  return dirs.filter(isCaseDir).map((dir) => ({ folder: basename(dir), outcomes: loadCases(dir).map((c) => runCase(c)) }));
+}
+
+export interface KnownFailureCheck {
+  newFailures: string[];
+  nowPassing: string[];
+}
+
+export function readKnownFailures(file: string): Set<string> {
+  if (!existsSync(file)) return new Set();
+  return new Set(readFileSync(file, "utf8").split("\n").map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#")));
+}
+
+export function checkKnownFailures(results: FolderResult[], known: Set<string>): KnownFailureCheck {
+  const all = results.flatMap((r) => r.outcomes);
+  return {
+    newFailures: all.filter((o) => !o.ok && !known.has(o.note)).map((o) => o.note),
+    nowPassing: all.filter((o) => o.ok && known.has(o.note)).map((o) => o.note),
+  };
+}
+
+function main(argv: string[]): number {
+  const dirs: string[] = [];
+  let knownFile: string | undefined;
+  let writeFile: string | undefined;
+  let verbose = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a === "--known-failures") knownFile = argv[++i];
+    else if (a === "--write-known-failures") writeFile = argv[++i];
+    else if (a === "-v" || a === "--verbose") verbose = true;
+    else dirs.push(a);
+  }
+  const results = runFolders(dirs);
+  let passed = 0;
+  let failed = 0;
+  for (const r of results) {
+    const p = r.outcomes.filter((o) => o.ok).length;
+    const f = r.outcomes.length - p;
+    passed += p;
+    failed += f;
+    console.log(`${r.folder}: ${p} passed, ${f} failed`);
+    if (verbose) for (const o of r.outcomes) if (!o.ok) console.log(`  FAIL ${o.note}: ${o.why ?? ""}`);
+  }
+  console.log(`${passed} passed, ${failed} failed`);
+  if (writeFile) {
+    const notes = results.flatMap((r) => r.outcomes.filter((o) => !o.ok).map((o) => o.note)).sort();
+    writeFileSync(writeFile, notes.map((n) => n + "\n").join(""));
+  }
+  if (knownFile) {
+    const check = checkKnownFailures(results, readKnownFailures(knownFile));
+    for (const n of check.newFailures) console.log(`new failure: ${n}`);
+    for (const n of check.nowPassing) console.log(`now passing (remove from ${knownFile}): ${n}`);
+    if (check.newFailures.length > 0 || check.nowPassing.length > 0) return 1;
+  }
+  return 0;
+}
+
+if (import.meta.main) process.exit(main(process.argv.slice(2)));

@@ -1,0 +1,23 @@
+/**
+ * Public API of the Rego engine: compile a policy once, evaluate queries against it, and evaluate
+ * Spacelift run-initialization policies.
+ */
+import { compileSources, runQuery, type CompiledPolicy, type EvalOptions, type ResultRow } from "./engine.ts";
+import { fromJS } from "./value.ts";
+
+export { PolicyError, type PolicyErrorDetail } from "./errors.ts";
+export { evaluateInitPolicy, type InitPolicyResult } from "./spacelift.ts";
+export type { CompiledPolicy, EvalOptions, ResultRow } from "./engine.ts";
+export { toJS, toJSON, fromJS, type Value } from "./value.ts";
+
+export type ResultSet = ResultRow[];
+
+/** Parses and checks one policy file; throws PolicyError (with file:line:col) when it is invalid. */
+export function compilePolicy(source: string, filename: string, hostFunctions: Iterable<string> = ["sanitized", "exec"]): CompiledPolicy {
+  return compileSources([{ source, filename }], hostFunctions);
+}
+
+/** Evaluates a query (`data.spacelift.deny`, `x := data.p.q`) against a plain-JS input document. */
+export function evaluate(policy: CompiledPolicy, query: string, input: unknown, opts: EvalOptions = {}): ResultSet {
+  return runQuery(policy, query, input === undefined ? undefined : fromJS(input), opts);
+}
