@@ -26,10 +26,16 @@ export function readKnownFailures(file: string): Set<string> {
 }
 
 export function checkKnownFailures(results: FolderResult[], known: Set<string>): KnownFailureCheck {
-  const all = results.flatMap((r) => r.outcomes);
+  // Notes are not unique upstream: a note fails when any case carrying it fails.
+  const failing = new Set<string>();
+  const seen = new Set<string>();
+  for (const o of results.flatMap((r) => r.outcomes)) {
+    seen.add(o.note);
+    if (!o.ok) failing.add(o.note);
+  }
   return {
-    newFailures: all.filter((o) => !o.ok && !known.has(o.note)).map((o) => o.note),
-    nowPassing: all.filter((o) => o.ok && known.has(o.note)).map((o) => o.note),
+    newFailures: [...failing].filter((n) => !known.has(n)),
+    nowPassing: [...known].filter((n) => seen.has(n) && !failing.has(n)),
   };
 }
 
@@ -58,7 +64,7 @@ function main(argv: string[]): number {
   }
   console.log(`${passed} passed, ${failed} failed`);
   if (writeFile) {
-    const notes = results.flatMap((r) => r.outcomes.filter((o) => !o.ok).map((o) => o.note)).sort();
+    const notes = [...new Set(results.flatMap((r) => r.outcomes.filter((o) => !o.ok).map((o) => o.note)))].sort();
     writeFileSync(writeFile, notes.map((n) => n + "\n").join(""));
   }
   if (knownFile) {
