@@ -52,6 +52,9 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
   const log = opts.logger.child({ component: "broker" });
   const identities = new WeakMap<Client, Identity>();
   const clients = new Set<Client>();
+  // Set while closing: the broker then publishes the Last Will of every client it drops, and
+  // those must not be read as launchers crashing (they will reconnect to the next process).
+  let closing = false;
 
   const aedes = await Aedes.createBroker({
     // A launcher's message is small; a pool that floods us is cut off rather than buffered forever.
@@ -107,7 +110,7 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
       allWriteonlyFilter(opts.namespace),
       (packet: AedesPublishPacket, cb: () => void) => {
         const addr = parseTopic(packet.topic);
-        if (addr) {
+        if (addr && !closing) {
           try {
             opts.onUplink(addr, Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload));
           } catch (err) {
@@ -153,6 +156,7 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
     },
     connectedClients: () => clients.size,
     async close() {
+      closing = true;
       for (const c of clients) c.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await new Promise<void>((resolve) => aedes.close(() => resolve()));

@@ -3,7 +3,7 @@
  * launcher (real MQTT over mutual TLS) -> run scheduled as a JWE only the pool key opens -> phases
  * and logs (with a resent chunk) -> FINISHED, all driven and observed through the real CLI.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { decryptRun } from "../../../src/protocol/envelope.ts";
 import type { RunningMothership } from "../../../src/mothership/serve.ts";
 import { FakeLauncher, cli, cliJson, opensslKeyAndCsr, startServer, tempDir, waitFor } from "./harness.ts";
@@ -28,6 +28,8 @@ interface WorkerJson {
   arch: string;
   last_seen: string;
 }
+
+setDefaultTimeout(30_000);
 
 let dir: Awaited<ReturnType<typeof tempDir>>;
 let server: RunningMothership;

@@ -8,7 +8,7 @@ import mqtt, { type MqttClient } from "mqtt";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { silentLogger } from "../../../src/log/logger.ts";
+import { createLogger, silentLogger } from "../../../src/log/logger.ts";
 import { decodeToken, type PoolToken } from "../../../src/pki/token.ts";
 import { importRunDecryptionKey } from "../../../src/protocol/envelope.ts";
 import { encodeMessage, makeMessage, parseMessage, type DownlinkMessage, type MessageBody, type UplinkMessage } from "../../../src/protocol/messages.ts";
@@ -34,7 +34,7 @@ export async function startServer(dataDir: string, ports: { http?: number; mqtt?
     namespace: "spacelift",
     heartbeatSeconds: 30,
     scheduleTimeoutMs: 60_000,
-    logger: silentLogger,
+    logger: process.env.MOTHERSHIP_TEST_LOG ? createLogger({ level: "debug", pretty: true }) : silentLogger,
   });
 }
 
