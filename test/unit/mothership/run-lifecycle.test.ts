@@ -51,15 +51,17 @@ const TABLE: Array<[RunState, RunEvent, RunState | null, string | null]> = [
 ];
 
 describe("run lifecycle", () => {
-  test.each(TABLE)("%s + %o -> %s (%s)", (from, event, to, reason) => {
-    const next = transition(at(from), event);
-    if (to === null) {
-      expect(next).toBeNull();
-      return;
-    }
-    expect(next?.state).toBe(to);
-    expect(next?.reason ?? null).toBe(reason);
-  });
+  for (const [from, event, to, reason] of TABLE) {
+    test(`${from} + ${JSON.stringify(event)} -> ${to ?? "ignored"}`, () => {
+      const next = transition(at(from), event);
+      if (to === null) {
+        expect(next).toBeNull();
+        return;
+      }
+      expect(next?.state).toBe(to);
+      expect(next?.reason ?? null).toBe(reason);
+    });
+  }
 
   test("schedule records the worker; requeue and expiry clear it", () => {
     expect(transition(at("QUEUED"), { type: "schedule", worker: "W9" })?.worker).toBe("W9");
