@@ -56,6 +56,6 @@ function usesDeprecated(r: Rule): boolean {
     }
     for (const [k, v] of Object.entries(x)) if (k !== "loc" && k !== "module") visit(v);
   };
-  visit(r.body);
+  visit([r.body, r.value, r.key, r.elseRule]);
   return found;
 }

@@ -7,3 +7,7 @@ import "./strings.ts";
 import "./sprintf.ts";
 import "./units.ts";
 import "./misc.ts";
+import "./crypto.ts";
+import "./net.ts";
+import "./jwt.ts";
+import "./time.ts";

@@ -1,5 +1,4 @@
-/** Built-ins without a better home: print, opa.runtime, http.send (disabled), time.now_ns. */
-import { fromBigInt } from "../number.ts";
+/** Built-ins without a better home: print, opa.runtime, http.send (disabled). */
 import { RObject } from "../value.ts";
 import { builtinErr, register } from "./registry.ts";
 
@@ -9,4 +8,3 @@ register("opa.runtime", 0, () => new RObject());
 register("http.send", 1, () => {
   throw builtinErr("http.send", "network access is disabled in this policy engine");
 });
-register("time.now_ns", 0, (_a, ctx) => fromBigInt(ctx.nowNs));

@@ -28,4 +28,10 @@ describe("OPA conformance", () => {
     expect(check.newFailures).toEqual([]);
     expect(check.nowPassing).toEqual([]);
   });
+
+  test("every subset-A case passes", () => {
+    const results = runFolders(folders("subset-A-core-language.txt"));
+    const failed = results.flatMap((r) => r.outcomes.filter((o) => !o.ok).map((o) => `${o.note}: ${o.why ?? ""}`));
+    expect(failed).toEqual([]);
+  });
 });
