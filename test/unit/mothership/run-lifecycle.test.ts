@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { transition, type RunEvent, type RunStatus } from "../../../src/mothership/run-lifecycle.ts";
-import type { RunState } from "../../../src/protocol/states.ts";
+import type { RunReason, RunState } from "../../../src/protocol/states.ts";
 
 const at = (state: RunState, extra: Partial<RunStatus> = {}): RunStatus => ({
   state,
@@ -12,7 +12,7 @@ const at = (state: RunState, extra: Partial<RunStatus> = {}): RunStatus => ({
 });
 
 // [from, event, expected state (null = event ignored), expected reason]
-const TABLE: Array<[RunState, RunEvent, RunState | null, string | null]> = [
+const TABLE: Array<[RunState, RunEvent, RunState | null, RunReason | null]> = [
   ["QUEUED", { type: "schedule", worker: "W" }, "SCHEDULED", null],
   ["QUEUED", { type: "accepted" }, null, null],
   ["QUEUED", { type: "finished", reason: "ok", exit_code: 0 }, null, null],
