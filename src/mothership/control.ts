@@ -84,9 +84,9 @@ export class ControlPlane {
     const m = parsed.message;
     if (m.type === "hello") return this.onHello(addr, m);
     const worker = this.store.workers.get(addr.worker);
-    if (!worker || worker.pool !== addr.pool) {
+    if (!worker || worker.pool !== addr.pool || worker.gone_at !== null) {
       if (m.type === "gone") return;
-      // A worker we do not know (e.g. a data dir restored from backup): ask it to introduce itself.
+      // A worker we do not know, or already declared gone (silent too long): ask it to say hello again.
       this.send(addr.pool, addr.worker, makeMessage("error", { in_reply_to: m.id, code: "unknown-worker", message: "send hello first" }));
       return;
     }

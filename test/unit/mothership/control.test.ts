@@ -86,7 +86,8 @@ describe("scheduler", () => {
     hello(a.pool, "WA2");
     expect(store.runs.get(r2.id)).toMatchObject({ state: "SCHEDULED", worker: "WA2" });
     const mine = (await schedules(2)).filter((s) => s.run === r1.id || s.run === r2.id);
-    expect(mine).toEqual([{ worker: "WA1", run: r1.id }, { worker: "WA2", run: r2.id }]);
+    // Encryption is asynchronous, so the two publishes may arrive in either order.
+    expect(mine.sort((x, y) => x.worker.localeCompare(y.worker))).toEqual([{ worker: "WA1", run: r1.id }, { worker: "WA2", run: r2.id }]);
     expect(store.workers.get("WB")?.current_run).toBeNull();
   });
 
@@ -191,4 +192,15 @@ describe("liveness", () => {
     from(a.pool, "W2", "gone", { crashed: false });
     expect(store.workers.listLive(a.pool)).toEqual([]);
   });
+});
+
+test("a worker declared gone is asked to say hello again before anything else counts", async () => {
+  const a = await pool("a");
+  hello(a.pool, "W");
+  from(a.pool, "W", "gone", { crashed: true });
+  from(a.pool, "W", "heartbeat", { state: "IDLE", run: null });
+  await Bun.sleep(10);
+  expect(sent.filter((s) => s.worker === "W").at(-1)?.message).toMatchObject({ type: "error", code: "unknown-worker" });
+  hello(a.pool, "W");
+  expect(store.workers.listLive(a.pool).map((w) => w.id)).toEqual(["W"]);
 });
