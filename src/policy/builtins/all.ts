@@ -11,3 +11,7 @@ import "./crypto.ts";
 import "./net.ts";
 import "./jwt.ts";
 import "./time.ts";
+import "./regex.ts";
+import "./encoding.ts";
+import "./semver.ts";
+import "./bits.ts";

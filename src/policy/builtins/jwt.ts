@@ -1,11 +1,19 @@
 /** io.jwt.decode, io.jwt.decode_verify and io.jwt.verify_* (HS*, RS*, PS*, ES*), via node:crypto. */
-import { createHmac, createPublicKey, timingSafeEqual, verify as cryptoVerify, type KeyObject } from "node:crypto";
+import { createHmac, createPrivateKey, createPublicKey, sign as cryptoSign, timingSafeEqual, verify as cryptoVerify, type KeyObject } from "node:crypto";
 import { isNum, toFloat } from "../number.ts";
-import { RObject, fromJS, type Value } from "../value.ts";
+import { RObject, fromJS, toJSON, type Value } from "../value.ts";
 import { builtinErr, obj, register, str } from "./registry.ts";
 
 function b64url(s: string): Buffer {
   return Buffer.from(s.replace(/-/g, "+").replace(/_/g, "/"), "base64");
+}
+
+/** Go's base64.RawURLEncoding strictness: the first byte outside the alphabet is an error. */
+function strictB64url(name: string, what: string, s: string): Buffer {
+  const bad = s.search(/[^A-Za-z0-9_-]/);
+  const at = bad >= 0 ? bad : s.length % 4 === 1 ? s.length - 1 : -1;
+  if (at >= 0) throw builtinErr(name, `JWT ${what} had invalid encoding: illegal base64 data at input byte ${at}`);
+  return b64url(s);
 }
 
 interface Parts {
@@ -24,22 +32,22 @@ function split(name: string, token: string): Parts {
   const [h, p, s] = parts as [string, string, string];
   let headerJson: Record<string, unknown>;
   let payload: unknown;
+  const headerBytes = strictB64url(name, "header", h);
+  const payloadBytes = strictB64url(name, "payload", p);
+  const sigBytes = strictB64url(name, "signature", s);
   try {
-    headerJson = JSON.parse(b64url(h).toString("utf8")) as Record<string, unknown>;
+    headerJson = JSON.parse(headerBytes.toString("utf8")) as Record<string, unknown>;
   } catch {
     throw builtinErr(name, "JWT header had invalid encoding");
   }
   if (headerJson.enc !== undefined) throw builtinErr(name, "JWT is a JWE object, which is not supported");
   try {
-    payload = JSON.parse(b64url(p).toString("utf8"));
+    payload = JSON.parse(payloadBytes.toString("utf8"));
   } catch {
     throw builtinErr(name, "JWT payload had invalid encoding");
   }
-  if (headerJson.cty === "JWT") {
-    const inner = split(name, String(payload));
-    return { ...inner, signed: `${h}.${p}`, sig: b64url(s) };
-  }
-  return { header: fromJS(headerJson) as RObject, payload: fromJS(payload), sig: b64url(s), signed: `${h}.${p}`, headerJson };
+  if (headerJson.cty === "JWT") return split(name, String(payload));
+  return { header: fromJS(headerJson) as RObject, payload: fromJS(payload), sig: sigBytes, signed: `${h}.${p}`, headerJson };
 }
 
 const hashes: Record<string, string> = { "256": "sha256", "384": "sha384", "512": "sha512" };
@@ -58,6 +66,18 @@ function publicKeys(material: string): KeyObject[] {
 }
 
 function verifySig(alg: string, parts: Parts, key: string): boolean {
+  // A critical header we do not understand makes the token unverifiable (RFC 7515 4.1.11).
+  if (parts.headerJson.crit !== undefined) return false;
+  if (alg === "EdDSA") {
+    for (const k of publicKeys(key)) {
+      try {
+        if (cryptoVerify(null, Buffer.from(parts.signed), k, parts.sig)) return true;
+      } catch {
+        // not an Ed25519 key
+      }
+    }
+    return false;
+  }
   const bits = alg.slice(2);
   const hash = hashes[bits];
   if (!hash) return false;
@@ -124,4 +144,30 @@ register("io.jwt.decode_verify", 2, (a, ctx) => {
     if (!auds.includes(aud)) return unverified;
   } else if (tokAud !== undefined) return unverified;
   return [true, p.header, p.payload];
+});
+
+register("io.jwt.encode_sign", 3, (a) => {
+  const name = "io.jwt.encode_sign";
+  const header = obj(name, a, 0);
+  const payload = a[1] as Value;
+  const key = obj(name, a, 2);
+  const alg = header.get("alg");
+  if (typeof alg !== "string") throw builtinErr(name, "missing alg header");
+  const enc = (v: Value): string => Buffer.from(toJSON(v)).toString("base64url");
+  const signed = `${enc(header)}.${enc(payload)}`;
+  let sig: Buffer;
+  const hash = hashes[alg.slice(2)] ?? "sha256";
+  if (alg.startsWith("HS")) {
+    const k = key.get("k");
+    if (typeof k !== "string") throw builtinErr(name, "missing k in oct key");
+    sig = createHmac(hash, b64url(k)).update(signed).digest();
+  } else {
+    const jwk = JSON.parse(toJSON(key)) as object;
+    const pk = createPrivateKey({ key: jwk as never, format: "jwk" });
+    if (alg === "EdDSA") sig = cryptoSign(null, Buffer.from(signed), pk);
+    else if (alg.startsWith("ES")) sig = cryptoSign(hash, Buffer.from(signed), { key: pk, dsaEncoding: "ieee-p1363" });
+    else if (alg.startsWith("PS")) sig = cryptoSign(hash, Buffer.from(signed), { key: pk, padding: 6, saltLength: Number(alg.slice(2)) / 8 });
+    else sig = cryptoSign(hash, Buffer.from(signed), pk);
+  }
+  return `${signed}.${sig.toString("base64url")}`;
 });

@@ -126,7 +126,14 @@ register("strings.any_suffix_match", 2, (a) => {
   const ps = stringsOf("strings.any_suffix_match", a, 1);
   return ss.some((s) => ps.some((p) => s.endsWith(p)));
 });
-register("strings.split_n", 3, () => undefined);
+register("strings.split_n", 3, (a) => {
+  const s = str("strings.split_n", a, 0);
+  const sep = str("strings.split_n", a, 1);
+  const n = Number(int("strings.split_n", a, 2));
+  const parts = sep === "" ? cps(s) : s.split(sep);
+  if (n >= 0) return parts.slice(0, n);
+  return parts.slice(Math.max(0, parts.length + n));
+});
 
 register("format_int", 2, (a) => {
   const n = num("format_int", a, 0);

@@ -1,10 +1,11 @@
 /** Type predicates, type_name, to_number and the deprecated cast_* built-ins. */
 import { isNum, parseNumber } from "../number.ts";
 import { RObject, RSet, typeOf, type Value } from "../value.ts";
+import { BuiltinError } from "../errors.ts";
 import { builtinErr, register, typeErr } from "./registry.ts";
 
 for (const t of ["null", "boolean", "number", "string", "array", "object", "set"] as const) {
-  register(`is_${t}`, 1, (a) => (typeOf(a[0] as Value) === t ? true : undefined));
+  register(`is_${t}`, 1, (a) => typeOf(a[0] as Value) === t);
 }
 register("type_name", 1, (a) => typeOf(a[0] as Value));
 
@@ -16,6 +17,7 @@ register("to_number", 1, (a) => {
   if (typeof v === "string") {
     const t = v.trim();
     const n = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(t) ? parseNumber(t.replace(/^\+/, "").replace(/^(-?)\./, "$10.").replace(/\.($|[eE])/, "$1")) : undefined;
+    if (n === undefined && /^[+-]?(inf(inity)?|nan)$/i.test(t)) throw new BuiltinError("eval_type_error", `to_number: operand 1 must be a finite number but got ${JSON.stringify(v)}`);
     if (n === undefined) throw builtinErr("to_number", `strconv.ParseFloat: parsing ${JSON.stringify(v)}: invalid syntax`);
     return n;
   }
