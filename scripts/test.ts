@@ -1,12 +1,13 @@
 /**
  * `make test`: build the binaries, bring up the test environment (reusing a live one), run every test
  * (unit + integration) with Bun's runner, tear down what was started, and print `N passed, M failed`.
+ *   bun scripts/test.ts [bun test args...]   (default: every test under test/)
  */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { SHARED_STATE_DIR, loadLiveTestEnv, setUpTestEnv, tearDownTestEnv, type TestEnv } from "./testenv/index.ts";
+import { withTestEnv } from "./testenv/index.ts";
 
 const bun = process.execPath;
 const log = (m: string) => console.error(`test: ${m}`);
@@ -14,34 +15,29 @@ const log = (m: string) => console.error(`test: ${m}`);
 const build = spawnSync(bun, ["build/build.ts"], { stdio: "inherit" });
 if (build.status !== 0) process.exit(build.status ?? 1);
 
-const shared = await loadLiveTestEnv(SHARED_STATE_DIR);
-if (shared) log(`reusing the live test environment in ${SHARED_STATE_DIR}`);
-let env: TestEnv;
+// Ctrl-C reaches the test runner too; stay alive long enough to stop what we started.
+process.on("SIGINT", () => log("interrupted; cleaning up"));
+
+const reportDir = mkdtempSync(join(tmpdir(), "slwp-junit-"));
+const report = join(reportDir, "junit.xml");
+let status: number;
 try {
-  env = shared ?? (await setUpTestEnv(mkdtempSync(join(tmpdir(), "slwp-test-env-")), log));
+  status = await withTestEnv(log, async (env) => {
+    const extra = process.argv.slice(2);
+    const r = spawnSync(bun, ["test", "--reporter=junit", `--reporter-outfile=${report}`, ...(extra.length ? extra : ["test/"])], {
+      stdio: "inherit",
+      env: { ...process.env, ...env.vars },
+    });
+    return r.status ?? 1;
+  });
 } catch (err) {
   console.error(`test: the test environment could not be set up: ${(err as Error).message}`);
   console.error("0 passed, 1 failed");
   process.exit(1);
 }
 
-let status = 1;
-const report = join(mkdtempSync(join(tmpdir(), "slwp-junit-")), "junit.xml");
-// Ctrl-C reaches the test runner too; stay alive long enough to stop what we started.
-process.on("SIGINT", () => log("interrupted; cleaning up"));
-try {
-  const extra = process.argv.slice(2);
-  const r = spawnSync(bun, ["test", "--reporter=junit", `--reporter-outfile=${report}`, ...(extra.length ? extra : ["test/"])], {
-    stdio: "inherit",
-    env: { ...process.env, ...env.vars },
-  });
-  status = r.status ?? 1;
-} finally {
-  if (!shared) await tearDownTestEnv(env);
-}
-
 const summary = readSummary(report);
-rmSync(join(report, ".."), { recursive: true, force: true });
+rmSync(reportDir, { recursive: true, force: true });
 if (summary) {
   const skipped = summary.skipped > 0 ? `, ${summary.skipped} skipped` : "";
   console.log(`${summary.tests - summary.failures - summary.skipped} passed, ${summary.failures} failed${skipped}`);
@@ -49,6 +45,9 @@ if (summary) {
     console.error("test: tests were skipped under CI=true; every test must run in CI");
     status = status || 1;
   }
+} else if (status === 0) {
+  console.error("test: the test runner wrote no report");
+  status = 1;
 }
 process.exit(status);
 

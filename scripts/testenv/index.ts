@@ -3,7 +3,8 @@
  * with TLS client certificates. Services that already answer are reused; missing ones are started privately
  * and stopped by `teardown()`. The result is a set of environment variables for the test processes.
  */
-import { mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ensurePackages } from "./packages.ts";
 import { findRunningDocker, pingDocker, startPrivateDocker, stopPrivateDocker, type DockerEnv } from "./dockerd.ts";
@@ -93,4 +94,22 @@ export async function loadLiveTestEnv(stateDir: string): Promise<TestEnv | undef
   if (env.mosquitto.pid !== undefined && !alive(env.mosquitto.pid)) return undefined;
   if (env.registry?.pid === undefined || !alive(env.registry.pid)) return undefined;
   return env;
+}
+
+/**
+ * Runs `fn` with a test environment: the live shared one when it answers, otherwise a private one in a
+ * temp dir that is torn down afterwards.
+ */
+export async function withTestEnv<T>(log: (m: string) => void, fn: (env: TestEnv) => Promise<T>): Promise<T> {
+  const shared = await loadLiveTestEnv(SHARED_STATE_DIR);
+  if (shared) {
+    log(`reusing the live test environment in ${SHARED_STATE_DIR}`);
+    return await fn(shared);
+  }
+  const env = await setUpTestEnv(mkdtempSync(join(tmpdir(), "slwp-test-env-")), log);
+  try {
+    return await fn(env);
+  } finally {
+    await tearDownTestEnv(env);
+  }
 }

@@ -50,6 +50,7 @@ class UndiciDockerClient implements DockerClient {
   }
 
   private async path(p: string, signal?: AbortSignal): Promise<string> {
+    if (this.apiVersion !== undefined) return `/v${this.apiVersion}${p}`;
     if (!this.negotiated) {
       this.negotiated = this.ping(signal).then((r) => r.apiVersion);
       this.negotiated.catch(() => (this.negotiated = undefined));

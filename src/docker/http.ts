@@ -2,7 +2,7 @@
  * HTTP to the Docker Engine over its unix socket (or tcp://host:port) with the real undici.
  * NOTE: `undici/index.js`, not `undici` — under Bun the bare name is Bun's shim, which ignores socketPath.
  */
-import { Client } from "undici/index.js";
+import { Pool } from "undici/index.js";
 import type { Duplex, Readable } from "node:stream";
 import { DockerError, errorFromStatus, errorFromTransport } from "./errors.ts";
 
@@ -29,6 +29,8 @@ export interface TransportOptions {
   connectTimeoutMs: number;
   /** Idle time allowed between bytes of a non-streaming answer. Streaming calls disable it. */
   idleTimeoutMs: number;
+  /** Upper bound of simultaneous connections to the daemon. */
+  maxConnections?: number;
 }
 
 export interface RequestOptions {
@@ -52,17 +54,19 @@ export interface Response {
 
 export class DockerHttp {
   readonly endpoint: Endpoint;
-  private readonly client: Client;
+  private readonly client: Pool;
   private readonly options: TransportOptions;
 
   constructor(endpoint: Endpoint, options: TransportOptions) {
     this.endpoint = endpoint;
     this.options = options;
-    this.client = new Client(endpoint.origin, {
+    // A pool, not one connection: long-lived answers (wait, logs follow, attach) each hold a connection
+    // while other calls go on. Keep-alive connections are reused for the short calls.
+    this.client = new Pool(endpoint.origin, {
       ...(endpoint.socketPath ? { socketPath: endpoint.socketPath } : {}),
+      connections: options.maxConnections ?? 32,
       connectTimeout: options.connectTimeoutMs,
       keepAliveTimeout: 10_000,
-      pipelining: 0,
     });
   }
 
@@ -133,9 +137,7 @@ export class DockerHttp {
 
 export async function readText(res: Response, opts: RequestOptions): Promise<string> {
   try {
-    const chunks: Uint8Array[] = [];
-    for await (const c of res.body) chunks.push(c);
-    return Buffer.concat(chunks).toString("utf8");
+    return await (res.body as unknown as { text(): Promise<string> }).text();
   } catch (err) {
     throw errorFromTransport(err, opts.what, "the daemon", opts.signal);
   }
