@@ -24,7 +24,8 @@ let status: number;
 try {
   status = await withTestEnv(log, async (env) => {
     const extra = process.argv.slice(2);
-    const r = spawnSync(bun, ["test", "--reporter=junit", `--reporter-outfile=${report}`, ...(extra.length ? extra : ["test/"])], {
+    // Integration tests start containers and brokers: a minute per test, not Bun's default 5 s.
+    const r = spawnSync(bun, ["test", "--timeout=60000", "--reporter=junit", `--reporter-outfile=${report}`, ...(extra.length ? extra : ["test/"])], {
       stdio: "inherit",
       env: { ...process.env, ...env.vars },
     });
