@@ -5,6 +5,7 @@
  */
 import { bindString, type Mount } from "./mounts.ts";
 import { formatGoDuration } from "./duration.ts";
+import { EXEC_ENABLED_VARIABLE } from "./init-policy.ts";
 import type { LauncherConfig } from "./launcher-config.ts";
 import { METADATA_PREFIX, VCS_ENDPOINT, VCS_NAME } from "./pattern-variables.ts";
 import type { PassedVariable } from "./env-lists.ts";
@@ -44,6 +45,10 @@ export function describeConfig(c: LauncherConfig): Array<[string, string]> {
     ["SPACELIFT_LAUNCHER_LOGS_TIMEOUT", src("SPACELIFT_LAUNCHER_LOGS_TIMEOUT", formatGoDuration(c.timeouts.logsMs))],
     ["SPACELIFT_LAUNCHER_RUN_TIMEOUT", src("SPACELIFT_LAUNCHER_RUN_TIMEOUT", formatGoDuration(c.timeouts.runMs))],
     ["SPACELIFT_LAUNCHER_RUN_INITIALIZATION_POLICY", none("SPACELIFT_LAUNCHER_RUN_INITIALIZATION_POLICY", c.runInitializationPolicyPath)],
+    // The exec switch only means something next to a policy: shown with one, or when set anyway.
+    ...(c.runInitializationPolicy !== undefined || set.has(EXEC_ENABLED_VARIABLE)
+      ? [[EXEC_ENABLED_VARIABLE, src(EXEC_ENABLED_VARIABLE, String(c.runInitializationPolicyExecEnabled))] as [string, string]]
+      : []),
     ["SPACELIFT_DEFAULT_RUNNER_IMAGE", none("SPACELIFT_DEFAULT_RUNNER_IMAGE", c.docker.defaultRunnerImage)],
     ["SPACELIFT_RUN_LOGS_ON_STANDARD_OUTPUT_ENABLED", src("SPACELIFT_RUN_LOGS_ON_STANDARD_OUTPUT_ENABLED", String(c.runLogsOnStdout))],
     ["SPACELIFT_DEBUG", src("SPACELIFT_DEBUG", String(c.debug))],

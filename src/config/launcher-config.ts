@@ -10,6 +10,7 @@ import type { CertificateWindow } from "../pki/credentials.ts";
 import type { PoolPrivateKey } from "../pki/keys.ts";
 import type { PoolToken } from "../pki/token.ts";
 import type { PassedVariable } from "./env-lists.ts";
+import type { InitializationPolicy } from "./init-policy.ts";
 import type { Mount } from "./mounts.ts";
 import { collectVcsMappings, type VcsMapping } from "./pattern-variables.ts";
 import { launcherSchema, type ParsedEnv } from "./schema.ts";
@@ -78,6 +79,10 @@ export interface LauncherConfig {
   readonly timeouts: { readonly logsMs: number; readonly runMs: number };
   /** Absolute path of the run-initialization policy (Rego), checked readable at load. */
   readonly runInitializationPolicyPath: string | undefined;
+  /** The same policy, parsed and checked at load; `exec()` only when the operator enabled it. */
+  readonly runInitializationPolicy: InitializationPolicy | undefined;
+  /** Whether an initialization policy may call `exec()` (SPACELIFT_LAUNCHER_RUN_INITIALIZATION_POLICY_EXEC_ENABLED). */
+  readonly runInitializationPolicyExecEnabled: boolean;
   /** Registration tags: key as written after SPACELIFT_METADATA_. */
   readonly metadata: Readonly<Record<string, string>>;
   readonly privateVcsMappings: readonly VcsMapping[];
@@ -143,7 +148,9 @@ function assemble(p: ParsedEnv, input: { metadata: object; vcs: object }): Launc
       writeRuns: p.SPACELIFT_WORKER_WO_EXTRA_MOUNTS ?? [],
     },
     timeouts: { logsMs: p.SPACELIFT_LAUNCHER_LOGS_TIMEOUT, runMs: p.SPACELIFT_LAUNCHER_RUN_TIMEOUT },
-    runInitializationPolicyPath: p.SPACELIFT_LAUNCHER_RUN_INITIALIZATION_POLICY,
+    runInitializationPolicyPath: p.SPACELIFT_LAUNCHER_RUN_INITIALIZATION_POLICY?.path,
+    runInitializationPolicy: p.SPACELIFT_LAUNCHER_RUN_INITIALIZATION_POLICY,
+    runInitializationPolicyExecEnabled: p.SPACELIFT_LAUNCHER_RUN_INITIALIZATION_POLICY_EXEC_ENABLED,
     metadata: Object.fromEntries(Object.values(p.metadata).map((t) => [t.key, t.value])),
     privateVcsMappings: collectVcsMappings(Object.values(p.vcs)),
     runLogsOnStdout: p.SPACELIFT_RUN_LOGS_ON_STANDARD_OUTPUT_ENABLED,

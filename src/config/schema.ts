@@ -12,6 +12,7 @@ import { checkCertificateWindow, checkKeyMatchesCertificate, certificateWindow }
 import { decodePrivateKey } from "../pki/keys.ts";
 import { decodeToken } from "../pki/token.ts";
 import { parseTimeout } from "./duration.ts";
+import { EXEC_ENABLED_VARIABLE, parseInitializationPolicy } from "./init-policy.ts";
 import { parseNameList, resolveNames } from "./env-lists.ts";
 import { parseMounts } from "./mounts.ts";
 import { fail, ok, type ParseResult } from "./parse-result.ts";
@@ -25,7 +26,6 @@ import {
   parseImageReference,
   parseNetworkName,
   parseProtocol,
-  parseReadableFile,
   parseRuntimeName,
 } from "./values.ts";
 
@@ -141,10 +141,12 @@ export function launcherSchema(env: Env, options: SchemaOptions) {
     SPACELIFT_WORKER_RUNTIME: optional(parseRuntimeName, "runsc"),
     SPACELIFT_LAUNCHER_LOGS_TIMEOUT: optional(parseTimeout, "15m", "7m"),
     SPACELIFT_LAUNCHER_RUN_TIMEOUT: optional(parseTimeout, "2h", "70m"),
+    // Parsed and checked here, at load (./init-policy.ts); whether it may call exec() is the next variable.
     SPACELIFT_LAUNCHER_RUN_INITIALIZATION_POLICY: optional(
-      (raw) => parseReadableFile(raw, "give the path of a readable .rego file, e.g. /etc/spacelift/init-policy.rego"),
+      (raw) => parseInitializationPolicy(raw, policyExecFlag(env[EXEC_ENABLED_VARIABLE])),
       "/etc/spacelift/init-policy.rego",
     ),
+    SPACELIFT_LAUNCHER_RUN_INITIALIZATION_POLICY_EXEC_ENABLED: optional(parseBoolean, "true", "false"),
     SPACELIFT_DEFAULT_RUNNER_IMAGE: optional(parseImageReference, "public.ecr.aws/spacelift/runner-terraform:latest"),
     SPACELIFT_RUN_LOGS_ON_STANDARD_OUTPUT_ENABLED: optional(parseBoolean, "true", "false"),
     SPACELIFT_DEBUG: optional(parseBoolean, "true", "false"),
@@ -202,6 +204,16 @@ function schemaInput(env: Env, fixed: object, metadata: ReadonlyArray<Slot<unkno
     metadata: pick(metadata.map((s) => s.variable)),
     vcs: pick(vcs.map((s) => s.variable)),
   };
+}
+
+/**
+ * The exec flag as the policy's compilation sees it. A malformed flag is reported on its own variable;
+ * the policy is then compiled as if exec were allowed, so one mistake is not reported twice.
+ */
+function policyExecFlag(raw: string | undefined): boolean {
+  if (raw === undefined) return false;
+  const parsed = parseBoolean(raw);
+  return parsed.ok ? parsed.value : true;
 }
 
 function chain<A, B>(first: ParseResult<A>, then: (a: A) => ParseResult<B>): ParseResult<B> {
