@@ -39,6 +39,12 @@ const COMMANDS: Record<string, CommandSpec> = {
     usage: "spacelift-launcher check\n\nExits 0 only when every setting is valid and Docker answers.",
     run: async (args, env, io) => (await import("./commands/check.ts")).checkCommand(args, env, io),
   },
+  policy: {
+    summary: "evaluate a run-initialization policy against an input document, as the launcher would",
+    usage: "spacelift-launcher policy eval --policy FILE --input FILE [--query QUERY]\n\nWithout --query prints {\"deny\": [...], \"outcome\": \"allow\"|\"deny\"} (and \"sample\" when the policy has one); with --query the query's result set. Exits 1 on an invalid policy or input.",
+    run: async (args, _env, io) =>
+      (await import("../policy/cli.ts")).policyEvalCommand(args, { stdout: { write: io.stdout }, stderr: { write: io.stderr } }),
+  },
   version: {
     summary: "print the version, git commit and target",
     usage: "spacelift-launcher version",
