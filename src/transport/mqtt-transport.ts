@@ -1,0 +1,249 @@
+/**
+ * The MQTT transport (DESIGN §6): mutual TLS with the pool certificate and key, the Last Will on the
+ * worker's writeonly topic, a subscription to its readonly topic, QoS 1 both ways, and a reconnect loop
+ * of our own with jittered exponential backoff (mqtt.js's fixed reconnect period would bring a whole
+ * fleet back in lock step). Every connection attempt is a fresh client; what it did not get
+ * acknowledged is carried over to the next one, so `send` is at-least-once across reconnects.
+ */
+import mqtt, { type MqttClient } from "mqtt";
+import { SpaceliftError, errorMessage } from "../errors.ts";
+import type { Logger } from "../log/logger.ts";
+import { encodeMessage, parseMessage, type UplinkMessage } from "../protocol/messages.ts";
+import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from "./backoff.ts";
+import { Emitter } from "./emitter.ts";
+import type { Transport, TransportEvents } from "./transport.ts";
+
+export interface MqttTransportOptions {
+  /** `mqtts://host:port` (the token's broker endpoint). */
+  endpoint: string;
+  tls: { cert: string; key: string; ca: string; servername?: string };
+  /** The worker id: one connection per worker, and the broker's session identity. */
+  clientId: string;
+  /** Where the mothership writes to this worker. */
+  subscribeTopic: string;
+  /** Where this worker writes (and where its Last Will goes). */
+  publishTopic: string;
+  /** Published by the broker when the connection is lost without a DISCONNECT. */
+  will: UplinkMessage;
+  /** Made fresh and published first after every (re)connect (the hello), before anything queued. */
+  greeting: () => UplinkMessage;
+  logger: Logger;
+  backoff?: BackoffPolicy;
+  connectTimeoutMs?: number;
+  keepaliveSeconds?: number;
+}
+
+interface Outgoing {
+  payload: string;
+  type: string;
+  /** Greetings are never resent: the next connection makes its own. */
+  greeting: boolean;
+  /** Generation of the client it was handed to, 0 when waiting. */
+  sentOn: number;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+type Phase = "new" | "connecting" | "connected" | "waiting" | "closed";
+
+export class MqttTransport implements Transport {
+  private readonly events: Emitter<TransportEvents>;
+  private readonly log: Logger;
+  private queue: Outgoing[] = [];
+  private client: MqttClient | null = null;
+  private generation = 0;
+  private phase: Phase = "new";
+  private attempt = 0;
+  private everConnected = false;
+  private retryTimer: ReturnType<typeof setTimeout> | null = null;
+  private firstConnect: { resolve: () => void; reject: (err: unknown) => void } | null = null;
+
+  constructor(private readonly opts: MqttTransportOptions) {
+    this.log = opts.logger.child({ component: "mqtt" });
+    this.events = new Emitter<TransportEvents>((err) => this.log.error("transport event handler failed", { error: errorMessage(err) }));
+  }
+
+  on<E extends keyof TransportEvents>(event: E, handler: TransportEvents[E]): () => void {
+    return this.events.on(event, handler);
+  }
+
+  connect(signal?: AbortSignal): Promise<void> {
+    if (this.phase === "closed") return Promise.reject(closedError());
+    if (this.everConnected) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = () => {
+        this.firstConnect = null;
+        reject(new SpaceliftError("transport-aborted", "gave up connecting to the broker", { cause: signal?.reason }));
+      };
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.firstConnect = {
+        resolve: () => {
+          signal?.removeEventListener("abort", onAbort);
+          resolve();
+        },
+        reject: (err) => {
+          signal?.removeEventListener("abort", onAbort);
+          reject(err);
+        },
+      };
+      if (this.phase === "new") this.open();
+    });
+  }
+
+  send(message: UplinkMessage): Promise<void> {
+    if (this.phase === "closed") return Promise.reject(closedError());
+    return new Promise<void>((resolve, reject) => {
+      const item: Outgoing = { payload: encodeMessage(message), type: message.type, greeting: false, sentOn: 0, resolve, reject };
+      this.queue.push(item);
+      if (this.phase === "connected") this.publish(item);
+    });
+  }
+
+  async close(clean: boolean): Promise<void> {
+    if (this.phase === "closed") return;
+    this.phase = "closed";
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    const client = this.client;
+    this.client = null;
+    if (client) {
+      if (!clean) destroyStream(client);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 2_000);
+        client.end(!clean, () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    for (const item of this.queue.splice(0)) item.reject(closedError());
+    this.firstConnect?.reject(closedError());
+    this.firstConnect = null;
+  }
+
+  private open(): void {
+    if (this.phase === "closed") return;
+    this.phase = "connecting";
+    const generation = ++this.generation;
+    const o = this.opts;
+    const client = mqtt.connect(o.endpoint, {
+      clientId: o.clientId,
+      cert: o.tls.cert,
+      key: o.tls.key,
+      ca: o.tls.ca,
+      servername: o.tls.servername,
+      rejectUnauthorized: true,
+      protocolVersion: 4,
+      clean: true,
+      reconnectPeriod: 0,
+      connectTimeout: o.connectTimeoutMs ?? 10_000,
+      keepalive: o.keepaliveSeconds ?? 30,
+      will: { topic: o.publishTopic, payload: Buffer.from(encodeMessage(o.will)), qos: 1, retain: false },
+    });
+    this.client = client;
+    let lastError: string | null = null;
+    client.on("error", (err) => {
+      lastError = errorMessage(err);
+      this.log.warn("broker connection error", { endpoint: o.endpoint, error: lastError });
+    });
+    client.on("message", (topic, payload) => {
+      if (generation === this.generation) this.receive(topic, payload);
+    });
+    client.on("connect", () => {
+      client.subscribe(o.subscribeTopic, { qos: 1 }, (err, granted) => {
+        if (generation !== this.generation || this.phase === "closed") return;
+        const refused = err ?? (granted?.some((g) => g.qos === 128) ? new Error(`subscription to ${o.subscribeTopic} refused`) : null);
+        if (refused) {
+          lastError = errorMessage(refused);
+          this.log.error("cannot subscribe to the worker topic", { topic: o.subscribeTopic, error: lastError });
+          destroyStream(client);
+          return;
+        }
+        this.onConnected();
+      });
+    });
+    client.on("close", () => {
+      if (generation !== this.generation) return;
+      client.removeAllListeners("message");
+      client.end(true);
+      this.onDropped(lastError);
+    });
+  }
+
+  private onConnected(): void {
+    const reconnect = this.everConnected;
+    this.phase = "connected";
+    this.attempt = 0;
+    this.everConnected = true;
+    this.log.info(reconnect ? "reconnected to the broker" : "connected to the broker", { endpoint: this.opts.endpoint });
+    const greeting = this.opts.greeting();
+    this.queue.unshift({ payload: encodeMessage(greeting), type: greeting.type, greeting: true, sentOn: 0, resolve: () => {}, reject: () => {} });
+    for (const item of this.queue) this.publish(item);
+    this.events.emit("connected", { reconnect });
+    this.firstConnect?.resolve();
+    this.firstConnect = null;
+  }
+
+  private onDropped(error: string | null): void {
+    if (this.phase === "closed") return;
+    const wasConnected = this.phase === "connected";
+    // What the old connection did not get acknowledged goes out again on the next one.
+    this.queue = this.queue.filter((item) => !item.greeting);
+    for (const item of this.queue) item.sentOn = 0;
+    this.phase = "waiting";
+    const delay = backoffDelay(this.opts.backoff ?? DEFAULT_BACKOFF, this.attempt++);
+    if (wasConnected) this.events.emit("disconnected", { error });
+    this.log.info("broker connection lost, retrying", { endpoint: this.opts.endpoint, retry_in_ms: delay, error });
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.open();
+    }, delay);
+  }
+
+  private publish(item: Outgoing): void {
+    const client = this.client;
+    if (!client || item.sentOn !== 0) return;
+    const generation = this.generation;
+    item.sentOn = generation;
+    client.publish(this.opts.publishTopic, item.payload, { qos: 1 }, (err) => {
+      if (item.sentOn !== generation) return;
+      if (err) {
+        // The connection went; onDropped has put it back in line (or will).
+        return;
+      }
+      const at = this.queue.indexOf(item);
+      if (at >= 0) this.queue.splice(at, 1);
+      item.resolve();
+    });
+  }
+
+  private receive(topic: string, payload: Buffer): void {
+    if (topic !== this.opts.subscribeTopic) {
+      this.log.warn("message on an unexpected topic dropped", { topic });
+      return;
+    }
+    const parsed = parseMessage(payload, "downlink");
+    if (parsed.kind === "ignored") {
+      this.log.debug("message of an unknown type ignored", { type: parsed.type });
+      return;
+    }
+    if (parsed.kind === "invalid") {
+      this.log.warn("invalid message from the mothership dropped", { error: parsed.error, type: parsed.type, id: parsed.id });
+      return;
+    }
+    this.events.emit("message", parsed.message);
+  }
+}
+
+function closedError(): SpaceliftError {
+  return new SpaceliftError("transport-closed", "the transport is closed");
+}
+
+/** Cuts the socket without an MQTT DISCONNECT: to the broker this is a crash, so it publishes the Last Will. */
+function destroyStream(client: MqttClient): void {
+  try {
+    (client.stream as { destroy?: () => void } | undefined)?.destroy?.();
+  } catch {
+    // already gone
+  }
+}

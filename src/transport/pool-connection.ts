@@ -1,0 +1,38 @@
+/**
+ * The MQTT transport of one worker of a pool, from what the token and key give: the broker endpoint,
+ * the pool certificate and CA from the token, the pool key, and the worker's two topics.
+ */
+import type { Logger } from "../log/logger.ts";
+import type { UplinkMessage } from "../protocol/messages.ts";
+import { readonlyTopic, writeonlyTopic } from "../protocol/topics.ts";
+import type { PoolToken } from "../pki/token.ts";
+import { SpaceliftError } from "../errors.ts";
+import type { BackoffPolicy } from "./backoff.ts";
+import { MqttTransport } from "./mqtt-transport.ts";
+
+export interface PoolConnectionOptions {
+  token: PoolToken;
+  /** The pool private key, PEM. */
+  keyPem: string;
+  worker: string;
+  greeting: () => UplinkMessage;
+  will: UplinkMessage;
+  logger: Logger;
+  backoff?: BackoffPolicy;
+}
+
+export function poolMqttTransport(o: PoolConnectionOptions): MqttTransport {
+  const broker = o.token.broker;
+  if (!broker) throw new SpaceliftError("transport-no-broker", "the pool token names no MQTT broker; use SPACELIFT_WORKER_COMMS_PROTOCOL=poll");
+  return new MqttTransport({
+    endpoint: broker.endpoint,
+    tls: { cert: o.token.certificate, key: o.keyPem, ca: o.token.ca },
+    clientId: o.worker,
+    subscribeTopic: readonlyTopic(broker.namespace, o.token.pool, o.worker),
+    publishTopic: writeonlyTopic(broker.namespace, o.token.pool, o.worker),
+    will: o.will,
+    greeting: o.greeting,
+    logger: o.logger,
+    backoff: o.backoff,
+  });
+}
