@@ -1,0 +1,97 @@
+/**
+ * What a run container looks like (DESIGN §7.5), as a pure function of the run, the launcher's
+ * configuration and the prepared host paths — so it can be tested without Docker and printed under
+ * SPACELIFT_DEBUG exactly as it is sent.
+ *
+ * - The image's ENTRYPOINT and CMD are replaced: the worker from the read-only bundle is PID 1
+ *   (`init: false`, Docker's tini would take PID 1 away from it).
+ * - Environment: the launcher's whitelisted variables for this run kind, the masked variables, then
+ *   the run's own NON-secret variables. The run's secrets reach the commands through the worker
+ *   instructions file only (the worker deletes it before any command runs): in the container's
+ *   configuration they would be readable by anyone allowed to `docker inspect` on the host.
+ * - Mounts: the workspace, the bundle (read-only), and the operator's extra mounts for every run plus
+ *   those for this run kind. Nothing else: no Docker socket unless the operator mounts one.
+ * - Never privileged (the Docker client has no way to ask for it).
+ */
+import { SpaceliftError } from "../../errors.ts";
+import { environmentForRun } from "../../config/env-lists.ts";
+import type { LauncherConfig } from "../../config/launcher-config.ts";
+import type { ContainerSpec, Mount } from "../../docker/types.ts";
+import { isReadOnlyRun, runSecrets, type RunSpec } from "../../protocol/run-spec.ts";
+import { runLabels, type LabelOwner } from "./labels.ts";
+import { BUNDLE_MOUNT, bundleCommand, type WorkerBundle } from "./worker-bundle.ts";
+
+export const WORKSPACE_MOUNT = "/mnt/workspace";
+
+export interface ContainerSpecInput {
+  spec: RunSpec;
+  image: string;
+  config: Pick<LauncherConfig, "runEnv" | "mounts" | "docker">;
+  owner: LabelOwner;
+  bundle: WorkerBundle;
+  workspaceHostDir: string;
+  /** File name of the worker instructions inside the workspace. */
+  instructionsFile: string;
+}
+
+function runKind(spec: RunSpec): "readonly" | "write" {
+  return isReadOnlyRun(spec.type) ? "readonly" : "write";
+}
+
+/** Values to mask in a run's log: the run's secrets and the launcher's masked variables. */
+export function runLogSecrets(spec: RunSpec, runEnv: LauncherConfig["runEnv"]): string[] {
+  return [...runSecrets(spec), ...environmentForRun(runEnv, runKind(spec)).secrets];
+}
+
+export function runContainerSpec(input: ContainerSpecInput): ContainerSpec {
+  const { spec, config } = input;
+  const kind = runKind(spec);
+  const launcherEnv = environmentForRun(config.runEnv, kind);
+  const env: Record<string, string> = { ...launcherEnv.env };
+  for (const variable of spec.environment) if (!variable.secret) env[variable.name] = variable.value;
+
+  const extra = [...config.mounts.allRuns, ...(kind === "readonly" ? config.mounts.readOnlyRuns : config.mounts.writeRuns)];
+  const mounts: Mount[] = [
+    { host: input.workspaceHostDir, container: WORKSPACE_MOUNT, readOnly: false },
+    { host: input.bundle.hostDir, container: BUNDLE_MOUNT, readOnly: true },
+  ];
+  for (const m of extra) {
+    if (isInside(m.target, BUNDLE_MOUNT) || m.target.replace(/\/+$/, "") === WORKSPACE_MOUNT) {
+      throw new SpaceliftError(
+        "container-spec-invalid",
+        `the extra mount ${m.source}:${m.target} would cover ${isInside(m.target, BUNDLE_MOUNT) ? BUNDLE_MOUNT : WORKSPACE_MOUNT}, which the launcher mounts itself; choose another container path`,
+      );
+    }
+    mounts.push({ host: m.source, container: m.target, readOnly: m.readOnly });
+  }
+
+  const entrypoint = bundleCommand(input.bundle, BUNDLE_MOUNT, [
+    "--spec", `${WORKSPACE_MOUNT}/${input.instructionsFile}`, "--workspace", WORKSPACE_MOUNT,
+  ]);
+  return {
+    name: `spacelift-run-${spec.id.toLowerCase()}`,
+    image: input.image,
+    env,
+    labels: runLabels(input.owner, { id: spec.id, stackId: spec.stack.id }),
+    mounts,
+    entrypoint,
+    cmd: [],
+    workingDir: WORKSPACE_MOUNT,
+    networkMode: config.docker.network,
+    ...(config.docker.runtime !== undefined ? { runtime: config.docker.runtime } : {}),
+    init: false,
+    tty: false,
+  };
+}
+
+/** True when `path` is `dir` or below it. */
+function isInside(path: string, dir: string): boolean {
+  const p = path.replace(/\/+$/, "");
+  const d = dir.replace(/\/+$/, "");
+  return p === d || p.startsWith(`${d}/`);
+}
+
+/** The spec as printed into the run log under SPACELIFT_DEBUG (the log masker hides secret values). */
+export function describeContainerSpec(container: ContainerSpec): string {
+  return JSON.stringify(container, null, 2);
+}

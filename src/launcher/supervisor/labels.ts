@@ -1,0 +1,30 @@
+/**
+ * Labels on every container the launcher creates (STYLE 9): they are how a restarted launcher finds
+ * what a previous one left behind, and how an operator tells our containers apart with
+ * `docker ps --filter label=io.spacelift.managed=true`.
+ */
+export const LABEL_MANAGED = "io.spacelift.managed";
+export const LABEL_POOL = "io.spacelift.pool";
+export const LABEL_WORKER = "io.spacelift.worker";
+export const LABEL_RUN = "io.spacelift.run";
+export const LABEL_STACK = "io.spacelift.stack";
+
+export interface LabelOwner {
+  poolId: string;
+  workerId: string;
+}
+
+export function runLabels(owner: LabelOwner, run: { id: string; stackId: string }): Record<string, string> {
+  return {
+    [LABEL_MANAGED]: "true",
+    [LABEL_POOL]: owner.poolId,
+    [LABEL_WORKER]: owner.workerId,
+    [LABEL_RUN]: run.id,
+    [LABEL_STACK]: run.stackId,
+  };
+}
+
+/** The filter for every managed container of a pool (on the daemon asked). */
+export function poolFilter(poolId: string): Record<string, string> {
+  return { [LABEL_MANAGED]: "true", [LABEL_POOL]: poolId };
+}

@@ -1,0 +1,86 @@
+/**
+ * Turns a run's masked byte stream into sequenced chunks for the sink: a chunk goes out when it
+ * reaches `maxBytes` or when its first byte has waited `maxDelayMs`, whichever comes first, so a busy
+ * run sends few large chunks and a quiet one is still seen within a tenth of a second.
+ *
+ * Memory is bounded: at most `maxBytes` wait here plus one chunk in the sink's hands. `push` only
+ * returns once the data is buffered below the limit, so a slow sink (its `log` promise) slows the
+ * reader of the container's output, and through it the container itself (backpressure, STYLE 10).
+ * Chunks are handed to the sink one at a time, in seq order, seq starting at 1 without gaps.
+ */
+import type { RunSink } from "../run-executor.ts";
+
+export const MAX_CHUNK_BYTES = 64 * 1024;
+export const MAX_CHUNK_DELAY_MS = 100;
+
+export class LogChunker {
+  private parts: Uint8Array[] = [];
+  private size = 0;
+  private seq = 0;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  /** The flush in progress (flushes are serialized). */
+  private flushing: Promise<void> = Promise.resolve();
+  /** A sink failure seen by a timer-driven flush, rethrown to the next caller. */
+  private failure: { error: unknown } | undefined;
+
+  constructor(
+    private readonly run: string,
+    private readonly sink: RunSink,
+    private readonly maxBytes = MAX_CHUNK_BYTES,
+    private readonly maxDelayMs = MAX_CHUNK_DELAY_MS,
+  ) {}
+
+  /** The seq of the last chunk handed to the sink (0 before the first). */
+  get lastSeq(): number {
+    return this.seq;
+  }
+
+  async push(data: Uint8Array): Promise<void> {
+    this.rethrow();
+    for (let offset = 0; offset < data.length; ) {
+      const take = Math.min(data.length - offset, this.maxBytes - this.size);
+      // Copied: the caller's bytes may alias a read buffer that is reused after we return.
+      this.parts.push(data.slice(offset, offset + take));
+      this.size += take;
+      offset += take;
+      if (this.size >= this.maxBytes) await this.flush();
+    }
+    if (this.size > 0 && this.timer === undefined) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.flush().catch((error: unknown) => (this.failure ??= { error }));
+      }, this.maxDelayMs);
+    }
+  }
+
+  /** Sends whatever is buffered and waits until the sink has taken every chunk so far. */
+  async flush(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const parts = this.parts;
+    const size = this.size;
+    this.parts = [];
+    this.size = 0;
+    const previous = this.flushing;
+    const next = (async () => {
+      await previous;
+      if (size === 0) return;
+      const data = parts.length === 1 ? parts[0]! : Buffer.concat(parts, size);
+      await this.sink.log({ run: this.run, seq: ++this.seq, data });
+    })();
+    // Later flushes wait for this one but must not inherit its failure twice.
+    this.flushing = next.catch(() => undefined);
+    await next;
+    this.rethrow();
+  }
+
+  /** Stops the timer; buffered bytes are dropped (the run is being abandoned). */
+  dispose(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private rethrow(): void {
+    if (this.failure !== undefined) throw this.failure.error;
+  }
+}

@@ -1,0 +1,53 @@
+/**
+ * Orphan cleanup at launcher start (DESIGN §7 "Start-up"): every managed container of this pool that
+ * belongs to another worker id is left over from a launcher that is gone — a launcher gets a new
+ * worker id at each start, and one launcher serves a pool per Docker host — so it is removed, its
+ * workspace with it, and its run reported (the agent reports it as `launcher-crashed`), so no
+ * container outlives its launcher.
+ */
+import type { DockerClient } from "../../docker/types.ts";
+import type { Logger } from "../../log/logger.ts";
+import { errorMessage } from "../../errors.ts";
+import { removeContainer } from "./container-ops.ts";
+import { LABEL_RUN, LABEL_WORKER, poolFilter, type LabelOwner } from "./labels.ts";
+import { removeWorkspace, workspaceDir } from "./workspace.ts";
+
+const LIST_TIMEOUT_MS = 30_000;
+/** Run ids are ULIDs; a label that is not one names no workspace we made. */
+const RUN_ID = /^[0-9A-HJKMNP-TV-Z]{26}$/;
+
+export interface OrphanCleanup {
+  docker: DockerClient;
+  owner: LabelOwner;
+  scratchDir: string;
+  logger: Logger;
+  report: (runId: string) => Promise<void>;
+}
+
+/** Returns how many containers were removed. A container that cannot be removed is logged and skipped. */
+export async function cleanupOrphans(options: OrphanCleanup): Promise<number> {
+  const { docker, owner, logger } = options;
+  const containers = await docker.containerList({ labels: poolFilter(owner.poolId), all: true, signal: AbortSignal.timeout(LIST_TIMEOUT_MS) });
+  let removed = 0;
+  const reported = new Set<string>();
+  for (const c of containers) {
+    if (c.labels[LABEL_WORKER] === owner.workerId) continue;
+    const run = c.labels[LABEL_RUN];
+    try {
+      await removeContainer(docker, c.id);
+    } catch (error) {
+      logger.warn("cannot remove an orphaned run container", { container: c.id, run, error: errorMessage(error) });
+      continue;
+    }
+    removed++;
+    logger.info("removed an orphaned run container", { container: c.id, run, worker: c.labels[LABEL_WORKER] });
+    if (run === undefined || reported.has(run)) continue;
+    reported.add(run);
+    if (RUN_ID.test(run)) {
+      const problem = await removeWorkspace(workspaceDir(options.scratchDir, run));
+      if (problem !== undefined) logger.warn(problem, { run });
+    }
+    await options.report(run);
+  }
+  return removed;
+}

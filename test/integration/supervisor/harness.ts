@@ -1,0 +1,143 @@
+// Shared pieces of the run supervisor tests: the compiled launcher (the worker bundle needs a real
+// executable), a config on a temp scratch dir, a recording sink, run specs, and leftover checks.
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { loadLauncherConfig, type LauncherConfig } from "../../../src/config/launcher-config.ts";
+import { createDockerClient } from "../../../src/docker/client.ts";
+import type { DockerClient } from "../../../src/docker/types.ts";
+import { silentLogger } from "../../../src/log/logger.ts";
+import type { LogChunk, RunSink } from "../../../src/launcher/run-executor.ts";
+import { LABEL_MANAGED, LABEL_POOL } from "../../../src/launcher/supervisor/labels.ts";
+import { createRunSupervisor, type RunSupervisor, type RunSupervisorDeps } from "../../../src/launcher/supervisor/run-supervisor.ts";
+import { parseRunSpec, type RunSpec } from "../../../src/protocol/run-spec.ts";
+import type { DockerTestEnv } from "../../support/env.ts";
+
+export const ROOT = resolve(import.meta.dir, "../../..");
+export const LAUNCHER = join(ROOT, "dist/spacelift-launcher-x86_64");
+
+/** Newest modification time under `dir` (.ts files). */
+function newestSource(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) newest = Math.max(newest, newestSource(path));
+    else if (entry.name.endsWith(".ts")) newest = Math.max(newest, statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+/** Builds the x86_64 launcher when it is missing or older than the code the worker runs. */
+export function ensureLauncherBuilt(): void {
+  const deps = ["src/worker", "src/protocol", "src/launcher/commands", "src/launcher/main.ts"].map((p) => join(ROOT, p));
+  const newest = Math.max(...deps.map((p) => (p.endsWith(".ts") ? statSync(p).mtimeMs : newestSource(p))));
+  if (existsSync(LAUNCHER) && statSync(LAUNCHER).mtimeMs > newest) return;
+  const r = spawnSync(join(ROOT, "node_modules/.bin/bun"), ["build/build.ts", "--target", "x86_64"], { cwd: ROOT, encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`building the launcher failed: ${r.stdout}${r.stderr}`);
+}
+
+export interface Scratch {
+  dir: string;
+  cleanup(): void;
+}
+
+export function scratch(): Scratch {
+  const dir = mkdtempSync(join(tmpdir(), "supervisor-test-"));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export function testConfig(env: DockerTestEnv, scratchDir: string, extra: Record<string, string> = {}): LauncherConfig {
+  return loadLauncherConfig({ DOCKER_HOST: env.host, SPACELIFT_LAUNCHER_SCRATCH_DIR: scratchDir, ...extra }, { requireCredentials: false });
+}
+
+export function dockerClient(env: DockerTestEnv): DockerClient {
+  return createDockerClient({ host: env.host });
+}
+
+let counter = 0;
+const CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/** A fresh ULID-shaped run id (unique per test process). */
+export function runId(): string {
+  counter++;
+  const time = Date.now().toString(32).toUpperCase().padStart(10, "0").replace(/[ILOU]/g, "0");
+  let rand = "";
+  for (let i = 0; i < 12; i++) rand += CROCKFORD[Math.floor(Math.random() * 32)];
+  return `0${time.slice(-9)}${rand}${String(counter % 10000).padStart(4, "0")}`.slice(0, 26);
+}
+
+export function spec(image: string, phases: Array<{ name: string; commands: string[] }>, extra: Record<string, unknown> = {}): RunSpec {
+  return parseRunSpec({
+    id: runId(),
+    type: "TRACKED",
+    stack: { id: "stack-1", name: "Stack", branch: "main", repository: "org/repo" },
+    commit: { hash: "abc", branch: "main", author: "Ada", message: "msg" },
+    runner_image: image,
+    phases,
+    ...extra,
+  });
+}
+
+/** A sink that records everything and checks seq order as chunks arrive. */
+export class RecordingSink implements RunSink {
+  readonly events: Array<{ phase: string } | { chunk: number }> = [];
+  readonly chunks: LogChunk[] = [];
+  readonly phases: string[] = [];
+  /** Optional delay per chunk, to exercise backpressure. */
+  delayMs = 0;
+
+  phase(_run: string, name: string): void {
+    this.phases.push(name);
+    this.events.push({ phase: name });
+  }
+
+  async log(chunk: LogChunk): Promise<void> {
+    this.chunks.push(chunk);
+    this.events.push({ chunk: chunk.seq });
+    if (this.delayMs > 0) await Bun.sleep(this.delayMs);
+  }
+
+  text(): string {
+    return Buffer.concat(this.chunks.map((c) => c.data)).toString("utf8");
+  }
+
+  /** The log text of each phase, in order (launcher lines included). */
+  byPhase(): Array<{ phase: string; text: string }> {
+    const out: Array<{ phase: string; text: string }> = [];
+    for (const event of this.events) {
+      if ("phase" in event) out.push({ phase: event.phase, text: "" });
+      else {
+        const last = out.at(-1);
+        const chunk = this.chunks.find((c) => c.seq === event.chunk);
+        if (last && chunk) last.text += Buffer.from(chunk.data).toString("utf8");
+      }
+    }
+    return out;
+  }
+}
+
+export function supervisor(env: DockerTestEnv, config: LauncherConfig, extra: Partial<RunSupervisorDeps> = {}): RunSupervisor {
+  return createRunSupervisor({
+    docker: dockerClient(env),
+    config,
+    logger: silentLogger,
+    workerId: `test-worker-${crypto.randomUUID()}`,
+    poolId: "test-pool",
+    selfExecutable: LAUNCHER,
+    stopGraceMs: 1000,
+    ...extra,
+  });
+}
+
+/** Managed containers of the test pool still on the daemon (should be none after each test). */
+export async function managedContainers(docker: DockerClient, poolId = "test-pool"): Promise<string[]> {
+  const list = await docker.containerList({ labels: { [LABEL_MANAGED]: "true", [LABEL_POOL]: poolId }, all: true });
+  return list.map((c) => c.id);
+}
+
+/** Workspaces left in the scratch dir. */
+export function leftoverWorkspaces(scratchDir: string): string[] {
+  const dir = join(scratchDir, "workspaces");
+  return existsSync(dir) ? readdirSync(dir) : [];
+}
