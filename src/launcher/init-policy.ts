@@ -81,12 +81,16 @@ export function createInitPolicy(config: PolicyConfig, logger: Logger, io: InitP
   };
 }
 
+/**
+ * The deny message of a failed evaluation. The supervisor prefixes every message with "denied by the
+ * run initialization policy: ", so these say what went wrong, not that the run is denied.
+ */
 function failureMessage(err: unknown, limitMs: number): string {
   if (err instanceof PolicyError && err.code === "eval_timeout") {
-    return `run initialization policy did not finish within ${limitMs / 1000}s, so the run is denied (${oneLine(err.message)})`;
+    return `the policy did not finish within its time limit of ${limitMs / 1000}s (${oneLine(err.message)})`;
   }
-  if (err instanceof PolicyError) return `run initialization policy failed, so the run is denied: ${oneLine(err.message)}`;
-  return "run initialization policy failed with an internal error, so the run is denied (see the launcher's log)";
+  if (err instanceof PolicyError) return `the policy could not be evaluated: ${oneLine(err.message)}`;
+  return "the policy could not be evaluated: internal error (see the launcher's log)";
 }
 
 function oneLine(text: string): string {

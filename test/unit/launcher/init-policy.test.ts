@@ -298,7 +298,7 @@ deny contains "never" if {
     const elapsed = performance.now() - started;
     expect(decision.outcome).toBe("deny");
     expect(decision.deny).toHaveLength(1);
-    expect(decision.deny[0]).toStartWith("run initialization policy did not finish within 0.3s, so the run is denied");
+    expect(decision.deny[0]).toStartWith("the policy did not finish within its time limit of 0.3s (");
     expect(decision.deny[0]).toContain("eval_timeout");
     // Two queries (deny, sample) may each use the limit; far less than the 10^10 steps would take.
     expect(elapsed).toBeLessThan(1500);
@@ -314,7 +314,7 @@ deny_twice := 2 if { true }
 `);
     const d = await check(runSpec());
     expect(d.outcome).toBe("deny");
-    expect(d.deny[0]).toStartWith("run initialization policy failed, so the run is denied: ");
+    expect(d.deny[0]).toStartWith("the policy could not be evaluated: ");
     expect(d.deny[0]).toContain("eval_conflict_error");
   });
 
@@ -409,7 +409,7 @@ deny[trim_space(exec(["/bin/sh", "-c", "echo \${SPACELIFT_TOKEN:-none} \${SPACEL
     const started = performance.now();
     const t = await slow.check(runSpec());
     expect(performance.now() - started).toBeLessThan(2000);
-    expect(t.deny[0]).toStartWith("run initialization policy did not finish within 0.3s");
+    expect(t.deny[0]).toStartWith("the policy did not finish within its time limit of 0.3s");
 
     const wrong = harness('package spacelift\ndeny["x"] { exec("ls").status != 0 }\n', on);
     expect((await wrong.check(runSpec())).deny[0]).toContain("exec: the argument must be an array of strings");
