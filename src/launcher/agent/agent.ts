@@ -266,6 +266,8 @@ export class Agent {
   }
 
   private async onRunDone(result: RunResult): Promise<void> {
+    // After a third signal nothing more is reported: the next start finds the run and reports it.
+    if (this.state.kind === "exited" && this.state.immediate) return;
     this.log.info("run finished", { run: result.run, reason: result.reason, exit_code: result.exitCode });
     this.running = null;
     await this.finishRun(result.run, { exit_code: result.exitCode, reason: result.reason, last_seq: result.lastSeq - 1 });

@@ -1,0 +1,57 @@
+/**
+ * Agent tests: a real mothership (in process, real broker and TLS), a pool made from a real openssl
+ * CSR, and the real agent with the real MQTT transport; only the executor is the small local one.
+ */
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { Agent, type OrphanCleanup } from "../../../src/launcher/agent/agent.ts";
+import { LogSpool } from "../../../src/launcher/agent/log-spool.ts";
+import { chooseWorkerId } from "../../../src/launcher/agent/worker-id.ts";
+import type { RunExecutor } from "../../../src/launcher/run-executor.ts";
+import { createLogger, silentLogger } from "../../../src/log/logger.ts";
+import { decodePrivateKey } from "../../../src/pki/keys.ts";
+import { decodeToken } from "../../../src/pki/token.ts";
+import { importRunDecryptionKey } from "../../../src/protocol/envelope.ts";
+import { poolMqttTransport } from "../../../src/transport/pool-connection.ts";
+
+export const testLogger = process.env.AGENT_TEST_LOG ? createLogger({ level: "debug", pretty: true }) : silentLogger;
+
+export async function decryptionKeyFrom(keyPath: string): Promise<CryptoKey> {
+  const key = decodePrivateKey(await readFile(keyPath, "utf8"));
+  return importRunDecryptionKey(new Uint8Array(key.keyObject.export({ type: "pkcs8", format: "der" })));
+}
+
+export interface TestAgent {
+  agent: Agent;
+  worker: string;
+  exit: Promise<0 | 1>;
+}
+
+export async function startAgent(o: {
+  token: string;
+  keyPath: string;
+  scratch: string;
+  executor: RunExecutor;
+  metadata?: Record<string, string>;
+  decryptWith?: string;
+  cleanupOrphans?: OrphanCleanup;
+}): Promise<TestAgent> {
+  const token = decodeToken(o.token);
+  const keyPem = await readFile(o.keyPath, "utf8");
+  const spool = await LogSpool.open(join(o.scratch, "spool"), testLogger);
+  const { worker } = chooseWorkerId(spool.list());
+  const agent = new Agent({
+    worker,
+    transport: ({ greeting, will }) => poolMqttTransport({ token, keyPem, worker, greeting, will, logger: testLogger, backoff: { initialMs: 100, maxMs: 400, factor: 2, jitter: 0.5 } }),
+    executor: o.executor,
+    spool,
+    decryptionKey: await decryptionKeyFrom(o.decryptWith ?? o.keyPath),
+    cleanupOrphans: o.cleanupOrphans,
+    metadata: o.metadata ?? {},
+    version: "9.9.9-test",
+    arch: "x86_64",
+    logger: testLogger.child({ agent: worker }),
+  });
+  const exit = agent.run();
+  return { agent, worker, exit };
+}
