@@ -105,6 +105,11 @@ export const RunSpecSchema = v.object({
   phases: v.array(PhaseSchema),
   source: v.optional(SourceSchema),
   timeouts: v.optional(TimeoutsSchema),
+  /**
+   * Strings the user attached when triggering the run (Spacelift's "user-provided metadata"), e.g. a
+   * signed JWT that a run-initialization policy verifies. Opaque to the launcher.
+   */
+  user_provided_metadata: v.optional(v.array(v.pipe(v.string(), v.maxLength(65536, "longer than 64 KiB")))),
 });
 
 export type RunSpec = v.InferOutput<typeof RunSpecSchema>;

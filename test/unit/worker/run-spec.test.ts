@@ -74,6 +74,12 @@ describe("run spec", () => {
     expect(message).not.toContain("424242");
   });
 
+  test("user-provided metadata is kept as strings; a non-string entry is refused", () => {
+    expect(parseRunSpec({ ...validSpec(), user_provided_metadata: ["eyJhbGciOi.x.y", "note"] }).user_provided_metadata).toEqual(["eyJhbGciOi.x.y", "note"]);
+    expect(parseRunSpec(validSpec()).user_provided_metadata).toBeUndefined();
+    expect(problem({ ...validSpec(), user_provided_metadata: [42] })).toContain("user_provided_metadata.0");
+  });
+
   test("read-only runs are exactly the proposed ones", () => {
     expect(isReadOnlyRun("PROPOSED")).toBe(true);
     for (const type of ["TRACKED", "TASK", "DESTROY"] as const) expect(isReadOnlyRun(type)).toBe(false);
