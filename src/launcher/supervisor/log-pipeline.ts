@@ -2,12 +2,12 @@
  * A run's log path (DESIGN §7.6): container output frames and the launcher's own notes in, masked and
  * sequenced chunks and phase changes out.
  *
- *   stdout frames -> PhaseMarkerParser -> LogMasker(stdout) -+
- *   stderr frames ---------------------> LogMasker(stderr) -+-> LogChunker -> sink.log
- *   launcher notes -------------------> LogMasker(once) ----+         \-> stdout mirror (JSON lines)
+ *   stdout frames -> PhaseMarkerParser -> StreamMasker(stdout) -+
+ *   stderr frames ---------------------> StreamMasker(stderr) -+-> LogChunker -> sink.log
+ *   launcher notes -------------------> LogMasker(once) -------+         \-> stdout mirror (JSON lines)
  *
  * Markers are parsed BEFORE masking (a secret could otherwise hide one) and only on stdout, where the
- * worker writes them. Each stream has its own masker, so a secret written in two pieces is masked
+ * worker writes them. Each stream has its own masker (stream-masker.ts), so a secret written in two pieces is masked
  * even when the other stream's output arrives in between. At a phase marker both maskers are flushed
  * and every chunk of the old phase reaches the sink before the phase change does, so the sink sees
  * each byte in the phase that printed it.
@@ -20,6 +20,7 @@ import { type MarkerEvent, PhaseMarkerParser, encodePhaseMarker } from "../../pr
 import { LogMasker } from "../log-masker.ts";
 import type { RunSink } from "../run-executor.ts";
 import { LogChunker } from "./log-chunker.ts";
+import { StreamMasker } from "./stream-masker.ts";
 
 const NEWLINE = 0x0a;
 const NEWLINE_BYTES = new Uint8Array([NEWLINE]);
@@ -41,7 +42,7 @@ export interface LogPipelineOptions {
 
 export class LogPipeline {
   private readonly parser: PhaseMarkerParser;
-  private maskers: { stdout: LogMasker; stderr: LogMasker };
+  private readonly maskers: { stdout: StreamMasker; stderr: StreamMasker };
   private readonly chunker: LogChunker;
   private readonly mirror: LineMirror | undefined;
   private queue: Promise<void> = Promise.resolve();
@@ -53,7 +54,7 @@ export class LogPipeline {
 
   constructor(private readonly options: LogPipelineOptions) {
     this.parser = new PhaseMarkerParser(options.nonce);
-    this.maskers = this.freshMaskers();
+    this.maskers = { stdout: new StreamMasker(options.secrets), stderr: new StreamMasker(options.secrets) };
     this.chunker = new LogChunker(options.run, options.sink, options.maxChunkBytes, options.maxChunkDelayMs);
     this.mirror = options.mirror
       ? new LineMirror(options.mirror, { run_ulid: options.run, stack_id: options.stackId }, options.now ?? (() => new Date()))
@@ -82,6 +83,7 @@ export class LogPipeline {
   /** A line from the launcher itself (pull progress, debug output, why a run failed); masked like the rest. */
   note(line: string): Promise<void> {
     return this.serial(async () => {
+      await this.releaseHeldNewline();
       const masker = new LogMasker(this.options.secrets);
       const bytes = new TextEncoder().encode(`[spacelift-launcher] ${line}\n`);
       await this.emit(masker.write(bytes));
@@ -124,7 +126,7 @@ export class LogPipeline {
 
   /**
    * The marker parser holds back a final "\n" of stdout (it could begin a marker) until more stdout
-   * arrives. When stderr output comes first, that line break is sent now, so "out\n" then "err\n"
+   * arrives. When stderr output (or a launcher note) comes first, that line break is sent now, so "out\n" then "err\n"
    * does not read "outerr\n\n"; it is then dropped from the parser's next output, or was the
    * marker's own leading newline. Longer held-back bytes (a line break and the start of the marker
    * head) are never released early: they could be part of the nonce.
@@ -144,17 +146,14 @@ export class LogPipeline {
   private async flushMaskers(): Promise<void> {
     await this.emit(this.maskers.stdout.end());
     await this.emit(this.maskers.stderr.end());
-    this.maskers = this.freshMaskers();
   }
 
-  private freshMaskers(): { stdout: LogMasker; stderr: LogMasker } {
-    return { stdout: new LogMasker(this.options.secrets), stderr: new LogMasker(this.options.secrets) };
-  }
-
-  private async emit(masked: Uint8Array): Promise<void> {
-    if (masked.length === 0) return;
-    this.mirror?.write(masked);
-    await this.chunker.push(masked);
+  private async emit(masked: Uint8Array | Uint8Array[]): Promise<void> {
+    for (const part of Array.isArray(masked) ? masked : [masked]) {
+      if (part.length === 0) continue;
+      this.mirror?.write(part);
+      await this.chunker.push(part);
+    }
   }
 
   private serial(step: () => Promise<void>): Promise<void> {
