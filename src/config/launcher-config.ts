@@ -88,6 +88,8 @@ export interface LauncherConfig {
   readonly privateVcsMappings: readonly VcsMapping[];
   readonly runLogsOnStdout: boolean;
   readonly debug: boolean;
+  /** EC2 instance metadata (IMDSv2) base URL for the spot watcher; undefined when switched off. */
+  readonly instanceMetadataEndpoint: string | undefined;
   /** The variables that were set (the rest are defaults), for `check` output. */
   readonly setVariables: readonly string[];
 }
@@ -155,6 +157,7 @@ function assemble(p: ParsedEnv, input: { metadata: object; vcs: object }): Launc
     privateVcsMappings: collectVcsMappings(Object.values(p.vcs)),
     runLogsOnStdout: p.SPACELIFT_RUN_LOGS_ON_STANDARD_OUTPUT_ENABLED,
     debug: p.SPACELIFT_DEBUG,
+    instanceMetadataEndpoint: p.SPACELIFT_INSTANCE_METADATA_ENDPOINT === "off" ? undefined : p.SPACELIFT_INSTANCE_METADATA_ENDPOINT,
     setVariables: setVariables.sort(),
   };
 }

@@ -150,6 +150,11 @@ export function launcherSchema(env: Env, options: SchemaOptions) {
     SPACELIFT_DEFAULT_RUNNER_IMAGE: optional(parseImageReference, "public.ecr.aws/spacelift/runner-terraform:latest"),
     SPACELIFT_RUN_LOGS_ON_STANDARD_OUTPUT_ENABLED: optional(parseBoolean, "true", "false"),
     SPACELIFT_DEBUG: optional(parseBoolean, "true", "false"),
+    SPACELIFT_INSTANCE_METADATA_ENDPOINT: optional(
+      (raw) => (raw.trim().toLowerCase() === "off" ? ok("off" as const) : parseHttpUrl(raw)),
+      "http://169.254.169.254 or off",
+      "http://169.254.169.254",
+    ),
   };
 
   const schema = v.pipe(

@@ -16,8 +16,8 @@ import type { LogSpool } from "./log-spool.ts";
 import { SentMessages } from "./sent-messages.ts";
 import { currentRun, INITIAL_STATE, reportedStatus, transition, type WorkerEffect, type WorkerEvent, type WorkerState } from "./worker-state.ts";
 
-/** Removes containers a dead launcher left behind, reporting each one's run (reason launcher-crashed). */
-export type OrphanCleanup = (report: (result: RunResult) => Promise<void>) => Promise<void>;
+/** Removes containers a dead launcher left behind, reporting each one's run (the agent reports it launcher-crashed). */
+export type OrphanCleanup = (report: (run: string) => Promise<void>) => Promise<unknown>;
 
 export interface AgentOptions {
   worker: string;
@@ -117,10 +117,10 @@ export class Agent {
   /** Orphaned containers and spooled runs of a launcher that died: their results go out first. */
   private async reportLeftovers(): Promise<void> {
     const reported = new Set<string>();
-    const report = async (result: RunResult): Promise<void> => {
-      reported.add(result.run);
-      const lastSeq = this.opts.spool.lastSeq(result.run);
-      await this.finishRun(result.run, { exit_code: result.exitCode, reason: "launcher-crashed", last_seq: lastSeq });
+    const report = async (run: string): Promise<void> => {
+      reported.add(run);
+      this.log.warn("run of a launcher that is gone reported as crashed", { run });
+      await this.finishRun(run, { exit_code: null, reason: "launcher-crashed", last_seq: this.opts.spool.lastSeq(run) });
     };
     if (this.opts.cleanupOrphans) {
       try {

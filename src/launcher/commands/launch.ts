@@ -1,10 +1,103 @@
-/** The launcher itself: the agent loop that receives runs from the mothership. */
+/**
+ * `spacelift-launcher` (no command): the launcher itself. Wiring only — configuration, Docker client,
+ * run supervisor, log spool, MQTT transport, agent loop, signals and the spot watcher — then it waits
+ * for the agent to leave. A bad configuration is one line per problem and exit 1.
+ */
+import { join } from "node:path";
+import { ConfigError, formatProblem, loadLauncherConfig, requireCredentials, unknownVariables } from "../../config/launcher-config.ts";
+import { createDockerClient } from "../../docker/client.ts";
+import { createLogger } from "../../log/logger.ts";
+import { importRunDecryptionKey } from "../../protocol/envelope.ts";
+import { poolMqttTransport } from "../../transport/pool-connection.ts";
+import { buildInfo } from "../../version.ts";
+import { Agent } from "../agent/agent.ts";
+import { LogSpool } from "../agent/log-spool.ts";
+import { SpotWatcher } from "../agent/spot-watcher.ts";
+import { chooseWorkerId, newUlid } from "../agent/worker-id.ts";
+import { createInitPolicy } from "../init-policy.ts";
 import type { Io } from "../main.ts";
+import { cleanupOrphans } from "../supervisor/orphans.ts";
+import { createRunSupervisor } from "../supervisor/run-supervisor.ts";
 
-export async function launchCommand(_args: string[], _env: Record<string, string | undefined>, io: Io): Promise<number> {
-  io.stderr(
-    "spacelift-launcher: the agent loop (mothership connection and run execution) is not available in this " +
-      "build yet; use `spacelift-launcher check` to validate a configuration\n",
-  );
-  return 2;
+const ARCH = process.arch === "arm64" ? "aarch64" : process.arch === "x64" ? "x86_64" : process.arch;
+
+export async function launchCommand(_args: string[], env: Record<string, string | undefined>, io: Io): Promise<number> {
+  let config;
+  try {
+    config = loadLauncherConfig(env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    for (const p of err.problems) io.stderr(`spacelift-launcher: ${formatProblem(p)}\n`);
+    return 1;
+  }
+  const credentials = requireCredentials(config);
+  if (config.comms.protocol !== "mqtt") {
+    io.stderr("spacelift-launcher: SPACELIFT_WORKER_COMMS_PROTOCOL: poll is not supported by this build yet; use mqtt (a token with a broker)\n");
+    return 1;
+  }
+  const logger = createLogger({ level: config.debug ? "debug" : "info" });
+  for (const name of unknownVariables(env)) logger.warn("unknown SPACELIFT_ variable ignored (a typo?)", { variable: name });
+
+  const spool = await LogSpool.open(join(config.scratchDir, "spool"), logger);
+  const identity = chooseWorkerId(spool.list());
+  for (const run of identity.undeliverable) await spool.discard(run);
+  const worker = identity.worker;
+  const pool = credentials.token.pool;
+  const log = logger.child({ worker, pool });
+  log.info("launcher starting", { version: buildInfo.version, arch: ARCH, resumed_identity: identity.resumed });
+
+  const docker = createDockerClient({ host: config.docker.host.url });
+  const supervisor = createRunSupervisor({
+    docker,
+    config,
+    logger,
+    workerId: worker,
+    poolId: pool,
+    initPolicy: createInitPolicy(config, logger, { stderr: io.stderr }, { env }),
+  });
+  const decryptionKey = await importRunDecryptionKey(new Uint8Array(credentials.key.keyObject.export({ type: "pkcs8", format: "der" })));
+
+  const agent = new Agent({
+    worker,
+    transport: ({ greeting, will }) => poolMqttTransport({ token: credentials.token, keyPem: credentials.key.pem, worker, greeting, will, logger }),
+    executor: supervisor,
+    spool,
+    decryptionKey,
+    // Nothing runs yet, so every container of this pool on this Docker host is left over, including one
+    // labelled with a resumed worker id: the cleanup is asked on behalf of an id no container can carry.
+    cleanupOrphans: (report) => cleanupOrphans({ docker, owner: { poolId: pool, workerId: newUlid() }, scratchDir: config.scratchDir, logger, report }),
+    metadata: config.metadata,
+    version: buildInfo.version,
+    arch: ARCH,
+    logger,
+  });
+
+  const onSignal = (signal: NodeJS.Signals) => {
+    log.info("signal received", { signal });
+    agent.stopSignal();
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+  const spot = config.instanceMetadataEndpoint
+    ? new SpotWatcher({ endpoint: config.instanceMetadataEndpoint, logger, onNotice: () => agent.spotNotice() })
+    : undefined;
+  spot?.start();
+
+  let code: number;
+  try {
+    code = await agent.run();
+  } finally {
+    spot?.stop();
+    process.off("SIGTERM", onSignal);
+    process.off("SIGINT", onSignal);
+  }
+  log.info("launcher exiting", { exit_code: code });
+  if (code !== 0) {
+    // The third signal: out now, whatever is still streaming; the next start cleans up after us.
+    process.exit(code);
+  }
+  await docker.close().catch(() => {});
+  // Keep-alive sockets or a finishing cleanup must not hold an orderly exit open.
+  setTimeout(() => process.exit(code), 2_000).unref();
+  return code;
 }
