@@ -4,47 +4,9 @@
 import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { SpotWatcher } from "../../../src/launcher/agent/spot-watcher.ts";
 import { silentLogger } from "../../../src/log/logger.ts";
+import { startImds } from "./fake-imds.ts";
 
 setDefaultTimeout(15_000);
-
-interface Imds {
-  url: string;
-  requests: string[];
-  announce(): void;
-  revokeTokens(): void;
-  stop(): void;
-}
-
-export function startImds(): Imds {
-  let notice = false;
-  let generation = 0;
-  const requests: string[] = [];
-  const server = Bun.serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    fetch(req) {
-      const path = new URL(req.url).pathname;
-      requests.push(`${req.method} ${path}`);
-      if (req.method === "PUT" && path === "/latest/api/token") {
-        if (!req.headers.get("x-aws-ec2-metadata-token-ttl-seconds")) return new Response("", { status: 400 });
-        return new Response(`token-${generation}`);
-      }
-      if (req.method === "GET" && path === "/latest/meta-data/spot/instance-action") {
-        if (req.headers.get("x-aws-ec2-metadata-token") !== `token-${generation}`) return new Response("", { status: 401 });
-        if (!notice) return new Response("Not Found", { status: 404 });
-        return Response.json({ action: "terminate", time: "2030-01-01T00:00:00Z" });
-      }
-      return new Response("", { status: 404 });
-    },
-  });
-  return {
-    url: `http://127.0.0.1:${server.port}`,
-    requests,
-    announce: () => (notice = true),
-    revokeTokens: () => generation++,
-    stop: () => void server.stop(true),
-  };
-}
 
 describe("spot watcher (IMDSv2)", () => {
   const stops: Array<() => void> = [];

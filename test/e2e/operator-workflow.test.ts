@@ -1,0 +1,131 @@
+// End to end with the compiled binaries, a real mothership process, real launcher processes and the
+// real dockerd: the documented operator workflow; a launcher SIGKILLed mid-run (restart: no orphan
+// container, run reported failed); the broker restarted mid-run (no log line lost or duplicated);
+// SIGTERM during a run (the run finishes, exit 0); a spot notice on an idle launcher (exit at once).
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { createDockerClient } from "../../src/docker/client.ts";
+import { LABEL_RUN } from "../../src/launcher/supervisor/labels.ts";
+import { buildBinaries, DemoWorld, type Binaries } from "../../scripts/demo/world.ts";
+import { startImds } from "../integration/agent/fake-imds.ts";
+import { dockerTestEnv } from "../support/env.ts";
+
+setDefaultTimeout(120_000);
+const docker = dockerTestEnv();
+
+interface RunJson { id: string; state: string; reason: string | null; exit_code: number | null; worker: string | null }
+interface WorkerJson { id: string; status: string; metadata: Record<string, string>; arch: string }
+
+const quiet = () => {};
+const numbered = (n: number) => Array.from({ length: n }, (_, i) => `line ${i + 1}\n`).join("");
+const counting = (n: number, pause: string) => `i=1; while [ $i -le ${n} ]; do echo line $i; i=$((i+1)); sleep ${pause}; done`;
+
+describe.skipIf(!docker)("operator workflow with the compiled binaries", () => {
+  let bin: Binaries;
+  let world: DemoWorld;
+
+  beforeAll(async () => {
+    bin = buildBinaries(quiet);
+    world = new DemoWorld(bin, docker!.host, quiet);
+    await world.startMothership();
+    await world.createPool("e2e");
+  });
+
+  afterAll(async () => {
+    await world?.close();
+  });
+
+  async function stack(name: string, phases: string[], extra: string[] = []): Promise<string> {
+    return (await world.cliOk(["stack", "create", "--name", name, "--pool", world.pool, "--image", docker!.image, ...extra, ...phases.flatMap((p) => ["--phase", p])])).trim();
+  }
+  const trigger = async (s: string) => (await world.cliOk(["run", "trigger", s])).trim();
+  const show = (run: string) => world.json<RunJson>(["run", "show", run]);
+  const logs = (run: string) => world.cliOk(["run", "logs", run]);
+  const workers = () => world.json<WorkerJson[]>(["worker", "list", "--pool", world.pool]);
+  const ended = (run: string, timeoutMs = 60_000) =>
+    world.waitFor(`run ${run} to end`, async () => {
+      const r = await show(run);
+      return ["FINISHED", "FAILED", "CANCELED"].includes(r.state) ? r : null;
+    }, timeoutMs);
+  const registered = async (count: number) => world.waitFor("worker registered", async () => ((await workers()).length === count ? await workers() : null));
+
+  test("openssl CSR -> pool -> token -> launcher -> worker IDLE with metadata -> run FINISHED, secret masked in the stored logs", async () => {
+    const launcher = world.startLauncher({ SPACELIFT_METADATA_instance_id: "i-0e2e" });
+    const [w] = await registered(1);
+    expect(w).toMatchObject({ status: "IDLE", metadata: { host: "demo-host", instance_id: "i-0e2e" }, arch: process.arch === "arm64" ? "aarch64" : "x86_64" });
+    const s = await stack("workflow", ["plan=echo planning with $SECRET_TOKEN", "apply=echo applying; echo done"], ["--secret", "SECRET_TOKEN=tok-e2e-8c1f"]);
+    const run = await trigger(s);
+    expect(await ended(run)).toMatchObject({ state: "FINISHED", reason: "ok", exit_code: 0, worker: w!.id });
+    const text = await logs(run);
+    expect(text).toContain("planning with *****\n");
+    expect(text).toContain("applying\ndone\n");
+    expect(text).not.toContain("tok-e2e-8c1f");
+    expect((await workers())[0]?.status).toBe("IDLE");
+
+    // SIGTERM during a run: it finishes, the launcher says goodbye and exits 0.
+    const long = await trigger(await stack("sigterm", ["plan=echo start; sleep 2; echo end"]));
+    await world.waitFor("RUNNING", async () => (await show(long)).state === "RUNNING");
+    launcher.signal("SIGTERM");
+    expect(await launcher.proc.exited).toBe(0);
+    expect(await show(long)).toMatchObject({ state: "FINISHED", reason: "ok" });
+    expect(await logs(long)).toBe("start\nend\n");
+    await world.waitFor("no live worker", async () => (await workers()).length === 0);
+  });
+
+  test("launcher SIGKILLed mid-run: the run FAILS launcher-crashed; the next launcher leaves no orphan container", async () => {
+    const first = world.startLauncher();
+    await registered(1);
+    const run = await trigger(await stack("killed", [`plan=${counting(600, "0.05")}`]));
+    await world.waitFor("output", async () => (await logs(run)).includes("line 5\n"));
+    first.signal("SIGKILL");
+    await first.proc.exited;
+    expect(await ended(run, 20_000)).toMatchObject({ state: "FAILED", reason: "launcher-crashed" });
+    const client = createDockerClient({ host: docker!.host });
+    try {
+      expect(await client.containerList({ labels: { [LABEL_RUN]: run }, all: true })).toHaveLength(1);
+      const second = world.startLauncher();
+      await registered(1);
+      await world.waitFor("orphan removed", async () => (await client.containerList({ labels: { [LABEL_RUN]: run }, all: true })).length === 0);
+      expect((await show(run)).state).toBe("FAILED");
+      // Everything the dead launcher spooled reached the store once, in order.
+      const stored = await logs(run);
+      expect(stored).toContain("line 5\n");
+      expect(numbered(600).startsWith(stored)).toBe(true);
+      await second.stop();
+      await world.waitFor("no live worker", async () => (await workers()).length === 0);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test("broker restarted mid-run: the run FINISHES and every line is stored exactly once", async () => {
+    const launcher = world.startLauncher();
+    await registered(1);
+    const run = await trigger(await stack("broker-restart", [`plan=${counting(300, "0.02")}`]));
+    await world.waitFor("output", async () => (await logs(run)).includes("line 30\n"));
+    await world.stopMothership();
+    await Bun.sleep(2_000);
+    await world.startMothership();
+    expect(await ended(run)).toMatchObject({ state: "FINISHED", reason: "ok" });
+    const text = await world.waitFor("every line", async () => {
+      const t = await logs(run);
+      return t.includes("line 300\n") ? t : null;
+    });
+    expect(text).toBe(numbered(300));
+    await launcher.stop();
+    await world.waitFor("no live worker", async () => (await workers()).length === 0);
+  });
+
+  test("spot interruption notice (IMDSv2 on loopback): an idle launcher leaves at once, exit 0", async () => {
+    const imds = startImds();
+    try {
+      const launcher = world.startLauncher({ SPACELIFT_INSTANCE_METADATA_ENDPOINT: imds.url });
+      await registered(1);
+      imds.announce();
+      expect(await launcher.proc.exited).toBe(0);
+      expect(launcher.log()).toContain("spot interruption notice");
+      await world.waitFor("no live worker", async () => (await workers()).length === 0);
+    } finally {
+      imds.stop();
+    }
+  });
+});
