@@ -34,6 +34,11 @@ const COMMANDS: Record<string, CommandSpec> = {
     usage: "spacelift-launcher worker --spec FILE",
     run: async (args, env, io) => (await import("./commands/worker.ts")).workerCommand(args, env, io),
   },
+  "run-local": {
+    summary: "execute a run spec file on the local Docker without a mothership, printing phases and the masked log",
+    usage: "spacelift-launcher run-local SPEC.json [--worker-binary PATH]",
+    run: async (args, env, io) => (await import("./commands/run-local.ts")).runLocalCommand(args, env, io),
+  },
   check: {
     summary: "validate the configuration and Docker reachability; print the effective configuration",
     usage: "spacelift-launcher check\n\nExits 0 only when every setting is valid and Docker answers.",

@@ -77,6 +77,7 @@ export class LogPipeline {
       this.stdoutIn += frame.data.length;
       this.lastStdoutByte = frame.data[frame.data.length - 1] ?? this.lastStdoutByte;
       await this.parsed(this.parser.push(frame.data));
+      await this.releaseHeldNewline();
     });
   }
 
@@ -126,10 +127,12 @@ export class LogPipeline {
 
   /**
    * The marker parser holds back a final "\n" of stdout (it could begin a marker) until more stdout
-   * arrives. When stderr output (or a launcher note) comes first, that line break is sent now, so "out\n" then "err\n"
-   * does not read "outerr\n\n"; it is then dropped from the parser's next output, or was the
-   * marker's own leading newline. Longer held-back bytes (a line break and the start of the marker
-   * head) are never released early: they could be part of the nonce.
+   * arrives — for a command that prints a line and then works quietly, that could be minutes, and
+   * stderr output or a launcher note would get in front of it ("out" "err\n" "\n"). So the line break
+   * is sent at once and dropped from the parser's next output; if a marker follows instead, it was
+   * the marker's own leading newline, which is a line break either way. Longer held-back bytes (a
+   * line break and the start of the marker head) are never released early: they could be part of
+   * the nonce.
    */
   private async releaseHeldNewline(): Promise<void> {
     if (this.newlineReleased || this.stdoutIn - this.stdoutOut !== 1 || this.lastStdoutByte !== NEWLINE) return;

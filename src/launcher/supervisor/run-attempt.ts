@@ -199,7 +199,9 @@ export class RunAttempt {
     })();
     const { exitCode } = await this.deps.docker.containerWait(id);
     let drained = false;
-    await Promise.race([pump.then(() => (drained = true)), Bun.sleep(DRAIN_MS)]);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([pump.then(() => (drained = true)), new Promise((resolve) => (timer = setTimeout(resolve, DRAIN_MS)))]);
+    clearTimeout(timer);
     if (!drained) this.log.warn("the container exited but its output did not end; closing the attachment", { container: id });
     closing = true;
     attached.close();
