@@ -151,7 +151,11 @@ export function launcherSchema(env: Env, options: SchemaOptions) {
     SPACELIFT_RUN_LOGS_ON_STANDARD_OUTPUT_ENABLED: optional(parseBoolean, "true", "false"),
     SPACELIFT_DEBUG: optional(parseBoolean, "true", "false"),
     SPACELIFT_INSTANCE_METADATA_ENDPOINT: optional(
-      (raw) => (raw.trim().toLowerCase() === "off" ? ok("off" as const) : parseHttpUrl(raw)),
+      (raw) => {
+        if (raw.trim().toLowerCase() === "off") return ok("off" as const);
+        const url = parseHttpUrl(raw);
+        return url.ok ? url : fail(`${JSON.stringify(raw)} is not an http(s) URL`, "e.g. http://169.254.169.254, or off to disable the spot watcher");
+      },
       "http://169.254.169.254 or off",
       "http://169.254.169.254",
     ),

@@ -126,7 +126,12 @@ export class MqttTransport implements Transport {
     this.phase = "connecting";
     const generation = ++this.generation;
     const o = this.opts;
-    const client = mqtt.connect(o.endpoint, {
+    // Host and port, not the URL string: mqtt.js would parse a string with the deprecated url.parse().
+    const url = new URL(o.endpoint);
+    const client = mqtt.connect({
+      protocol: url.protocol === "mqtt:" ? "mqtt" : "mqtts",
+      hostname: url.hostname.replace(/^\[|\]$/g, ""),
+      port: Number(url.port || (url.protocol === "mqtt:" ? 1883 : 8883)),
       clientId: o.clientId,
       cert: o.tls.cert,
       key: o.tls.key,
