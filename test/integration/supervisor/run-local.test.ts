@@ -4,7 +4,11 @@ import { afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { dockerTestEnv } from "../../support/env.ts";
-import { LAUNCHER, dockerClient, ensureLauncherBuilt, leftoverWorkspaces, managedContainers, runId, scratch, type Scratch } from "./harness.ts";
+import { silentLogger } from "../../../src/log/logger.ts";
+import { createRunSupervisor } from "../../../src/launcher/supervisor/run-supervisor.ts";
+import {
+  LAUNCHER, dockerClient, ensureLauncherBuilt, leftoverWorkspaces, managedContainers, runId, scratch, testConfig, type Scratch,
+} from "./harness.ts";
 
 const env = dockerTestEnv();
 
@@ -55,6 +59,33 @@ describe.skipIf(env === undefined)("spacelift-launcher run-local", () => {
     expect(stdout).toContain("command 2 of 2 in phase applying failed with exit status 3");
     expect(stdout).toEndWith(`\n== run ${id} finished: failed, exit code 3\n`);
     expect(stdout).not.toContain("hunter2");
+  }, 60_000);
+
+  test("a launcher killed with SIGKILL mid-run leaves a container that the next start removes and reports", async () => {
+    const { id, proc } = start([{ name: "planning", commands: ["echo waiting; sleep 60"] }]);
+    const reader = proc.stdout.getReader();
+    let seen = "";
+    while (!seen.includes("waiting\n")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      seen += new TextDecoder().decode(value);
+    }
+    proc.kill("SIGKILL");
+    await proc.exited;
+    const docker = dockerClient(env!);
+    try {
+      expect((await managedContainers(docker, "local")).length).toBe(1);
+      expect(leftoverWorkspaces(dir!.dir)).toEqual([id]);
+      // The next launcher (a new worker id) cleans up at start.
+      const next = createRunSupervisor({
+        docker, config: testConfig(env!, dir!.dir), logger: silentLogger, workerId: "next-start", poolId: "local", selfExecutable: LAUNCHER,
+      });
+      const reported: string[] = [];
+      expect(await next.cleanupOrphans(async (run) => void reported.push(run))).toBe(1);
+      expect(reported).toEqual([id]);
+    } finally {
+      await docker.close();
+    }
   }, 60_000);
 
   test("SIGINT cancels the run and still cleans up", async () => {
