@@ -44,6 +44,7 @@ describe.skipIf(env === undefined)("run supervisor: failures and orphans", () =>
     const denying = supervisor(env!, testConfig(env!, dir.dir), {
       initPolicy: async (run) => {
         seen.push(run.id);
+    await denying.ready();
         return { deny: ["runs on main need approval", "image not allowed"] };
       },
     });
@@ -66,6 +67,7 @@ describe.skipIf(env === undefined)("run supervisor: failures and orphans", () =>
 
   test("a policy that allows lets the run go on", async () => {
     const allowing = supervisor(env!, testConfig(env!, dir.dir), { initPolicy: async () => ({ deny: [] }) });
+    await allowing.ready();
     const result = await allowing.execute(spec(env!.image, [{ name: "planning", commands: ["true"] }]), new RecordingSink(), never);
     expect(result.reason).toBe("ok");
   }, 30_000);
@@ -87,6 +89,7 @@ describe.skipIf(env === undefined)("run supervisor: failures and orphans", () =>
     const { address, username, password, image } = registry!.registry;
     writeFileSync(join(configDir, "config.json"), JSON.stringify({ auths: { [address]: { auth: Buffer.from(`${username}:${password}`).toString("base64") } } }));
     const pulling = supervisor(env!, testConfig(env!, dir.dir, { SPACELIFT_DOCKER_CONFIG_DIR: configDir }), { pullPolicy: "always" });
+    await pulling.ready();
     const sink = new RecordingSink();
     const result = await pulling.execute(spec(image, [{ name: "planning", commands: ["echo pulled-and-ran"] }]), sink, never);
     expect(result.reason).toBe("ok");
@@ -99,6 +102,7 @@ describe.skipIf(env === undefined)("run supervisor: failures and orphans", () =>
 
   test("a run without an image uses SPACELIFT_DEFAULT_RUNNER_IMAGE; without either it is a system-error", async () => {
     const withDefault = supervisor(env!, testConfig(env!, dir.dir, { SPACELIFT_DEFAULT_RUNNER_IMAGE: env!.image }));
+    await withDefault.ready();
     const run = spec(env!.image, [{ name: "planning", commands: ["echo default-image"] }]);
     delete (run as { runner_image?: string }).runner_image;
     const sink = new RecordingSink();
@@ -112,6 +116,7 @@ describe.skipIf(env === undefined)("run supervisor: failures and orphans", () =>
 
   test("an invalid runtime is a system-error naming Docker's complaint", async () => {
     const bad = supervisor(env!, testConfig(env!, dir.dir, { SPACELIFT_WORKER_RUNTIME: "no-such-runtime" }));
+    await bad.ready();
     const sink = new RecordingSink();
     const result = await bad.execute(spec(env!.image, [{ name: "planning", commands: ["echo never"] }]), sink, never);
     expect(result.reason).toBe("system-error");

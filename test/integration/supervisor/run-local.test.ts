@@ -80,6 +80,7 @@ describe.skipIf(env === undefined)("spacelift-launcher run-local", () => {
       const next = createRunSupervisor({
         docker, config: testConfig(env!, dir!.dir), logger: silentLogger, workerId: "next-start", poolId: "local", selfExecutable: LAUNCHER,
       });
+      await next.ready();
       const reported: string[] = [];
       expect(await next.cleanupOrphans(async (run) => void reported.push(run))).toBe(1);
       expect(reported).toEqual([id]);

@@ -122,6 +122,7 @@ describe.skipIf(env === undefined)("run supervisor: debug output and the stdout 
         LAUNCHER_SECRET: "launcher-secret-value",
       });
       const sup = supervisor(env!, config, { stdout: (line) => lines.push(line), now: () => new Date("2030-01-02T03:04:05.000Z") });
+      await sup.ready();
       const sink = new RecordingSink();
       const run = spec(env!.image, [{ name: "planning", commands: ["echo token=run-secret-value", "echo $LAUNCHER_SECRET"] }], {
         environment: [{ name: "TOKEN", value: "run-secret-value", secret: true }, { name: "PLAIN", value: "plain-value" }],
