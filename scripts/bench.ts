@@ -10,7 +10,7 @@ import { withTestEnv } from "./testenv/index.ts";
 
 const dir = join(import.meta.dir, "bench");
 const wanted = process.argv.slice(2);
-const all = readdirSync(dir).filter((f) => f.endsWith(".ts")).sort();
+const all = readdirSync(dir).filter((f) => f.endsWith(".ts") && !f.endsWith(".d.ts")).sort();
 const selected = wanted.length ? all.filter((f) => wanted.includes(f.replace(/\.ts$/, ""))) : all;
 if (selected.length === 0) {
   console.error(`no benchmark matches ${wanted.join(", ")}; available: ${all.map((f) => f.replace(/\.ts$/, "")).join(", ")}`);
