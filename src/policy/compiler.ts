@@ -1,6 +1,7 @@
 /**
  * Compiles parsed modules into a rule tree: resolves rule names and imports to `data` refs, checks
- * unknown functions and arity, orders bodies for safety (safety.ts) and rejects recursion.
+ * unknown functions and arity, orders bodies for safety (safety.ts), checks types (type-check.ts) and
+ * rejects recursion.
  */
 import type { Expr, Module, Rule, Term } from "./ast.ts";
 import { builtins } from "./builtins/registry.ts";
@@ -8,6 +9,7 @@ import { PolicyError, compileError, type PolicyErrorDetail } from "./errors.ts";
 import { refToPath } from "./parser.ts";
 import { checkRecursion } from "./recursion.ts";
 import { orderBodies, setArityLookup } from "./safety.ts";
+import { checkConflicts, checkTypes } from "./type-check.ts";
 import { mapTerms } from "./walk.ts";
 
 export class RuleNode {
@@ -129,6 +131,10 @@ export function compileModules(modules: Module[], extraFunctions: ReadonlySet<st
         }
       }
     }
+  }
+  if (errors.length === 0) {
+    checkConflicts(root, errors);
+    for (const m of modules) for (const r of m.rules) for (let x: Rule | undefined = r; x; x = x.elseRule) checkTypes(x, errors);
   }
   if (errors.length === 0) errors.push(...checkRecursion(root));
   if (errors.length > 0) throw new PolicyError(errors[0]?.code ?? "rego_compile_error", errors[0]?.message ?? "", undefined, { errors });

@@ -62,6 +62,26 @@ describe("compile-time checks", () => {
     expect(compileErr("package a\np := nope(1)").code).toBe("rego_type_error");
     expect(compileErr('package a\np := count("a", "b", "c")').message).toContain("arity mismatch");
   });
+  test("type conflicts: a built-in operand whose type is known and wrong", () => {
+    expect(compileErr("package a\np if {\n  count(1) > 0\n}").message).toBe(
+      "p.rego:3:3: rego_type_error: count: invalid argument(s): operand 1 is a number, want one of array, object, set, string",
+    );
+    expect(compileErr('package a\np := x if {\n  x := 1 + "a"\n}').message).toContain("p.rego:3:10: rego_type_error: plus: invalid argument(s): operand 2 is a string");
+    // Types flow through variables bound earlier in the body, through comprehensions and built-in results.
+    expect(compileErr('package a\ndeny contains m if {\n  s := "abc"\n  n := count(s)\n  m := concat(",", n)\n}').message).toContain("concat: invalid argument(s): operand 2 is a number");
+    expect(compileErr("package a\np if {\n  xs := [x | x := input.a[_]]\n  startswith(xs, \"a\")\n}").message).toContain("startswith: invalid argument(s): operand 1 is an array");
+    expect(compileErr('package a\np if {\n  {x | x := 1}\n  lower(sprintf("%v", "a"))\n}').message).toContain("sprintf: invalid argument(s): operand 2 is a string, want an array");
+  });
+  test("type checks leave unknown types to the evaluator", () => {
+    // input, data, iteration and function arguments have no static type here.
+    expect(q('package a\np := count(input.x)\nf(x) := upper(x)\nq := f("a")', "p = data.a.p; q = data.a.q", { x: [1, 2] })).toEqual([{ p: 2, q: "A" }]);
+    // `with` may replace a built-in by a function of other types.
+    expect(q('package a\nmock(_) := "n"\np if {\n  upper(1) == "n" with upper as mock\n}', "x = data.a.p")).toEqual([{ x: true }]);
+  });
+  test("conflicting rules: one path as a value and as a set, or functions of two arities", () => {
+    expect(compileErr('package a\np := 1\np contains "x"').message).toBe("p.rego:2:1: rego_type_error: conflicting rules data.a.p found");
+    expect(compileErr("package a\nf(x) := x\nf(x, y) := y").code).toBe("rego_type_error");
+  });
   test("bodies are reordered so bindings come first", () => {
     expect(q("package a\np contains y if {\n  y > 1\n  y := input.xs[_]\n}", "x := data.a.p", { xs: [1, 2, 3] })).toEqual([{ x: [2, 3] }]);
   });
