@@ -4,6 +4,7 @@
  * redacted. Exits 0 only when everything is valid. Every problem is one line naming the variable.
  */
 import { ConfigError, describeConfig, formatProblem, loadLauncherConfig, unknownVariables } from "../../config/launcher-config.ts";
+import { parseDockerHost, type DockerHost } from "../../config/values.ts";
 import { createDockerClient } from "../../docker/client.ts";
 import { errorMessage } from "../../errors.ts";
 import type { Io } from "../main.ts";
@@ -15,34 +16,28 @@ export async function checkCommand(_args: string[], env: Record<string, string |
     io.stderr(`warning: ${name} is not a variable the launcher knows; check its spelling\n`);
   }
   let config;
+  let invalid: ConfigError | undefined;
   try {
     config = loadLauncherConfig(env);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    for (const p of err.problems) io.stderr(formatProblem(p) + "\n");
-    io.stderr(`configuration invalid: ${err.problems.length} problem${err.problems.length === 1 ? "" : "s"}\n`);
-    return 1;
+    invalid = err;
   }
 
-  const docker = createDockerClient({ host: config.docker.host.url, connectTimeoutMs: DOCKER_CHECK_TIMEOUT_MS, idleTimeoutMs: DOCKER_CHECK_TIMEOUT_MS });
-  let dockerLine: string;
-  let ok = true;
-  try {
-    const signal = AbortSignal.timeout(DOCKER_CHECK_TIMEOUT_MS);
-    const version = await docker.version(signal);
-    const network = await docker.networkInspect(config.docker.network, signal).catch((e: unknown) => e);
-    if (network instanceof Error) {
-      ok = false;
-      io.stderr(`SPACELIFT_WORKER_NETWORK: Docker has no network "${config.docker.network}"; create it or use one of \`docker network ls\`\n`);
-    }
-    dockerLine = `reachable: Docker ${version.version}, API ${docker.apiVersion ?? version.apiVersion}, ${version.os}/${version.arch}`;
-  } catch (err) {
-    ok = false;
-    io.stderr(`DOCKER_HOST: ${errorMessage(err)}\n`);
-    dockerLine = "NOT reachable";
-  } finally {
-    await docker.close();
+  // Docker is probed even when other variables are wrong, so one run tells the operator everything.
+  const host = config?.docker.host ?? dockerHostOf(env);
+  const probe = host ? await probeDocker(host.url, config?.docker.network) : undefined;
+  if (invalid) {
+    for (const p of invalid.problems) io.stderr(formatProblem(p) + "\n");
+    for (const line of probe?.problems ?? []) io.stderr(line + "\n");
+    const n = invalid.problems.length + (probe?.problems.length ?? 0);
+    io.stderr(`configuration invalid: ${n} problem${n === 1 ? "" : "s"}\n`);
+    return 1;
   }
+  if (!config || !probe) return 1;
+  for (const line of probe.problems) io.stderr(line + "\n");
+  const ok = probe.problems.length === 0;
+  const dockerLine = probe.line;
 
   const rows: Array<[string, string]> = [...describeConfig(config), ["Docker", dockerLine]];
   const width = Math.max(...rows.map(([k]) => k.length));
@@ -50,4 +45,29 @@ export async function checkCommand(_args: string[], env: Record<string, string |
   for (const [k, v] of rows) io.stdout(`  ${k.padEnd(width)}  ${v}\n`);
   io.stdout(ok ? "configuration valid\n" : "configuration NOT valid\n");
   return ok ? 0 : 1;
+}
+
+function dockerHostOf(env: Record<string, string | undefined>): DockerHost | undefined {
+  const raw = env.DOCKER_HOST;
+  const r = parseDockerHost(raw === undefined || raw === "" ? "unix:///var/run/docker.sock" : raw);
+  return r.ok ? r.value : undefined;
+}
+
+/** Docker's version and, when the configuration names one, the worker network; problems as lines. */
+async function probeDocker(url: string, network: string | undefined): Promise<{ line: string; problems: string[] }> {
+  const docker = createDockerClient({ host: url, connectTimeoutMs: DOCKER_CHECK_TIMEOUT_MS, idleTimeoutMs: DOCKER_CHECK_TIMEOUT_MS });
+  const problems: string[] = [];
+  try {
+    const signal = AbortSignal.timeout(DOCKER_CHECK_TIMEOUT_MS);
+    const version = await docker.version(signal);
+    if (network !== undefined) {
+      const found = await docker.networkInspect(network, signal).catch((e: unknown) => e);
+      if (found instanceof Error) problems.push(`SPACELIFT_WORKER_NETWORK: Docker has no network "${network}"; create it or use one of \`docker network ls\``);
+    }
+    return { line: `reachable: Docker ${version.version}, API ${docker.apiVersion ?? version.apiVersion}, ${version.os}/${version.arch}`, problems };
+  } catch (err) {
+    return { line: "NOT reachable", problems: [`DOCKER_HOST: ${errorMessage(err)}`] };
+  } finally {
+    await docker.close();
+  }
 }

@@ -49,6 +49,15 @@ describe.skipIf(!docker)("spacelift-launcher check", () => {
     expect(io.out).toContain("configuration NOT valid");
   });
 
+  test("an invalid configuration still reports an unreachable Docker, in the same run", async () => {
+    const io = capture();
+    const code = await main(["check"], { ...base, DOCKER_HOST: "unix:///nonexistent/docker.sock", SPACELIFT_LAUNCHER_LOGS_TIMEOUT: "7 minutes" }, io);
+    expect(code).toBe(1);
+    expect(io.err).toMatch(/^SPACELIFT_LAUNCHER_LOGS_TIMEOUT: /m);
+    expect(io.err).toMatch(/^DOCKER_HOST: .*cannot reach Docker at unix:\/\/\/nonexistent\/docker.sock/m);
+    expect(io.err.trimEnd().split("\n").at(-1)).toBe("configuration invalid: 2 problems");
+  });
+
   test("an unknown worker network is reported on SPACELIFT_WORKER_NETWORK", async () => {
     const io = capture();
     expect(await main(["check"], { ...base, SPACELIFT_WORKER_NETWORK: "no-such-network" }, io)).toBe(1);
