@@ -99,8 +99,9 @@ register("time.add_date", 4, (a) => {
 register("time.diff", 2, (a) => {
   const x = nsTz("time.diff", a[0] as Value);
   const y = nsTz("time.diff", a[1] as Value);
+  // As OPA does: both instants are read in the first one's time zone.
   let p1 = parts("time.diff", x.ns, x.tz);
-  let p2 = parts("time.diff", y.ns, y.tz);
+  let p2 = parts("time.diff", y.ns, x.tz);
   if (x.ns > y.ns) [p1, p2] = [p2, p1];
   let year = p2.year - p1.year;
   let month = p2.month - p1.month;
@@ -155,7 +156,7 @@ const layouts: Record<string, string> = {
   RFC3339Nano: "2006-01-02T15:04:05.999999999Z07:00",
   Kitchen: "3:04PM",
 };
-const tokenRe = /2006|06|January|Jan|01|1|Monday|Mon|02|_2|2|15|03|3|04|4|05|5|PM|pm|MST|Z07:00|-07:00|-0700|Z0700|\.0+|\.9+/g;
+const tokenRe = /2006|06|January|Jan|01|15|1|Monday|Mon|02|_2|2|03|3|04|4|05|5|PM|pm|MST|Z07:00|-07:00|-0700|Z0700|\.0+|\.9+/g;
 
 register("time.parse_ns", 2, (a) => {
   const layout = layouts[str("time.parse_ns", a, 0)] ?? str("time.parse_ns", a, 0);
@@ -181,6 +182,11 @@ register("time.parse_ns", 2, (a) => {
     else if (t.startsWith(".")) re += "(?:\\.(\\d+))?";
     else if (t.length === 1) re += "(\\d{1,2})";
     else re += "(\\d{2})";
+    // Go accepts a fractional second right after the seconds even when the layout has none.
+    if ((t === "05" || t === "5") && !layout.startsWith(".", last)) {
+      re += "(?:\\.(\\d+))?";
+      order.push(".9");
+    }
   }
   re += layout.slice(last).replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
   const m = new RegExp(`^${re}$`).exec(value);

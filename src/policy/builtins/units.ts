@@ -7,7 +7,7 @@ const iec: Record<string, number> = { ki: 2 ** 10, mi: 2 ** 20, gi: 2 ** 30, ti:
 
 function split(name: string, s: string): { n: Num; unit: string } {
   const t = s.replace(/"/g, "");
-  const m = /^([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?|[0-9]+\.)\s*([a-zA-Z]*)$/.exec(t.trim());
+  const m = /^(-?(?:[0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?|[0-9]+\.))\s*([a-zA-Z]*)$/.exec(t.trim());
   if (!m || t.trim() !== t) throw builtinErr(name, s.trim() === "" ? "no amount provided" : "could not parse amount to a number");
   const n = parseNumber((m[1] as string).replace(/\.$/, ""));
   if (n === undefined) throw builtinErr(name, "could not parse amount to a number");
