@@ -6,6 +6,7 @@ import { DockerError, errorFromStatus } from "./errors.ts";
 import { DockerHttp, daemonMessage, parseDockerHost, readText, type RequestOptions } from "./http.ts";
 import { demultiplex, raw, type OutputFrame } from "./demux.ts";
 import { pullImage } from "./pull.ts";
+import { guarded } from "./streams.ts";
 import type {
   AttachedOutput, ContainerInfo, ContainerSpec, ContainerSummary, DockerClient, ImageInfo, NetworkInfo, PullOptions,
 } from "./types.ts";
@@ -17,7 +18,13 @@ export interface DockerClientOptions {
   /** DOCKER_HOST value: unix:///path or tcp://host:port. Default unix:///var/run/docker.sock. */
   host?: string;
   connectTimeoutMs?: number;
+  /** Time allowed between bytes of a non-streaming answer. Default 60 s. */
   idleTimeoutMs?: number;
+  /**
+   * Time a pull may go without a progress line before it fails with `timeout`. Docker sends progress while
+   * it downloads and extracts, so a long silence means a stalled daemon or registry. Default 120 s.
+   */
+  pullIdleTimeoutMs?: number;
 }
 
 export function createDockerClient(options: DockerClientOptions = {}): DockerClient {
@@ -26,6 +33,7 @@ export function createDockerClient(options: DockerClientOptions = {}): DockerCli
 
 class UndiciDockerClient implements DockerClient {
   private readonly http: DockerHttp;
+  private readonly pullIdleTimeoutMs: number;
   private negotiated: Promise<string> | undefined;
   apiVersion: string | undefined;
 
@@ -34,11 +42,12 @@ class UndiciDockerClient implements DockerClient {
       connectTimeoutMs: options.connectTimeoutMs ?? 5_000,
       idleTimeoutMs: options.idleTimeoutMs ?? 60_000,
     });
+    this.pullIdleTimeoutMs = options.pullIdleTimeoutMs ?? 120_000;
   }
 
   async ping(signal?: AbortSignal): Promise<{ apiVersion: string }> {
     const res = await this.http.request("/_ping", { what: "ping Docker", ...(signal ? { signal } : {}) });
-    const text = await readText(res, { what: "ping Docker" });
+    const text = await readText(res, { what: "ping Docker", ...sig(signal) });
     if (res.status !== 200) throw errorFromStatus(res.status, daemonMessage(text), "ping Docker");
     const header = res.headers["api-version"];
     const daemon = typeof header === "string" ? header : MIN_API_VERSION;
@@ -78,7 +87,7 @@ class UndiciDockerClient implements DockerClient {
   }
 
   async imagePull(ref: string, opts: PullOptions = {}): Promise<void> {
-    await pullImage(this.http, await this.path("/images/create", opts.signal), ref, opts);
+    await pullImage(this.http, await this.path("/images/create", opts.signal), ref, opts, opts.idleTimeoutMs ?? this.pullIdleTimeoutMs);
   }
 
   async imageImport(tarball: Blob | Uint8Array, repo: string, tag: string, signal?: AbortSignal): Promise<void> {
@@ -88,7 +97,7 @@ class UndiciDockerClient implements DockerClient {
       method: "POST", query: { fromSrc: "-", repo, tag }, rawBody: bytes,
       headers: { "content-type": "application/x-tar" }, what, ...sig(signal),
     });
-    const text = await readText(res, { what });
+    const text = await readText(res, { what, ...sig(signal) });
     if (res.status >= 300) throw errorFromStatus(res.status, daemonMessage(text), what);
     const failed = text.split("\n").map(parseLine).find((l) => l?.error);
     if (failed) throw new DockerError("daemon-error", `${what}: ${failed.error}`);
@@ -114,7 +123,8 @@ class UndiciDockerClient implements DockerClient {
         Init: spec.init ?? false,
         SecurityOpt: spec.securityOpt ?? [],
         Privileged: false,
-        ...(spec.memoryBytes ? { Memory: spec.memoryBytes } : {}),
+        // MemorySwap equal to Memory: no swap on top, so going past the limit is an OOM kill, not a slow crawl.
+        ...(spec.memoryBytes ? { Memory: spec.memoryBytes, MemorySwap: spec.memoryBytes } : {}),
       },
     };
     const what = `create container from ${spec.image}`;
@@ -128,12 +138,15 @@ class UndiciDockerClient implements DockerClient {
     await this.call(`/containers/${id}/start`, { method: "POST", what: `start container ${short(id)}`, ...sig(signal) });
   }
 
+  /** `opts.signal` also ends the attachment after it is established: the frames then fail with aborted/timeout. */
   async containerAttach(id: string, opts: { tty?: boolean; signal?: AbortSignal } = {}): Promise<AttachedOutput> {
+    const what = `attach to container ${short(id)}`;
     const socket = await this.http.upgrade(await this.path(`/containers/${id}/attach`, opts.signal), {
-      query: { stream: 1, stdout: 1, stderr: 1 }, what: `attach to container ${short(id)}`, ...sig(opts.signal),
+      query: { stream: 1, stdout: 1, stderr: 1 }, what, ...sig(opts.signal),
     });
     const source = socket as unknown as AsyncIterable<Uint8Array>;
-    return { frames: opts.tty ? raw(source) : demultiplex(source), close: () => socket.destroy() };
+    const frames = guarded(opts.tty ? raw(source) : demultiplex(source), what, this.http.endpoint.display, opts.signal);
+    return { frames, close: () => socket.destroy() };
   }
 
   async *containerLogs(id: string, opts: { follow?: boolean; tty?: boolean; signal?: AbortSignal } = {}): AsyncIterable<OutputFrame> {
@@ -141,8 +154,10 @@ class UndiciDockerClient implements DockerClient {
     const res = await this.http.request(await this.path(`/containers/${id}/logs`, opts.signal), {
       query: { follow: opts.follow ? 1 : 0, stdout: 1, stderr: 1 }, streaming: opts.follow === true, what, ...sig(opts.signal),
     });
-    if (res.status >= 300) throw errorFromStatus(res.status, daemonMessage(await readText(res, { what })), what);
-    yield* opts.tty ? raw(res.body) : demultiplex(res.body);
+    if (res.status >= 300) throw errorFromStatus(res.status, daemonMessage(await readText(res, { what, ...sig(opts.signal) })), what);
+    // No idle timeout when following: a quiet container is not a stalled daemon (the launcher's logs timeout
+    // decides how long silence may last).
+    yield* guarded(opts.tty ? raw(res.body) : demultiplex(res.body), what, this.http.endpoint.display, opts.signal);
   }
 
   async containerWait(id: string, signal?: AbortSignal): Promise<{ exitCode: number }> {

@@ -1,9 +1,14 @@
 /**
  * Docker's multiplexed stream format (non-TTY attach and logs): frames of an 8-byte header
  * `[stream, 0, 0, 0, size(u32 BE)]` followed by `size` bytes. A frame may span reads; a read may hold
- * many frames. Memory is bounded by the largest frame Docker emits (it splits output into ≤ 32 KiB frames),
- * and backpressure passes through: nothing is read from the source until the consumer asks for more.
+ * many frames. Docker splits output into small frames (≤ 32 KiB for attach), so a header announcing more than
+ * `maxFrameBytes` (16 MiB by default) means the stream is not what we think it is (a TTY stream read as
+ * multiplexed, a corrupted connection): it is refused before anything is allocated, so a bad header can never
+ * grow memory. Backpressure passes through: nothing is read from the source until the consumer asks for more.
+ * Stream id 3 is Docker's "system error" frame: the daemon's own error, raised as a DockerError.
  */
+import { DockerError } from "./errors.ts";
+
 export type StreamName = "stdin" | "stdout" | "stderr";
 
 export interface OutputFrame {
@@ -11,35 +16,85 @@ export interface OutputFrame {
   data: Uint8Array;
 }
 
-const NAMES: Record<number, StreamName> = { 0: "stdin", 1: "stdout", 2: "stderr" };
+export const MAX_FRAME_BYTES = 16 * 1024 * 1024;
 
-export async function* demultiplex(source: AsyncIterable<Uint8Array>): AsyncGenerator<OutputFrame> {
-  let pending: Uint8Array = new Uint8Array(0);
+const NAMES: Record<number, StreamName> = { 0: "stdin", 1: "stdout", 2: "stderr" };
+const SYSTEM_ERROR = 3;
+
+interface Header {
+  stream: number;
+  size: number;
+}
+
+function parseHeader(b: Uint8Array, at: number, maxFrameBytes: number): Header {
+  const stream = b[at]!;
+  if (NAMES[stream] === undefined && stream !== SYSTEM_ERROR) malformed(`unknown stream id ${stream}`);
+  if (b[at + 1] !== 0 || b[at + 2] !== 0 || b[at + 3] !== 0) malformed("non-zero padding in a frame header");
+  const size = ((b[at + 4]! << 24) >>> 0) + (b[at + 5]! << 16) + (b[at + 6]! << 8) + b[at + 7]!;
+  if (size > maxFrameBytes) malformed(`a frame of ${size} bytes exceeds the ${maxFrameBytes}-byte limit`);
+  return { stream, size };
+}
+
+function malformed(detail: string): never {
+  throw new DockerError("daemon-error", `malformed Docker stream: ${detail}`);
+}
+
+function frameOf(h: Header, data: Uint8Array): OutputFrame {
+  const stream = NAMES[h.stream];
+  if (stream === undefined) throw new DockerError("daemon-error", `the daemon reported an error in the stream: ${new TextDecoder().decode(data).trim()}`);
+  return { stream, data };
+}
+
+export async function* demultiplex(source: AsyncIterable<Uint8Array>, maxFrameBytes = MAX_FRAME_BYTES): AsyncGenerator<OutputFrame> {
+  const header = new Uint8Array(8);
+  let headerBytes = 0; // bytes of a header split across reads
+  let current: Header | undefined; // a frame whose body spans reads...
+  let body = new Uint8Array(0); // ...filled here (allocated once, at its announced size)
+  let bodyBytes = 0;
   for await (const chunk of source) {
-    let buf = pending.length ? concat(pending, chunk) : chunk;
-    let offset = 0;
-    while (buf.length - offset >= 8) {
-      const size = ((buf[offset + 4]! << 24) >>> 0) + (buf[offset + 5]! << 16) + (buf[offset + 6]! << 8) + buf[offset + 7]!;
-      if (buf.length - offset - 8 < size) break;
-      const stream = NAMES[buf[offset]!];
-      if (stream === undefined) throw new Error(`malformed Docker stream: unknown stream id ${buf[offset]}`);
-      if (size > 0) yield { stream, data: buf.subarray(offset + 8, offset + 8 + size) };
-      offset += 8 + size;
+    let at = 0;
+    while (at < chunk.length) {
+      if (current) {
+        const n = Math.min(current.size - bodyBytes, chunk.length - at);
+        body.set(chunk.subarray(at, at + n), bodyBytes);
+        bodyBytes += n;
+        at += n;
+        if (bodyBytes === current.size) {
+          const h = current;
+          current = undefined;
+          yield frameOf(h, body);
+        }
+        continue;
+      }
+      let h: Header;
+      if (headerBytes === 0 && chunk.length - at >= 8) {
+        h = parseHeader(chunk, at, maxFrameBytes);
+        at += 8;
+        if (chunk.length - at >= h.size) {
+          // The common case: the whole frame is in this read; hand out a view, no copy.
+          if (h.size > 0) yield frameOf(h, chunk.subarray(at, at + h.size));
+          at += h.size;
+          continue;
+        }
+      } else {
+        const n = Math.min(8 - headerBytes, chunk.length - at);
+        header.set(chunk.subarray(at, at + n), headerBytes);
+        headerBytes += n;
+        at += n;
+        if (headerBytes < 8) continue;
+        headerBytes = 0;
+        h = parseHeader(header, 0, maxFrameBytes);
+        if (h.size === 0) continue;
+      }
+      current = h;
+      body = new Uint8Array(h.size);
+      bodyBytes = 0;
     }
-    pending = offset === buf.length ? new Uint8Array(0) : buf.slice(offset);
-    buf = pending;
   }
-  if (pending.length > 0) throw new Error(`malformed Docker stream: ${pending.length} trailing bytes`);
+  if (headerBytes > 0 || current) malformed(`${current ? 8 + bodyBytes : headerBytes} trailing bytes`);
 }
 
 /** A TTY container's raw stream: everything is stdout. */
 export async function* raw(source: AsyncIterable<Uint8Array>): AsyncGenerator<OutputFrame> {
   for await (const chunk of source) if (chunk.length) yield { stream: "stdout", data: chunk };
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
-  return out;
 }

@@ -30,6 +30,17 @@ export function isDockerError(err: unknown, code?: DockerErrorCode): err is Dock
   return err instanceof DockerError && (code === undefined || err.code === code);
 }
 
+/** The daemon's own message from an error body: JSON `{"message": …}`, else the text itself. */
+export function daemonMessage(text: string): string {
+  try {
+    const parsed = JSON.parse(text) as { message?: unknown };
+    if (typeof parsed.message === "string") return parsed.message;
+  } catch {
+    // not JSON: use the text itself
+  }
+  return text.trim();
+}
+
 /** Maps a daemon's non-2xx answer to an error; `message` is the daemon's own JSON `message`. */
 export function errorFromStatus(status: number, message: string, what: string): DockerError {
   const text = `${what}: ${message || `HTTP ${status}`}`;

@@ -4,7 +4,10 @@
  */
 import { Pool } from "undici/index.js";
 import type { Duplex, Readable } from "node:stream";
-import { DockerError, errorFromStatus, errorFromTransport } from "./errors.ts";
+import { DockerError, daemonMessage, errorFromStatus, errorFromTransport } from "./errors.ts";
+import { hijack } from "./hijack.ts";
+
+export { daemonMessage };
 
 export interface Endpoint {
   /** The DOCKER_HOST value, for messages. */
@@ -40,8 +43,10 @@ export interface RequestOptions {
   rawBody?: Readable | Uint8Array | string;
   headers?: Record<string, string>;
   signal?: AbortSignal;
-  /** A long-lived answer (logs follow, wait, pull progress): no idle timeout. */
+  /** A long-lived answer (logs follow, wait, stop): no idle timeout, unless `idleTimeoutMs` sets one. */
   streaming?: boolean;
+  /** Overrides the idle timeout for this call (headers, and between body chunks); 0 disables it. */
+  idleTimeoutMs?: number;
   /** Short description for errors, e.g. "inspect container abc". */
   what: string;
 }
@@ -77,6 +82,7 @@ export class DockerHttp {
       body = JSON.stringify(opts.body);
       headers["content-type"] = "application/json";
     }
+    const idle = opts.idleTimeoutMs ?? (opts.streaming ? 0 : this.options.idleTimeoutMs);
     try {
       const res = await this.client.request({
         path: withQuery(path, opts.query),
@@ -84,8 +90,8 @@ export class DockerHttp {
         headers,
         body: body ?? null,
         signal: opts.signal ?? null,
-        headersTimeout: opts.streaming ? 0 : this.options.idleTimeoutMs,
-        bodyTimeout: opts.streaming ? 0 : this.options.idleTimeoutMs,
+        headersTimeout: idle,
+        bodyTimeout: idle,
       });
       return { status: res.statusCode, headers: res.headers, body: res.body as unknown as Response["body"] };
     } catch (err) {
@@ -109,21 +115,18 @@ export class DockerHttp {
     return res.status;
   }
 
-  /** HTTP upgrade to a raw stream (Docker's hijacked attach). */
+  /**
+   * HTTP upgrade to a raw stream (Docker's hijacked attach). A refused upgrade is classified from its status
+   * (404 → not-found); after the upgrade `opts.signal` still destroys the stream (see hijack.ts).
+   */
   async upgrade(path: string, opts: RequestOptions): Promise<Duplex> {
-    try {
-      const { socket } = await this.client.upgrade({
-        path: withQuery(path, opts.query),
-        method: "POST",
-        protocol: "tcp",
-        signal: opts.signal ?? null,
-      });
-      return socket;
-    } catch (err) {
-      const status = (err as { statusCode?: unknown }).statusCode;
-      if (typeof status === "number") throw errorFromStatus(status, "", opts.what);
-      throw errorFromTransport(err, opts.what, this.endpoint.display, opts.signal);
-    }
+    return await hijack(this.client, {
+      path: withQuery(path, opts.query),
+      what: opts.what,
+      endpoint: this.endpoint.display,
+      headersTimeoutMs: this.options.idleTimeoutMs,
+      signal: opts.signal,
+    });
   }
 
   async close(): Promise<void> {
@@ -141,16 +144,6 @@ export async function readText(res: Response, opts: RequestOptions): Promise<str
   } catch (err) {
     throw errorFromTransport(err, opts.what, "the daemon", opts.signal);
   }
-}
-
-export function daemonMessage(text: string): string {
-  try {
-    const parsed = JSON.parse(text) as { message?: unknown };
-    if (typeof parsed.message === "string") return parsed.message;
-  } catch {
-    // not JSON: use the text itself
-  }
-  return text.trim();
 }
 
 function withQuery(path: string, query: RequestOptions["query"]): string {

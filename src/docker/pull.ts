@@ -2,8 +2,11 @@
  * Image pull: `POST /images/create?fromImage=…&tag=…` answers 200 and then streams JSON progress lines;
  * a failure can arrive INSIDE that 200 stream (`{"error": …, "errorDetail": {…}}`), and that is a pull failure.
  * Lines are parsed as they arrive; a line longer than MAX_LINE is a protocol error (bounded memory).
+ * The stream has an idle timeout of its own: a daemon (or registry behind it) that stops sending progress for
+ * `idleTimeoutMs` fails the pull with `timeout` instead of hanging the run forever. The caller's AbortSignal
+ * ends it as `aborted`, or `timeout` when its reason is a TimeoutError (AbortSignal.timeout).
  */
-import { DockerError } from "./errors.ts";
+import { DockerError, errorFromTransport } from "./errors.ts";
 import { daemonMessage, readText, type DockerHttp } from "./http.ts";
 import type { PullOptions, PullProgress } from "./types.ts";
 
@@ -37,19 +40,19 @@ export function encodeAuthHeader(auth: object): string {
   return Buffer.from(JSON.stringify(auth)).toString("base64url");
 }
 
-export async function pullImage(http: DockerHttp, path: string, ref: string, opts: PullOptions): Promise<void> {
+export async function pullImage(http: DockerHttp, path: string, ref: string, opts: PullOptions, idleTimeoutMs: number): Promise<void> {
   const { name, tag } = splitImageRef(ref);
   const what = `pull image ${ref}`;
   const res = await http.request(path, {
     method: "POST",
     query: { fromImage: name, tag },
     headers: opts.auth ? { "x-registry-auth": encodeAuthHeader(opts.auth) } : {},
-    streaming: true,
+    idleTimeoutMs,
     what,
     ...(opts.signal ? { signal: opts.signal } : {}),
   });
   if (res.status >= 300) {
-    const message = daemonMessage(await readText(res, { what }));
+    const message = daemonMessage(await readText(res, { what, ...(opts.signal ? { signal: opts.signal } : {}) }));
     throw new DockerError(pullErrorCode(res.status, message), `${what}: ${message}`, { status: res.status });
   }
   let pending = "";
@@ -87,7 +90,12 @@ export async function pullImage(http: DockerHttp, path: string, ref: string, opt
     handle(pending);
   } catch (err) {
     res.body.destroy();
-    if (err instanceof DockerError) throw err;
-    throw new DockerError(opts.signal?.aborted ? "aborted" : "pull-failed", `${what}: ${(err as Error).message}`, { cause: err });
+    const mapped = errorFromTransport(err, what, http.endpoint.display, opts.signal);
+    if (mapped.code === "timeout" && !opts.signal?.aborted) {
+      throw new DockerError("timeout", `${what}: no progress from Docker for ${idleTimeoutMs / 1000}s`, { cause: err });
+    }
+    // A connection lost mid-pull is still a failed pull (with the transport error as cause).
+    if (mapped.code === "daemon-error") throw new DockerError("pull-failed", mapped.message, { cause: err });
+    throw mapped;
   }
 }

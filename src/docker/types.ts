@@ -39,6 +39,8 @@ export interface PullOptions {
   auth?: RegistryCredentials;
   onProgress?: (event: PullProgress) => void;
   signal?: AbortSignal;
+  /** Overrides the client's pull idle timeout (no progress line for this long → `timeout`); 0 disables it. */
+  idleTimeoutMs?: number;
 }
 
 export interface PullProgress {
@@ -75,6 +77,7 @@ export interface ContainerSpec {
   init?: boolean;
   securityOpt?: string[];
   tty?: boolean;
+  /** Memory limit (swap included); past it the kernel OOM-kills and inspect reports `oomKilled`. */
   memoryBytes?: number;
 }
 

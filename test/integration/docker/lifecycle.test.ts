@@ -1,7 +1,7 @@
 // The whole container lifecycle through our client against the real dockerd, on the imported busybox image.
 import { afterAll, describe, expect, test } from "bun:test";
 import { dockerTestEnv } from "../../support/env.ts";
-import { isDockerError } from "../../../src/docker/errors.ts";
+import { isDockerError, type DockerError } from "../../../src/docker/errors.ts";
 import { busybox, collect, removeSuiteContainers, testClient, TEST_LABEL } from "./helpers.ts";
 
 const env = dockerTestEnv();
@@ -87,11 +87,16 @@ describe.skipIf(!env)("container lifecycle", () => {
     expect(logs.stdout).toBe("line1\nline2\nline3\n");
   });
 
-  test("errors carry stable codes: unknown image, unknown container, unknown network", async () => {
+  test("errors carry stable codes: unknown image, unknown container (also on attach), unknown network", async () => {
     const noImage = await docker.containerCreate({ image: "spacelift-test/does-not-exist:nope" }).catch((e: unknown) => e);
     expect(isDockerError(noImage, "not-found")).toBe(true);
     const noContainer = await docker.containerStart("no-such-container-here").catch((e: unknown) => e);
     expect(isDockerError(noContainer, "not-found")).toBe(true);
+    const noAttach = await docker.containerAttach("no-such-container-here").catch((e: unknown) => e);
+    expect(isDockerError(noAttach, "not-found")).toBe(true);
+    expect((noAttach as DockerError).status).toBe(404);
+    expect((noAttach as Error).message).toStartWith("attach to container no-such-container-here: ");
+    expect((noAttach as Error).message).toContain("no-such-container-here"); // the daemon's own message
     const noNetwork = await docker.networkInspect("no-such-network-here").catch((e: unknown) => e);
     expect(isDockerError(noNetwork, "not-found")).toBe(true);
     expect((await docker.networkInspect("bridge")).driver).toBe("bridge");
