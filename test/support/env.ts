@@ -1,7 +1,8 @@
 /**
  * What the integration tests need from the test environment (scripts/testenv): DOCKER_HOST, the busybox
- * test image and a Mosquitto broker with client certificates. `make test` provides them; a developer running
- * `bun test` directly gets them from a live `bun scripts/test-env.ts up`.
+ * test image and a Mosquitto broker with client certificates (and, from the host itself, capabilities
+ * such as `unshare`). `make test` provides them; a developer running `bun test` directly gets them from
+ * a live `bun scripts/test-env.ts up`.
  * Under CI=true a missing service is a failure, never a skip.
  */
 import { existsSync, readFileSync } from "node:fs";
@@ -25,6 +26,15 @@ function need<T>(what: string, value: T | undefined): T | undefined {
     throw new Error(`${what} is required under CI=true; run the tests with \`make test\``);
   }
   return value;
+}
+
+/**
+ * A capability of the test host itself (e.g. root for `unshare --pid`): true when `available`; when it
+ * is not, false (=> skip) outside CI and a failure under CI=true.
+ */
+export function hostCapability(what: string, available: boolean): boolean {
+  need(what, available ? true : undefined);
+  return available;
 }
 
 export interface DockerTestEnv {

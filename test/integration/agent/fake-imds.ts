@@ -6,6 +6,8 @@ interface Imds {
   url: string;
   requests: string[];
   announce(): void;
+  /** Resolves when the notice has been served (to a request with a valid token) for the first time. */
+  served: Promise<void>;
   revokeTokens(): void;
   stop(): void;
 }
@@ -14,6 +16,7 @@ export function startImds(): Imds {
   let notice = false;
   let generation = 0;
   const requests: string[] = [];
+  const { promise: served, resolve: markServed } = Promise.withResolvers<void>();
   const server = Bun.serve({
     hostname: "127.0.0.1",
     port: 0,
@@ -27,6 +30,7 @@ export function startImds(): Imds {
       if (req.method === "GET" && path === "/latest/meta-data/spot/instance-action") {
         if (req.headers.get("x-aws-ec2-metadata-token") !== `token-${generation}`) return new Response("", { status: 401 });
         if (!notice) return new Response("Not Found", { status: 404 });
+        markServed();
         return Response.json({ action: "terminate", time: "2030-01-01T00:00:00Z" });
       }
       return new Response("", { status: 404 });
@@ -36,6 +40,7 @@ export function startImds(): Imds {
     url: `http://127.0.0.1:${server.port}`,
     requests,
     announce: () => (notice = true),
+    served,
     revokeTokens: () => generation++,
     stop: () => void server.stop(true),
   };

@@ -8,8 +8,9 @@ import type { LauncherConfig } from "../../../src/config/launcher-config.ts";
 import type { DockerClient } from "../../../src/docker/types.ts";
 import type { RunSupervisor } from "../../../src/launcher/supervisor/run-supervisor.ts";
 import { dockerTestEnv } from "../../support/env.ts";
+import { rng } from "../../support/random.ts";
 import {
-  RecordingSink, dockerClient, ensureLauncherBuilt, leftoverWorkspaces, managedContainers, scratch, spec, supervisor, testConfig,
+  RecordingSink, containerInspectRaw, dockerClient, ensureLauncherBuilt, leftoverWorkspaces, managedContainers, scratch, spec, supervisor, testConfig,
   type Scratch,
 } from "./harness.ts";
 
@@ -18,6 +19,7 @@ const never = new AbortController().signal;
 
 const RUN_SECRET = "run-secret-0123456789";
 const LAUNCHER_SECRET = "launcher-mask-ABCDEFGHIJ";
+const WORKER = `test-worker-${crypto.randomUUID()}`;
 const MULTILINE_SECRET = "-----BEGIN KEY-----\nline-one-of-the-key\nline-two-of-the-key\n-----END KEY-----";
 
 describe.skipIf(env === undefined)("run supervisor: environment, mounts and masking", () => {
@@ -45,7 +47,7 @@ describe.skipIf(env === undefined)("run supervisor: environment, mounts and mask
       SPACELIFT_WORKER_RO_EXTRA_MOUNTS: m("ro"),
       SPACELIFT_WORKER_WO_EXTRA_MOUNTS: m("wo"),
     });
-    sup = supervisor(env!, config);
+    sup = supervisor(env!, config, { workerId: WORKER });
     await sup.ready();
   }, 120_000);
 
@@ -121,27 +123,74 @@ describe.skipIf(env === undefined)("run supervisor: environment, mounts and mask
     for (const chunk of sink.chunks) expect(Buffer.from(chunk.data).toString()).not.toContain(RUN_SECRET.slice(0, half + 1));
   }, 30_000);
 
-  test("run secrets stay out of the container's configuration; plain variables are in it", async () => {
+  const SEED = 0x5ec7e7;
+  test(`property (seed ${SEED}): a secret and a multi-line secret cut at 30 random points across two writes never reach the sink`, async () => {
+    const random = rng(SEED);
+    const commands: string[] = [];
+    let expected = "";
+    for (let i = 0; i < 30; i++) {
+      const secret = random() < 0.5 ? RUN_SECRET : MULTILINE_SECRET;
+      const cut = 1 + Math.floor(random() * (secret.length - 1));
+      // Two writes with a pause between them: two reads on the launcher's side.
+      commands.push(`printf '%s' 'case ${i}: ${secret.slice(0, cut)}'; sleep 0.02; printf '%s\\n' '${secret.slice(cut)}'`);
+      expected += `case ${i}: *****\n`;
+    }
     const sink = new RecordingSink();
-    let inspected: Record<string, string> | undefined;
-    const run = spec(env!.image, [{ name: "planning", commands: ["echo ready; sleep 2"] }], {
+    const run = spec(env!.image, [{ name: "planning", commands }], {
+      environment: [{ name: "TOKEN", value: RUN_SECRET, secret: true }, { name: "KEY", value: MULTILINE_SECRET, secret: true }],
+    });
+    const result = await sup.execute(run, sink, never);
+    expect(result.reason).toBe("ok");
+    expect(sink.byPhase()[1]!.text).toBe(expected);
+    const all = sink.text();
+    for (const secret of [RUN_SECRET, ...MULTILINE_SECRET.split("\n")]) expect(all).not.toContain(secret);
+  }, 60_000);
+
+  test("the container as Docker has it: secrets out of its env, network, unprivileged, exactly our binds and labels; the bundle is read-only", async () => {
+    const sink = new RecordingSink();
+    let inspected: Awaited<ReturnType<typeof containerInspectRaw>> | undefined;
+    const run = spec(env!.image, [{
+      name: "planning",
+      commands: [
+        "touch /opt/spacelift-worker/x 2>/dev/null && echo bundle-writable || echo bundle-read-only",
+        "if [ -e /var/run/docker.sock ]; then echo docker-sock; else echo no-docker-sock; fi",
+        "echo ready; sleep 2",
+      ],
+    }], {
       environment: [{ name: "TOKEN", value: RUN_SECRET, secret: true }, { name: "PLAIN", value: "plain-value" }],
     });
     const origLog = sink.log.bind(sink);
     sink.log = async (chunk) => {
       await origLog(chunk);
-      if (inspected === undefined && Buffer.from(chunk.data).toString().includes("ready")) {
+      if (inspected === undefined && sink.text().includes("ready")) {
         const [c] = await docker.containerList({ labels: { "io.spacelift.run": run.id } });
-        const raw = await fetch(`http://docker/containers/${c!.id}/json`, { unix: env!.host.replace("unix://", "") } as RequestInit);
-        const body = (await raw.json()) as { Config: { Env: string[] } };
-        inspected = Object.fromEntries(body.Config.Env.map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]));
+        inspected = await containerInspectRaw(env!, c!.id);
       }
     };
     const result = await sup.execute(run, sink, never);
     expect(result.messages).toEqual([]);
     expect(result.reason).toBe("ok");
-    expect(inspected?.PLAIN).toBe("plain-value");
-    expect(inspected?.TOKEN).toBeUndefined();
-    expect(JSON.stringify(inspected)).not.toContain(RUN_SECRET);
+    expect(sink.byPhase()[1]!.text).toBe("bundle-read-only\nno-docker-sock\nready\n");
+    const body = inspected!;
+    const envVars = Object.fromEntries(body.Config.Env.map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]));
+    expect(envVars.PLAIN).toBe("plain-value");
+    expect(envVars.TOKEN).toBeUndefined();
+    expect(JSON.stringify(body)).not.toContain(RUN_SECRET);
+    expect(body.HostConfig.NetworkMode).toBe("bridge");
+    expect(body.HostConfig.Privileged).toBe(false);
+    const extra = (name: string) => `${join(dir.dir, "mounts", name)}:/mnt/${name}:ro`;
+    const bundle = body.HostConfig.Binds.find((b) => b.includes(":/opt/spacelift-worker:"));
+    expect(bundle).toMatch(new RegExp(`^${dir.dir}/bundle/[0-9a-f]+:/opt/spacelift-worker:ro$`));
+    // A write run: workspace, bundle, the extra mounts for every run and for write runs; nothing else.
+    expect([...body.HostConfig.Binds].sort()).toEqual(
+      [`${join(dir.dir, "workspaces", run.id)}:/mnt/workspace`, bundle!, extra("all"), extra("wo")].sort(),
+    );
+    expect(JSON.stringify(body.HostConfig.Binds) + JSON.stringify(body.Mounts)).not.toContain("docker.sock");
+    expect(Object.fromEntries(body.Mounts.map((m) => [m.Destination, m.RW]))).toEqual({
+      "/mnt/workspace": true, "/opt/spacelift-worker": false, "/mnt/all": false, "/mnt/wo": false,
+    });
+    expect(body.Config.Labels).toMatchObject({
+      "io.spacelift.managed": "true", "io.spacelift.pool": "test-pool", "io.spacelift.worker": WORKER, "io.spacelift.run": run.id,
+    });
   }, 30_000);
 });

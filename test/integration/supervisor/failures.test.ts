@@ -44,10 +44,10 @@ describe.skipIf(env === undefined)("run supervisor: failures and orphans", () =>
     const denying = supervisor(env!, testConfig(env!, dir.dir), {
       initPolicy: async (run) => {
         seen.push(run.id);
-    await denying.ready();
         return { deny: ["runs on main need approval", "image not allowed"] };
       },
     });
+    await denying.ready();
     const sink = new RecordingSink();
     // An image that does not exist: a pull attempt would end in image-pull-failed instead.
     const run = spec(`${registry?.registry.address ?? "127.0.0.1:1"}/spacelift-test/not-there:1`, [{ name: "planning", commands: ["echo never"] }]);
@@ -63,7 +63,7 @@ describe.skipIf(env === undefined)("run supervisor: failures and orphans", () =>
         "[spacelift-launcher] denied by the run initialization policy: image not allowed\n",
     );
     expect(sink.text()).not.toContain("pulling");
-  });
+  }, 30_000);
 
   test("a policy that allows lets the run go on", async () => {
     const allowing = supervisor(env!, testConfig(env!, dir.dir), { initPolicy: async () => ({ deny: [] }) });

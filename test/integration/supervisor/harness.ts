@@ -139,3 +139,16 @@ export function leftoverWorkspaces(scratchDir: string): string[] {
   const dir = join(scratchDir, "workspaces");
   return existsSync(dir) ? readdirSync(dir) : [];
 }
+
+/** The parts of Docker's own `GET /containers/{id}/json` the tests check (our client maps fewer). */
+export interface RawContainerInfo {
+  Config: { Env: string[]; Labels: Record<string, string> };
+  HostConfig: { NetworkMode: string; Privileged: boolean; Binds: string[]; Runtime: string };
+  Mounts: Array<{ Source: string; Destination: string; RW: boolean }>;
+}
+
+export async function containerInspectRaw(env: DockerTestEnv, id: string): Promise<RawContainerInfo> {
+  const res = await fetch(`http://docker/containers/${id}/json`, { unix: env.host.replace(/^unix:\/\//, "") } as RequestInit);
+  if (!res.ok) throw new Error(`inspect ${id}: ${res.status} ${await res.text()}`);
+  return (await res.json()) as RawContainerInfo;
+}

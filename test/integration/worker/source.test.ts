@@ -1,48 +1,10 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { makeRepository } from "../../support/git-repo.ts";
 import { type Sandbox, runSpec, runWorker, sandbox, writeInstructions } from "./harness.ts";
 
 let box: Sandbox;
 afterEach(() => box.cleanup());
-
-const GIT_ENV = {
-  ...process.env,
-  GIT_AUTHOR_NAME: "Test",
-  GIT_AUTHOR_EMAIL: "test@example.com",
-  GIT_COMMITTER_NAME: "Test",
-  GIT_COMMITTER_EMAIL: "test@example.com",
-  GIT_CONFIG_GLOBAL: "/dev/null",
-};
-
-function git(cwd: string, ...args: string[]): string {
-  const r = Bun.spawnSync(["git", ...args], { cwd, env: GIT_ENV, stdout: "pipe", stderr: "pipe" });
-  if (r.exitCode !== 0) throw new Error(`git ${args.join(" ")}: ${r.stderr.toString()}`);
-  return r.stdout.toString().trim();
-}
-
-/**
- * A bare repository at `bare` with two commits on `main` (infra/version = 1, then 2) and a
- * branch `feature` (infra/version = feature). Returns the first commit's hash.
- */
-function makeRepository(root: string, bare: string): string {
-  const work = join(root, "repo-work");
-  mkdirSync(join(work, "infra"), { recursive: true });
-  git(work, "init", "--quiet", "--initial-branch=main");
-  writeFileSync(join(work, "infra/version"), "1\n");
-  git(work, "add", ".");
-  git(work, "commit", "--quiet", "-m", "one");
-  const first = git(work, "rev-parse", "HEAD");
-  writeFileSync(join(work, "infra/version"), "2\n");
-  git(work, "commit", "--quiet", "-am", "two");
-  git(work, "checkout", "--quiet", "-b", "feature");
-  writeFileSync(join(work, "infra/version"), "feature\n");
-  git(work, "commit", "--quiet", "-am", "feature");
-  git(work, "checkout", "--quiet", "main");
-  mkdirSync(bare, { recursive: true });
-  git(root, "clone", "--quiet", "--bare", work, bare);
-  return first;
-}
 
 const stack = { id: "s", name: "S", branch: "main", repository: "org/repo", project_root: "infra" };
 const readVersion = [{ name: "planning", commands: ["cat version", "pwd"] }];
@@ -62,7 +24,7 @@ describe("worker source", () => {
   test("checks out the exact commit", async () => {
     box = sandbox();
     const bare = join(box.dir, "remote/org/repo.git");
-    const first = makeRepository(box.dir, bare);
+    const { first } = makeRepository(box.dir, bare);
     writeInstructions(box, runSpec(readVersion, { stack, source: { repository_url: `file://${bare}`, branch: "main", commit: first } }));
     const result = await runWorker(box, { args: ["--source-dir", join(box.dir, "elsewhere")] });
     expect(result.code).toBe(0);

@@ -7,21 +7,10 @@ import { LogChunker } from "../../../src/launcher/supervisor/log-chunker.ts";
 import { LogPipeline } from "../../../src/launcher/supervisor/log-pipeline.ts";
 import { StreamMasker } from "../../../src/launcher/supervisor/stream-masker.ts";
 import { encodePhaseMarker, newMarkerNonce } from "../../../src/protocol/phase-markers.ts";
+import { rng } from "../../support/random.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-
-/** Seeded PRNG (mulberry32) so a failing case can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function oneShot(text: string, secrets: string[]): string {
   const m = new LogMasker(secrets);
