@@ -1,7 +1,7 @@
 // What a run container sees and what leaves it, on the real Docker Engine: secrets (the run's and
 // SPACELIFT_MASK_ENVS) never reach the sink however they are written; ro_/wo_ variables and RO/WO mounts
 // reach exactly the right kind of run.
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { LauncherConfig } from "../../../src/config/launcher-config.ts";
@@ -10,9 +10,8 @@ import type { RunSupervisor } from "../../../src/launcher/supervisor/run-supervi
 import { dockerTestEnv } from "../../support/env.ts";
 import { rng } from "../../support/random.ts";
 import {
-  RecordingSink, containerInspectRaw, dockerClient, ensureLauncherBuilt, leftoverWorkspaces, managedContainers, scratch, spec, supervisor, testConfig,
-  type Scratch,
-} from "./harness.ts";
+  RecordingSink, containerInspectRaw, dockerClient, ensureLauncherBuilt, scratch, spec, supervisor, testConfig,
+  type Scratch, expectCleanTeardown } from "./harness.ts";
 
 const env = dockerTestEnv();
 const never = new AbortController().signal;
@@ -51,15 +50,7 @@ describe.skipIf(env === undefined)("run supervisor: environment, mounts and mask
     await sup.ready();
   }, 120_000);
 
-  afterEach(async () => {
-    expect(await managedContainers(docker)).toEqual([]);
-    expect(leftoverWorkspaces(dir.dir)).toEqual([]);
-  });
-
-  afterAll(async () => {
-    dir.cleanup();
-    await docker.close();
-  });
+  expectCleanTeardown(docker, () => dir);
 
   const probe = [
     'echo "env ${FOR_ALL:-unset} ${FOR_PLANS:-unset} ${FOR_APPLIES:-unset}"',

@@ -1,7 +1,7 @@
 // How runs end before or outside the user's commands, on the real Docker Engine: policy denial, image
 // pulls (private registry with auth, unknown image), the default runner image, an invalid runtime, and
 // the start-up cleanup of containers left by a launcher that is gone.
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { DockerClient } from "../../../src/docker/types.ts";
@@ -9,9 +9,8 @@ import { LABEL_MANAGED, LABEL_POOL, LABEL_RUN, LABEL_WORKER } from "../../../src
 import type { RunSupervisor } from "../../../src/launcher/supervisor/run-supervisor.ts";
 import { dockerTestEnv, registryTestEnv } from "../../support/env.ts";
 import {
-  RecordingSink, dockerClient, ensureLauncherBuilt, leftoverWorkspaces, managedContainers, runId, scratch, spec, supervisor, testConfig,
-  type Scratch,
-} from "./harness.ts";
+  RecordingSink, dockerClient, ensureLauncherBuilt, runId, scratch, spec, supervisor, testConfig,
+  type Scratch, expectCleanTeardown } from "./harness.ts";
 
 const env = dockerTestEnv();
 const registry = registryTestEnv();
@@ -29,15 +28,7 @@ describe.skipIf(env === undefined)("run supervisor: failures and orphans", () =>
     await sup.ready();
   }, 120_000);
 
-  afterEach(async () => {
-    expect(await managedContainers(docker)).toEqual([]);
-    expect(leftoverWorkspaces(dir.dir)).toEqual([]);
-  });
-
-  afterAll(async () => {
-    dir.cleanup();
-    await docker.close();
-  });
+  expectCleanTeardown(docker, () => dir);
 
   test("a policy denial ends the run with policy-denied before any pull or container", async () => {
     const seen: string[] = [];

@@ -1,5 +1,6 @@
 // Shared pieces of the run supervisor tests: the compiled launcher (the worker bundle needs a real
 // executable), a config on a temp scratch dir, a recording sink, run specs, and leftover checks.
+import { afterAll, afterEach, expect } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -43,6 +44,23 @@ export interface Scratch {
 export function scratch(): Scratch {
   const dir = mkdtempSync(join(tmpdir(), "supervisor-test-"));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * After each test no managed container and no workspace is left (in every outcome); after the suite
+ * `stop` runs, the scratch dir is removed and the client closed.
+ */
+export function expectCleanTeardown(docker: DockerClient, dir: () => Scratch | undefined, stop: () => void = () => undefined): void {
+  afterEach(async () => {
+    expect(await managedContainers(docker)).toEqual([]);
+    const d = dir();
+    if (d) expect(leftoverWorkspaces(d.dir)).toEqual([]);
+  });
+  afterAll(async () => {
+    stop();
+    dir()?.cleanup();
+    await docker.close();
+  });
 }
 
 export function testConfig(env: DockerTestEnv, scratchDir: string, extra: Record<string, string> = {}): LauncherConfig {

@@ -1,14 +1,13 @@
 // A run end to end on the real Docker Engine, in the busybox test image (no libc: the worker runs from
 // the bundle's glibc loader): phases, exit codes, chunk sequencing, the image's ENTRYPOINT, debug
 // output and the stdout mirror.
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import type { DockerClient } from "../../../src/docker/types.ts";
 import type { RunSupervisor } from "../../../src/launcher/supervisor/run-supervisor.ts";
 import { dockerTestEnv } from "../../support/env.ts";
 import {
-  RecordingSink, dockerClient, ensureLauncherBuilt, leftoverWorkspaces, managedContainers, scratch, spec, supervisor, testConfig,
-  type Scratch,
-} from "./harness.ts";
+  RecordingSink, dockerClient, ensureLauncherBuilt, managedContainers, scratch, spec, supervisor, testConfig,
+  type Scratch, expectCleanTeardown } from "./harness.ts";
 
 const env = dockerTestEnv();
 const never = new AbortController().signal;
@@ -25,15 +24,7 @@ describe.skipIf(env === undefined)("run supervisor: a run in a container", () =>
     await sup.ready();
   }, 120_000);
 
-  afterEach(async () => {
-    expect(await managedContainers(docker)).toEqual([]);
-    expect(leftoverWorkspaces(dir.dir)).toEqual([]);
-  });
-
-  afterAll(async () => {
-    dir.cleanup();
-    await docker.close();
-  });
+  expectCleanTeardown(docker, () => dir);
 
   test("a two-phase run succeeds: phases in order, output in its phase, every seq consecutive", async () => {
     const sink = new RecordingSink();

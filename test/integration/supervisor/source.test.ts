@@ -2,7 +2,7 @@
 // (busybox + the host's git, spacelift-test/git) over dumb HTTP from a server on 127.0.0.1, which the
 // container reaches through SPACELIFT_WORKER_NETWORK=host. The VCS agent pool mapping rewrites a
 // placeholder base URL (vcs.example.invalid, never resolved) before git connects anywhere.
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import type { DockerClient } from "../../../src/docker/types.ts";
 import type { RunSupervisor } from "../../../src/launcher/supervisor/run-supervisor.ts";
@@ -10,9 +10,8 @@ import { ensureGitImage } from "../../../scripts/testenv/images.ts";
 import { dockerTestEnv } from "../../support/env.ts";
 import { type DumbHttpServer, type TestRepository, makeRepository, serveDumbHttp } from "../../support/git-repo.ts";
 import {
-  RecordingSink, dockerClient, ensureLauncherBuilt, leftoverWorkspaces, managedContainers, scratch, spec, supervisor, testConfig,
-  type Scratch,
-} from "./harness.ts";
+  RecordingSink, dockerClient, ensureLauncherBuilt, scratch, spec, supervisor, testConfig,
+  type Scratch, expectCleanTeardown } from "./harness.ts";
 
 const env = dockerTestEnv();
 const never = new AbortController().signal;
@@ -43,17 +42,7 @@ describe.skipIf(env === undefined)("run supervisor: a run with a git source", ()
     await sup.ready();
   }, 120_000);
 
-  afterEach(async () => {
-    expect(await managedContainers(docker)).toEqual([]);
-    // The clone (owned by root in the container) goes with the workspace.
-    expect(leftoverWorkspaces(dir.dir)).toEqual([]);
-  });
-
-  afterAll(async () => {
-    http?.stop();
-    dir?.cleanup();
-    await docker.close();
-  });
+  expectCleanTeardown(docker, () => dir, () => http?.stop());
 
   test("the commit is checked out into /mnt/workspace/source and the phases run in the project root", async () => {
     const sink = new RecordingSink();

@@ -1,13 +1,12 @@
 // Stopping a run on the real Docker Engine: the logs timeout, the wall-clock timeout and cancel all go
 // through SIGTERM (forwarded by the worker to the command), grace, SIGKILL, and leave nothing behind.
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import type { DockerClient } from "../../../src/docker/types.ts";
 import type { RunSupervisor } from "../../../src/launcher/supervisor/run-supervisor.ts";
 import { dockerTestEnv } from "../../support/env.ts";
 import {
-  RecordingSink, dockerClient, ensureLauncherBuilt, leftoverWorkspaces, managedContainers, scratch, spec, supervisor, testConfig,
-  type Scratch,
-} from "./harness.ts";
+  RecordingSink, dockerClient, ensureLauncherBuilt, scratch, spec, supervisor, testConfig,
+  type Scratch, expectCleanTeardown } from "./harness.ts";
 
 const env = dockerTestEnv();
 const never = new AbortController().signal;
@@ -25,15 +24,7 @@ describe.skipIf(env === undefined)("run supervisor: timeouts and cancel", () => 
     await sup.ready();
   }, 120_000);
 
-  afterEach(async () => {
-    expect(await managedContainers(docker)).toEqual([]);
-    expect(leftoverWorkspaces(dir.dir)).toEqual([]);
-  });
-
-  afterAll(async () => {
-    dir.cleanup();
-    await docker.close();
-  });
+  expectCleanTeardown(docker, () => dir);
 
   test("no output for the logs timeout stops the run: timeout-logs, the command got SIGTERM", async () => {
     const sink = new RecordingSink();
