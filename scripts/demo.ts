@@ -6,9 +6,11 @@
  * (a private dockerd with a locally made busybox image when none answers).
  */
 import { withTestEnv } from "./testenv/index.ts";
+import { secretProblem } from "./demo/secret-check.ts";
 import { buildBinaries, DemoWorld } from "./demo/world.ts";
 
 const say = (m: string) => console.log(`\n==> ${m}`);
+const SECRET = "correct-horse-battery-staple";
 
 async function demo(): Promise<void> {
   const bin = buildBinaries(say);
@@ -25,7 +27,7 @@ async function demo(): Promise<void> {
       const stack = (
         await world.cliOk([
           "stack", "create", "--name", "demo-stack", "--pool", world.pool, "--image", image,
-          "--env", "GREETING=hello", "--secret", "DEMO_SECRET=correct-horse-battery-staple",
+          "--env", "GREETING=hello", "--secret", `DEMO_SECRET=${SECRET}`,
           "--phase", "plan=echo \"$GREETING from the planning phase\"; echo \"the secret is $DEMO_SECRET\"",
           "--phase", "apply=echo applying; uname -m; echo done",
         ])
@@ -33,7 +35,11 @@ async function demo(): Promise<void> {
       say(`stack ${stack} created (image ${image}, phases plan and apply, secret DEMO_SECRET)`);
       const run = (await world.cliOk(["run", "trigger", stack, "--type", "TRACKED"])).trim();
       say(`run ${run} triggered; following its logs`);
-      process.stdout.write(await world.cliOk(["run", "logs", run, "--follow"]));
+      const followed = await world.cliOk(["run", "logs", run, "--follow"]);
+      process.stdout.write(followed);
+      // A leaked secret fails the demo whatever the run's state; a missing mask once the run FINISHED.
+      const secret = secretProblem(followed, SECRET, "the secret is ");
+      if (secret?.kind === "leaked") throw new Error(`DEMO_SECRET: ${secret.message}`);
       say("run show");
       process.stdout.write(await world.cliOk(["run", "show", run]));
       say("worker list");
@@ -43,6 +49,7 @@ async function demo(): Promise<void> {
         console.error(launcher.log());
         throw new Error(`the run ended ${shown.state}`);
       }
+      if (secret) throw new Error(`DEMO_SECRET: ${secret.message}`);
       say("stopping the launcher (SIGTERM: drain, goodbye, exit 0) and the mothership");
     } finally {
       await world.close();

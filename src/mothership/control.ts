@@ -7,11 +7,11 @@
  * run-less) workers of that pool. A run's worker is recorded in the same transaction that moves it
  * to SCHEDULED, so no run can reach two workers.
  */
-import { SpaceliftError } from "../errors.ts";
+import { errorMessage, SpaceliftError } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
 import { encryptRun } from "../protocol/envelope.ts";
 import { encodeMessage, makeMessage, parseMessage, type DownlinkMessage, type UplinkMessage } from "../protocol/messages.ts";
-import type { RunType } from "../protocol/states.ts";
+import { isTerminalRunState, type RejectReason, type RunType } from "../protocol/states.ts";
 import { readonlyTopic, type TopicAddress } from "../protocol/topics.ts";
 import { transition, type RunEvent, type RunStatus } from "./run-lifecycle.ts";
 import { buildRunSpec } from "./run-spec-builder.ts";
@@ -140,7 +140,7 @@ export class ControlPlane {
         if (run.cancel_requested) this.send(addr.pool, addr.worker, makeMessage("cancel", { run: run.id }));
         return;
       case "run_rejected":
-        if (this.apply(run, { type: "rejected", reason: m.reason }, { messages: m.messages })) this.releaseWorker(addr.worker, run.id);
+        if (this.reject(run, m.reason, m.messages, `worker ${addr.worker}`)) this.releaseWorker(addr.worker, run.id);
         return;
       case "phase":
         this.apply(run, { type: "phase", phase: m.phase }, { phase: m.phase });
@@ -156,6 +156,21 @@ export class ControlPlane {
         this.releaseWorker(addr.worker, run.id);
         return;
     }
+  }
+
+  /**
+   * A rejection (by the launcher, or by us when the run cannot be encrypted). One that ends the run
+   * also goes into the run's log with its messages, so `run logs` says why (system-error alone does not).
+   */
+  private reject(run: Run, reason: RejectReason, messages: string[], by: string): boolean {
+    return this.store.db.transaction(() => {
+      const next = this.apply(run, { type: "rejected", reason }, { messages });
+      if (next && isTerminalRunState(next.state)) {
+        const details = messages.length > 0 ? messages.map((text) => `: ${text}`) : [""];
+        this.store.runs.appendNote(run.id, details.map((d) => `mothership: run rejected by ${by} (${reason})${d}`).join("\n"));
+      }
+      return next !== null;
+    })();
   }
 
   private releaseWorker(workerId: string, runId: string): void {
@@ -206,7 +221,7 @@ export class ControlPlane {
       .catch((err: unknown) => {
         this.log.error("run cannot be encrypted to the pool certificate", { run: run.id, error: err });
         const current = this.store.runs.get(run.id);
-        if (current) this.apply(current, { type: "rejected", reason: "bad-payload" });
+        if (current) this.reject(current, "bad-payload", [`the run cannot be encrypted to the pool certificate: ${errorMessage(err)}`], "the mothership");
         this.releaseWorker(worker, run.id);
       });
   }

@@ -4,13 +4,14 @@
  * errors into exit codes (0 ok, 1 failed, 2 usage).
  */
 import "reflect-metadata";
+import { resolve as resolvePath } from "node:path";
 import { errorMessage, SpaceliftError } from "../errors.ts";
-import { createLogger, type Level } from "../log/logger.ts";
-import { DEFAULT_NAMESPACE } from "../protocol/topics.ts";
+import { createLogger } from "../log/logger.ts";
 import { versionLine } from "../version.ts";
-import { flag, hostPort, parseArgs, usageError, type ParsedArgs } from "./cli/args.ts";
+import { flag, parseArgs, usageError, type ParsedArgs } from "./cli/args.ts";
 import { connect } from "./cli/client.ts";
 import { poolCommand, runCommand, stackCommand, workerCommand, type Io } from "./cli/commands.ts";
+import { SERVE_FLAGS, serveConfigFromArgs } from "./serve-config.ts";
 import { startMothership } from "./serve.ts";
 
 const HELP = `mothership — control plane for private worker pools
@@ -18,16 +19,17 @@ const HELP = `mothership — control plane for private worker pools
 Server:
   mothership serve [--data DIR] [--http HOST:PORT] [--mqtt HOST:PORT] [--broker-endpoint mqtts://HOST:PORT]
                    [--comms-url URL] [--namespace NS] [--http-plain] [--heartbeat SECONDS] [--log-level LEVEL]
+                   [--schedule-timeout SECONDS]
       defaults: --data ./mothership-data, --http 127.0.0.1:8080, --mqtt 127.0.0.1:8883
 
 Client (talks to the HTTP API; --url/MOTHERSHIP_URL, --token/MOTHERSHIP_TOKEN, --ca/MOTHERSHIP_CA,
-or --data DIR of a local mothership for all three):
+or --data DIR of a local mothership for all three; without a CA, ./mothership-data/ca/ca.crt if present):
   mothership pool create --name N --csr FILE [--description D]     prints the pool token (once)
   mothership pool list | show ID | reset ID --csr FILE | delete ID | cycle ID
   mothership worker list [--pool ID] | drain ID | undrain ID
   mothership stack create --name N --pool ID --image IMG [--env K=V]... [--secret K=V]...
                           --phase NAME=COMMAND... [--repository URL --branch B]   prints the stack id
-  mothership stack list | show ID
+  mothership stack list | show ID | delete ID
   mothership run trigger STACK_ID [--type PROPOSED|TRACKED|TASK] [--wait]   prints the run id
   mothership run list [--stack ID] [--pool ID] [--state S] | show ID | logs ID [--follow] | cancel ID
   mothership version
@@ -36,7 +38,7 @@ List and show commands take --json.
 
 const CLIENT_FLAGS = ["url", "token", "ca", "data"];
 const SPECS: Record<string, { values: string[]; switches: string[] }> = {
-  serve: { values: ["data", "http", "mqtt", "broker-endpoint", "comms-url", "namespace", "heartbeat", "log-level", "schedule-timeout"], switches: ["http-plain"] },
+  serve: SERVE_FLAGS,
   pool: { values: [...CLIENT_FLAGS, "name", "csr", "description"], switches: ["json"] },
   worker: { values: [...CLIENT_FLAGS, "pool"], switches: ["json"] },
   stack: { values: [...CLIENT_FLAGS, "name", "pool", "image", "env", "secret", "phase", "repository", "branch"], switches: ["json"] },
@@ -44,33 +46,17 @@ const SPECS: Record<string, { values: string[]; switches: string[] }> = {
 };
 
 async function serve(a: ParsedArgs, env: Record<string, string | undefined>): Promise<number> {
-  const http = hostPort(flag(a, "http") ?? "127.0.0.1:8080", "--http");
-  const mqtt = hostPort(flag(a, "mqtt") ?? "127.0.0.1:8883", "--mqtt");
-  const heartbeat = Number(flag(a, "heartbeat") ?? "15");
-  if (!Number.isInteger(heartbeat) || heartbeat < 1) throw usageError("--heartbeat must be a whole number of seconds >= 1");
-  const level = (flag(a, "log-level") ?? env.MOTHERSHIP_LOG_LEVEL ?? "info") as Level;
-  if (!["debug", "info", "warn", "error"].includes(level)) throw usageError("--log-level must be debug, info, warn or error");
-  const brokerEndpoint = flag(a, "broker-endpoint");
-  if (brokerEndpoint !== undefined && !/^mqtts:\/\/[^/]+:\d+$/.test(brokerEndpoint)) throw usageError("--broker-endpoint must be mqtts://HOST:PORT");
-  const logger = createLogger({ level });
-  const m = await startMothership({
-    dataDir: flag(a, "data") ?? "./mothership-data",
-    httpHost: http.host,
-    httpPort: http.port,
-    httpPlain: a.switches.has("http-plain"),
-    mqttHost: mqtt.host,
-    mqttPort: mqtt.port,
-    brokerEndpoint,
-    commsUrl: flag(a, "comms-url"),
-    namespace: flag(a, "namespace") ?? DEFAULT_NAMESPACE,
-    heartbeatSeconds: heartbeat,
-    scheduleTimeoutMs: Number(flag(a, "schedule-timeout") ?? "60") * 1000,
-    logger,
-  });
+  const { logLevel, ...settings } = serveConfigFromArgs(a, env);
+  const logger = createLogger({ level: logLevel });
+  const m = await startMothership({ ...settings, logger });
   if (m.adminTokenCreated) {
     // Printed once, on the first start; it stays readable in the data dir for local use.
     console.log(`admin token (shown once, also kept in the data dir): ${m.adminToken}`);
   }
+  // The API's certificate comes from this CA: a CLI given --url and --token must be told to trust it.
+  const caPath = resolvePath(m.caPath);
+  console.log(`CA certificate: ${caPath}`);
+  console.log(`  CLI with --url/MOTHERSHIP_URL and --token/MOTHERSHIP_TOKEN: add --ca ${caPath} or export MOTHERSHIP_CA=${caPath}`);
   console.log(`mothership ready: api ${m.httpUrl}, broker ${m.brokerEndpoint}`);
   await new Promise<void>((resolve) => {
     const stop = () => resolve();

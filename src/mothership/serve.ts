@@ -14,6 +14,7 @@ import { ENDPOINT_FILE } from "./cli/client.ts";
 import { ControlPlane } from "./control.ts";
 import { createApi } from "./http/api.ts";
 import { PoolService } from "./pool-service.ts";
+import { advertisedHost, brokerEndpointFor, urlHost } from "./serve-config.ts";
 import { openStore } from "./store/index.ts";
 
 export interface ServeConfig {
@@ -47,10 +48,6 @@ export interface RunningMothership {
   stop(): Promise<void>;
 }
 
-/** Hosts that mean "every interface" are advertised as loopback. */
-const advertised = (host: string) => (host === "0.0.0.0" || host === "::" || host === "" ? "127.0.0.1" : host);
-const urlHost = (host: string) => (host.includes(":") ? `[${host}]` : host);
-
 export async function startMothership(cfg: ServeConfig): Promise<RunningMothership> {
   const log = cfg.logger;
   await mkdir(cfg.dataDir, { recursive: true, mode: 0o700 });
@@ -82,7 +79,7 @@ export async function startMothership(cfg: ServeConfig): Promise<RunningMothersh
     heartbeatSeconds: cfg.heartbeatSeconds,
     scheduleTimeoutMs: cfg.scheduleTimeoutMs,
   });
-  const brokerEndpoint = cfg.brokerEndpoint ?? `mqtts://${urlHost(advertised(cfg.mqttHost))}:${broker.port}`;
+  const brokerEndpoint = cfg.brokerEndpoint ?? brokerEndpointFor(cfg.mqttHost, broker.port);
 
   const endpointsRef = { brokerEndpoint, namespace: cfg.namespace, commsUrl: cfg.commsUrl ?? "" };
   const api = createApi({
@@ -99,7 +96,7 @@ export async function startMothership(cfg: ServeConfig): Promise<RunningMothersh
     fetch: api,
     ...(cfg.httpPlain ? {} : { tls: { cert: server.certificatePem, key: server.keyPem } }),
   });
-  const httpUrl = `${cfg.httpPlain ? "http" : "https"}://${urlHost(advertised(cfg.httpHost))}:${http.port}`;
+  const httpUrl = `${cfg.httpPlain ? "http" : "https"}://${urlHost(advertisedHost(cfg.httpHost))}:${http.port}`;
   endpointsRef.commsUrl = cfg.commsUrl ?? httpUrl;
   log.info("HTTP API listening", { url: httpUrl });
   // The local CLI (`--data DIR`) finds the API here, also when it listens on a port picked at start.

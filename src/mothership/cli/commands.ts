@@ -123,30 +123,65 @@ export async function stackCommand(sub: string, a: ParsedArgs, api: ApiClient, i
     case "show":
       show(io, a, await api.request("GET", `/stacks/${id(a, "stack")}`), []);
       return 0;
+    case "delete":
+      await api.request("DELETE", `/stacks/${id(a, "stack")}`);
+      io.out(`deleted stack ${id(a, "stack")}`);
+      return 0;
   }
-  throw usageError(`unknown command: stack ${sub} (create, list, show)`);
+  throw usageError(`unknown command: stack ${sub} (create, list, show, delete)`);
 }
 
 interface RunView extends Row {
   id: string;
   state: RunState;
+  messages?: string[];
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function followLogs(api: ApiClient, runId: string, follow: boolean, io: Io, write: (b: Uint8Array) => void): Promise<void> {
+export interface RunCommandOptions {
+  /**
+   * How long `logs --follow` waits, after the run ended, for chunks the launcher reported but the
+   * mothership does not have yet (they come when a lost launcher's spool is resent). Default 30 s.
+   */
+  incompleteLogsWaitMs?: number;
+}
+
+interface LogsPage {
+  state: RunState;
+  chunks: Array<{ seq: number; data: string }>;
+  next: number;
+  done: boolean;
+  last_seq?: number | null;
+}
+
+/** Prints the run's log; with `follow`, until it is complete. False when it ended incomplete. */
+async function followLogs(api: ApiClient, runId: string, follow: boolean, io: Io, write: (b: Uint8Array) => void, waitMs: number): Promise<boolean> {
   let after = -1;
+  let waitingSince: number | null = null;
   for (;;) {
-    const page = await api.request<{ chunks: Array<{ seq: number; data: string }>; next: number; done: boolean }>("GET", `/runs/${runId}/logs?after=${after}`);
+    const page = await api.request<LogsPage>("GET", `/runs/${runId}/logs?after=${after}`);
     for (const c of page.chunks) write(Buffer.from(c.data, "base64"));
     after = page.next;
-    if (page.chunks.length > 0) continue;
-    if (!follow || page.done) return;
+    if (page.chunks.length > 0) {
+      waitingSince = null;
+      continue;
+    }
+    if (!follow || page.done) return true;
+    if (isTerminalRunState(page.state)) {
+      // The run ended but chunks up to its last seq are missing: wait a bounded time, not forever.
+      waitingSince ??= Date.now();
+      if (Date.now() - waitingSince >= waitMs) {
+        const expected = typeof page.last_seq === "number" ? ` (it reported chunks up to seq ${page.last_seq})` : "";
+        io.err(`note: run ${runId} ended ${page.state} but its log is incomplete${expected}: chunks after seq ${after} did not arrive within ${Math.round(waitMs / 1000)} s; the output above may be partial, try \`mothership run logs ${runId}\` later`);
+        return false;
+      }
+    }
     await sleep(300);
   }
 }
 
-export async function runCommand(sub: string, a: ParsedArgs, api: ApiClient, io: Io, write: (b: Uint8Array) => void): Promise<number> {
+export async function runCommand(sub: string, a: ParsedArgs, api: ApiClient, io: Io, write: (b: Uint8Array) => void, opts: RunCommandOptions = {}): Promise<number> {
   switch (sub) {
     case "trigger": {
       const type = flag(a, "type") ?? "TRACKED";
@@ -160,6 +195,7 @@ export async function runCommand(sub: string, a: ParsedArgs, api: ApiClient, io:
         current = await api.request<RunView>("GET", `/runs/${run.id}`);
       }
       io.err(`run ${run.id} ${current.state}${current.reason ? ` (${String(current.reason)})` : ""}`);
+      for (const m of current.messages ?? []) io.err(`  ${m}`);
       return current.state === "FINISHED" ? 0 : 1;
     }
     case "list": {
@@ -175,8 +211,7 @@ export async function runCommand(sub: string, a: ParsedArgs, api: ApiClient, io:
       show(io, a, await api.request("GET", `/runs/${id(a, "run")}`), []);
       return 0;
     case "logs":
-      await followLogs(api, id(a, "run"), a.switches.has("follow"), io, write);
-      return 0;
+      return (await followLogs(api, id(a, "run"), a.switches.has("follow"), io, write, opts.incompleteLogsWaitMs ?? 30_000)) ? 0 : 1;
     case "cancel": {
       const r = await api.request<RunView>("POST", `/runs/${id(a, "run")}/cancel`);
       if (a.switches.has("json")) io.out(JSON.stringify(r, null, 2));

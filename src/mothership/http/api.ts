@@ -97,7 +97,10 @@ export function createApi(deps: ApiDeps): (req: Request) => Promise<Response> {
         }
         if (id && !action && m === "DELETE") {
           mustPool(id);
-          if (store.pools.listStacks(id).length > 0) throw new SpaceliftError("conflict", `pool ${id} is used by stacks; delete or move them first`);
+          const users = store.pools.listStacks(id).map((s) => s.id);
+          if (users.length > 0) {
+            throw new SpaceliftError("conflict", `pool ${id} is used by ${users.length} stack(s): ${users.join(", ")}; delete them first (mothership stack delete ID)`);
+          }
           store.pools.delete(id, new Date().toISOString());
           store.workers.deletePool(id, new Date().toISOString());
           deps.disconnectPool(id);
@@ -137,6 +140,16 @@ export function createApi(deps: ApiDeps): (req: Request) => Promise<Response> {
           if (!s) throw new SpaceliftError("not-found", `stack ${id} does not exist`);
           return json(stackView(s));
         }
+        if (id && !action && m === "DELETE") {
+          if (!store.pools.getStack(id)) throw new SpaceliftError("not-found", `stack ${id} does not exist`);
+          // Runs that have not ended still need their stack (a queued run is built from it when scheduled).
+          const open = store.runs.list({ stack: id }).filter((r) => !isTerminalRunState(r.state)).map((r) => r.id);
+          if (open.length > 0) throw new SpaceliftError("conflict", `stack ${id} has runs that have not ended: ${open.join(", ")}; cancel them first (mothership run cancel ID)`);
+          // Its ended runs and their logs stay readable.
+          store.pools.deleteStack(id);
+          log.info("stack deleted", { stack: id });
+          return json({ deleted: id });
+        }
         break;
       case "runs":
         if (!id && m === "GET") {
@@ -164,6 +177,7 @@ export function createApi(deps: ApiDeps): (req: Request) => Promise<Response> {
             chunks: chunks.map((c) => ({ seq: c.seq, data: Buffer.from(c.data).toString("base64") })),
             next,
             done: complete && store.runs.logs(id, next, 1).length === 0,
+            last_seq: run.last_seq,
           });
         }
         break;

@@ -1,6 +1,7 @@
 /**
  * The API's JSON shapes. Run and worker fields are the ones operators script against (issue 5):
- * run {id, stack, type, state, reason, exit_code, worker, created_at, finished_at},
+ * run {id, stack, type, state, reason, exit_code, worker, created_at, finished_at} plus `messages`
+ * (why a launcher rejected the run, e.g. it could not decrypt it),
  * worker {id, pool, status, metadata, version, arch, last_seen}. Secret values never leave here.
  */
 import { workerStatus, type Pool, type Run, type Stack, type Worker } from "../store/index.ts";
@@ -15,6 +16,7 @@ export const runView = (r: Run) => ({
   worker: r.worker,
   created_at: r.created_at,
   finished_at: r.finished_at,
+  messages: r.messages,
 });
 
 export const workerView = (w: Worker) => ({

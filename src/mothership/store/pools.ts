@@ -96,6 +96,10 @@ export class PoolRepo {
       .run({ ...s, environment: JSON.stringify(s.environment), phases: JSON.stringify(s.phases) });
   }
 
+  deleteStack(id: string): void {
+    this.db.query("DELETE FROM stacks WHERE id = ?").run(id);
+  }
+
   getStack(id: string): Stack | null {
     const row = this.db.query("SELECT * FROM stacks WHERE id = ?").get(id) as StackRow | null;
     return row ? stackFromRow(row) : null;

@@ -119,6 +119,15 @@ export class RunRepo {
     })();
   }
 
+  /**
+   * A line of the mothership's own after every chunk stored for the run, e.g. why a launcher
+   * rejected it: the run's log is where operators look first.
+   */
+  appendNote(run: string, text: string): void {
+    const { last } = this.db.query("SELECT MAX(seq) AS last FROM logs WHERE run = ?").get(run) as { last: number | null };
+    this.appendLog(run, (last ?? -1) + 1, new TextEncoder().encode(text.endsWith("\n") ? text : text + "\n"));
+  }
+
   /** Chunks with seq > `after`, in order, at most `limit`. */
   logs(run: string, after = -1, limit = 1000): LogChunk[] {
     return (this.db.query("SELECT seq, data FROM logs WHERE run = ? AND seq > ? ORDER BY seq LIMIT ?").all(run, after, limit) as Array<{ seq: number; data: Uint8Array }>).map(

@@ -2,14 +2,25 @@
 // logs, failures, drain/undrain, cancel, runs that cannot be decrypted, stop signals and pool cycle.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import type { RunningMothership } from "../../../src/mothership/serve.ts";
+import type { DownlinkMessage, UplinkMessage } from "../../../src/protocol/messages.ts";
 import { cli, cliJson, opensslKeyAndCsr, startServer, tempDir, waitFor } from "../mothership/harness.ts";
 import { startAgent, type TestAgent } from "./harness.ts";
 import { ShellExecutor } from "./shell-executor.ts";
 
 setDefaultTimeout(30_000);
 
-interface RunJson { id: string; state: string; reason: string | null; exit_code: number | null; worker: string | null }
-interface WorkerJson { id: string; status: string; metadata: Record<string, string>; version: string; arch: string }
+interface RunJson { id: string; state: string; reason: string | null; exit_code: number | null; worker: string | null; messages: string[] }
+interface WorkerJson { id: string; status: string; metadata: Record<string, string>; version: string; arch: string; last_seen: string }
+
+/** A man in the middle: one base64url character in the middle of each schedule's ciphertext replaced. */
+function changeOneByteOfCiphertext(m: DownlinkMessage): DownlinkMessage {
+  if (m.type !== "schedule") return m;
+  const parts = m.jwe.split(".");
+  const ct = parts[3] ?? "";
+  const i = Math.floor(ct.length / 2);
+  parts[3] = ct.slice(0, i) + (ct[i] === "A" ? "B" : "A") + ct.slice(i + 1);
+  return { ...m, jwe: parts.join(".") };
+}
 
 let dir: Awaited<ReturnType<typeof tempDir>>;
 let server: RunningMothership;
@@ -67,7 +78,10 @@ async function logs(run: string): Promise<string> {
   return (await cli(data, ["run", "logs", run])).stdout;
 }
 
-async function launch(executor = new ShellExecutor(), extra: { decryptWith?: string; metadata?: Record<string, string> } = {}): Promise<TestAgent> {
+async function launch(
+  executor = new ShellExecutor(),
+  extra: { decryptWith?: string; metadata?: Record<string, string>; tamper?: (m: DownlinkMessage) => DownlinkMessage } = {},
+): Promise<TestAgent> {
   const scratch = await tempDir("agent-scratch-");
   const a = await startAgent({ token, keyPath, scratch: scratch.path, executor, ...extra });
   agents.push(a);
@@ -138,13 +152,33 @@ describe("agent loop with a real mothership", () => {
     await retire(a);
   });
 
-  test("a run this worker cannot decrypt (another pool's key) is rejected; nothing executes", async () => {
+  const CANNOT_DECRYPT = "the run cannot be decrypted with this pool key (another pool's key, or the message was modified)";
+
+  test("a run this worker cannot decrypt (another pool's key) is rejected; nothing executes; the reason is in its log", async () => {
     const executor = new ShellExecutor();
     const a = await launch(executor, { decryptWith: otherKeyPath });
     const run = await trigger(await stack("wrong-key", ["plan=echo must not run"]));
-    expect(await settled(run)).toMatchObject({ state: "FAILED", reason: "system-error" });
+    expect(await settled(run)).toMatchObject({ state: "FAILED", reason: "system-error", messages: [expect.stringContaining("needs an RSA-OAEP key")] });
     expect(executor.executed).toEqual([]);
-    expect(await logs(run)).toBe("");
+    expect(await logs(run)).toBe(`mothership: run rejected by worker ${a.worker} (decrypt-failed): ${(await settled(run)).messages[0]}\n`);
+    await retire(a);
+  });
+
+  test("a schedule whose JWE has one byte changed is rejected (decrypt-failed), shown in run show and run logs; nothing executes", async () => {
+    const executor = new ShellExecutor();
+    const a = await launch(executor, { tamper: changeOneByteOfCiphertext });
+    const waited = await cli(data, ["run", "trigger", await stack("tampered", ["plan=echo must not run > /dev/null"]), "--wait"]);
+    const run = waited.stdout.trim();
+    expect(waited.code).toBe(1);
+    expect(waited.stderr).toBe(`run ${run} FAILED (system-error)\n  ${CANNOT_DECRYPT}\n`);
+    expect(await settled(run)).toMatchObject({ state: "FAILED", reason: "system-error", exit_code: null, messages: [CANNOT_DECRYPT] });
+    expect(executor.executed).toEqual([]);
+    expect(await logs(run)).toBe(`mothership: run rejected by worker ${a.worker} (decrypt-failed): ${CANNOT_DECRYPT}\n`);
+    const shown = await cli(data, ["run", "show", run]);
+    expect(shown.stdout).toContain("reason: system-error");
+    expect(shown.stdout).toContain(`messages: ${JSON.stringify([CANNOT_DECRYPT])}`);
+    // The worker is free again, not stuck with the rejected run.
+    expect((await workers()).find((w) => w.id === a.worker)?.status).toBe("IDLE");
     await retire(a);
   });
 
@@ -182,5 +216,46 @@ describe("agent loop with a real mothership", () => {
     expect(await a.exit).toBe(0);
     agents.splice(agents.indexOf(a), 1);
     await waitFor("worker gone", async () => !(await workers()).some((w) => w.id === a.worker));
+  });
+});
+
+describe("heartbeats", () => {
+  test("the periodic heartbeat moves last_seen forward and keeps the worker live, with no new hello", async () => {
+    // A mothership of its own whose registered message sets a 1 s heartbeat (3 silent seconds = gone).
+    const hbDir = await tempDir("agent-heartbeat-");
+    const hbData = `${hbDir.path}/data`;
+    const hbServer = await startServer(hbData, { heartbeatSeconds: 1 });
+    const sent: UplinkMessage[] = [];
+    let a: TestAgent | null = null;
+    try {
+      const hbToken = (await cli(hbData, ["pool", "create", "--name", "hb", "--csr", `${dir.path}/spacelift.csr`])).stdout.trim();
+      a = await startAgent({ token: hbToken, keyPath, scratch: `${hbDir.path}/scratch`, executor: new ShellExecutor(), sent });
+      const worker = a.worker;
+      const seen = async () => (await cliJson<WorkerJson[]>(hbData, ["worker", "list"])).find((w) => w.id === worker);
+      const registeredAt = (await waitFor("registered", seen)).last_seen;
+      const t0 = Date.now();
+      const later = await waitFor("last_seen to move", async () => {
+        const w = await seen();
+        return w && w.last_seen > registeredAt ? w : null;
+      }, 5_000);
+      const again = await waitFor("last_seen to move again", async () => {
+        const w = await seen();
+        return w && w.last_seen > later.last_seen ? w : null;
+      }, 5_000);
+      expect(again.status).toBe("IDLE");
+      // Past three intervals since registration the worker is still live: heartbeats alone kept it so.
+      await Bun.sleep(Math.max(0, 3_500 - (Date.now() - t0)));
+      const final = await seen();
+      expect(final).toBeDefined();
+      expect(Date.now() - Date.parse(final?.last_seen ?? "")).toBeLessThan(2_500);
+      expect(sent.filter((m) => m.type === "hello")).toHaveLength(1);
+      expect(sent.filter((m) => m.type === "heartbeat").length).toBeGreaterThanOrEqual(3);
+      expect(sent.find((m) => m.type === "heartbeat")).toMatchObject({ state: "IDLE", run: null });
+    } finally {
+      a?.agent.stopSignal();
+      if (a) await Promise.race([a.exit.catch(() => 1), Bun.sleep(3_000)]);
+      await hbServer.stop();
+      await hbDir.remove();
+    }
   });
 });

@@ -12,13 +12,37 @@ import { createLogger, silentLogger } from "../../../src/log/logger.ts";
 import { decodePrivateKey } from "../../../src/pki/keys.ts";
 import { decodeToken } from "../../../src/pki/token.ts";
 import { importRunDecryptionKey } from "../../../src/protocol/envelope.ts";
+import type { DownlinkMessage, UplinkMessage } from "../../../src/protocol/messages.ts";
 import { poolMqttTransport } from "../../../src/transport/pool-connection.ts";
+import type { Transport, TransportEvents } from "../../../src/transport/transport.ts";
 
 export const testLogger = process.env.AGENT_TEST_LOG ? createLogger({ level: "debug", pretty: true }) : silentLogger;
 
 export async function decryptionKeyFrom(keyPath: string): Promise<CryptoKey> {
   const key = decodePrivateKey(await readFile(keyPath, "utf8"));
   return importRunDecryptionKey(new Uint8Array(key.keyObject.export({ type: "pkcs8", format: "der" })));
+}
+
+/**
+ * Between the agent and its real transport: `tamper` rewrites what arrives (a man in the middle, for
+ * a modified JWE) and `sent` records every message the agent sends, the greeting included.
+ */
+function spied(inner: Transport, o: { tamper?: (m: DownlinkMessage) => DownlinkMessage; sent?: UplinkMessage[] }): Transport {
+  const on: Transport["on"] = (event, handler) => {
+    if (event !== "message" || !o.tamper) return inner.on(event, handler);
+    const tamper = o.tamper;
+    const deliver = handler as TransportEvents["message"];
+    return inner.on("message", (m) => deliver(tamper(m)));
+  };
+  return {
+    connect: (signal) => inner.connect(signal),
+    send: (m) => {
+      o.sent?.push(m);
+      return inner.send(m);
+    },
+    on,
+    close: (clean) => inner.close(clean),
+  };
 }
 
 export interface TestAgent {
@@ -35,6 +59,8 @@ export async function startAgent(o: {
   metadata?: Record<string, string>;
   decryptWith?: string;
   cleanupOrphans?: OrphanCleanup;
+  tamper?: (m: DownlinkMessage) => DownlinkMessage;
+  sent?: UplinkMessage[];
 }): Promise<TestAgent> {
   const token = decodeToken(o.token);
   const keyPem = await readFile(o.keyPath, "utf8");
@@ -42,7 +68,15 @@ export async function startAgent(o: {
   const { worker } = chooseWorkerId(spool.list());
   const agent = new Agent({
     worker,
-    transport: ({ greeting, will }) => poolMqttTransport({ token, keyPem, worker, greeting, will, logger: testLogger, backoff: { initialMs: 100, maxMs: 400, factor: 2, jitter: 0.5 } }),
+    transport: ({ greeting, will }) => {
+      const recordedGreeting = () => {
+        const hello = greeting();
+        o.sent?.push(hello);
+        return hello;
+      };
+      const backoff = { initialMs: 100, maxMs: 400, factor: 2, jitter: 0.5 };
+      return spied(poolMqttTransport({ token, keyPem, worker, greeting: recordedGreeting, will, logger: testLogger, backoff }), o);
+    },
     executor: o.executor,
     spool,
     decryptionKey: await decryptionKeyFrom(o.decryptWith ?? o.keyPath),

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { decryptRun } from "../../../src/protocol/envelope.ts";
 import type { RunningMothership } from "../../../src/mothership/serve.ts";
-import { FakeLauncher, cli, cliJson, opensslKeyAndCsr, startServer, tempDir, waitFor } from "./harness.ts";
+import { FakeLauncher, cli, cliJson, opensslKeyAndCsr, spawnCli, startServer, tempDir, waitFor } from "./harness.ts";
 
 interface RunJson {
   id: string;
@@ -18,6 +18,7 @@ interface RunJson {
   worker: string | null;
   created_at: string;
   finished_at: string | null;
+  messages: string[];
 }
 interface WorkerJson {
   id: string;
@@ -131,7 +132,9 @@ describe("mothership end to end", () => {
       const r = await cliJson<RunJson>(data, ["run", "show", runId]);
       return r.state === "FINISHED" ? r : null;
     });
-    expect(Object.keys(run).sort()).toEqual(["created_at", "exit_code", "finished_at", "id", "reason", "stack", "state", "type", "worker"]);
+    // The fields of issue 5, plus `messages` (why a launcher rejected a run).
+    expect(Object.keys(run).sort()).toEqual(["created_at", "exit_code", "finished_at", "id", "messages", "reason", "stack", "state", "type", "worker"]);
+    expect(run.messages).toEqual([]);
     expect(run).toMatchObject({ id: runId, stack: stackId, type: "TRACKED", reason: "ok", exit_code: 0, worker: launcher.worker });
     expect(run.finished_at).not.toBeNull();
 
@@ -142,15 +145,68 @@ describe("mothership end to end", () => {
     expect(list.map((r) => r.id)).toContain(runId);
   });
 
-  test("run trigger --wait exits 0 only when the run FINISHED", async () => {
+  /** The schedule of the next run this launcher has not seen yet. */
+  function nextNewSchedule() {
+    const seen = new Set(launcher.received.flatMap((m) => (m.type === "schedule" ? [m.run] : [])));
+    return launcher.next("schedule", (m) => !seen.has(m.run));
+  }
+
+  test("run trigger --wait exits 1 when the run FAILED", async () => {
+    const next = nextNewSchedule();
     const waiting = cli(data, ["run", "trigger", stackId, "--type", "TASK", "--wait"]);
-    const schedule = await launcher.next("schedule", (m) => launcher.received.filter((x) => x.type === "schedule").length >= 2 && m === launcher.received.filter((x) => x.type === "schedule")[1]);
+    const schedule = await next;
     await launcher.send("run_accepted", { run: schedule.run });
     await launcher.send("run_finished", { run: schedule.run, exit_code: 3, reason: "failed", last_seq: -1 });
     const r = await waiting;
     expect(r.code).toBe(1);
     expect(r.stdout.trim()).toBe(schedule.run);
     expect(r.stderr).toContain("FAILED");
+  });
+
+  test("run trigger --wait waits while the run is active and exits 0 when it FINISHED", async () => {
+    const next = nextNewSchedule();
+    const waiting = cli(data, ["run", "trigger", stackId, "--type", "PROPOSED", "--wait"]);
+    let exited = false;
+    void waiting.then(() => (exited = true));
+    const schedule = await next;
+    await launcher.send("run_accepted", { run: schedule.run });
+    await launcher.send("phase", { run: schedule.run, phase: "plan" });
+    await waitFor("RUNNING", async () => (await cliJson<RunJson>(data, ["run", "show", schedule.run])).state === "RUNNING");
+    await Bun.sleep(700); // a few of its polls see RUNNING
+    expect(exited).toBe(false);
+    await launcher.send("run_finished", { run: schedule.run, exit_code: 0, reason: "ok", last_seq: -1 });
+    const r = await waiting;
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toBe(schedule.run);
+    expect(r.stderr).toContain("FINISHED");
+    expect((await cliJson<RunJson>(data, ["run", "show", schedule.run])).type).toBe("PROPOSED");
+  });
+
+  test("run logs --follow started before the run ends prints the whole log live and exits 0 when it ends", async () => {
+    const next = nextNewSchedule();
+    const runId = (await cli(data, ["run", "trigger", stackId])).stdout.trim();
+    expect((await next).run).toBe(runId);
+    await launcher.send("run_accepted", { run: runId });
+    await launcher.send("phase", { run: runId, phase: "plan" });
+    const say = (seq: number, text: string) => launcher.send("log", { run: runId, seq, data: Buffer.from(text).toString("base64") });
+    await say(0, "first\n");
+    const proc = spawnCli(data, ["run", "logs", runId, "--follow"]);
+    let out = "";
+    const reading = (async () => {
+      for await (const c of proc.stdout) out += new TextDecoder().decode(c);
+    })();
+    let exitCode: number | null = null;
+    void proc.exited.then((c) => (exitCode = c));
+    await waitFor("the follower to print the first line", () => out === "first\n");
+    await say(1, "second\n");
+    await waitFor("the follower to print the second line live", () => out === "first\nsecond\n");
+    await say(2, "third\n");
+    await Bun.sleep(400);
+    expect(exitCode).toBeNull();
+    await launcher.send("run_finished", { run: runId, exit_code: 0, reason: "ok", last_seq: 2 });
+    expect(await proc.exited).toBe(0);
+    await reading;
+    expect(out).toBe("first\nsecond\nthird\n");
   });
 
   test("invalid messages are answered with an error, unknown types ignored, the server keeps serving", async () => {

@@ -23,16 +23,16 @@ export async function tempDir(prefix: string): Promise<{ path: string; remove():
   return { path, remove: () => rm(path, { recursive: true, force: true }) };
 }
 
-export async function startServer(dataDir: string, ports: { http?: number; mqtt?: number } = {}): Promise<RunningMothership> {
+export async function startServer(dataDir: string, opts: { http?: number; mqtt?: number; heartbeatSeconds?: number } = {}): Promise<RunningMothership> {
   return startMothership({
     dataDir,
     httpHost: "127.0.0.1",
-    httpPort: ports.http ?? 0,
+    httpPort: opts.http ?? 0,
     httpPlain: false,
     mqttHost: "127.0.0.1",
-    mqttPort: ports.mqtt ?? 0,
+    mqttPort: opts.mqtt ?? 0,
     namespace: "spacelift",
-    heartbeatSeconds: 30,
+    heartbeatSeconds: opts.heartbeatSeconds ?? 30,
     scheduleTimeoutMs: 60_000,
     logger: process.env.MOTHERSHIP_TEST_LOG ? createLogger({ level: "debug", pretty: true }) : silentLogger,
   });
@@ -47,13 +47,18 @@ export function opensslKeyAndCsr(dir: string, name: string, newkey: string[] = [
   return { keyPath, csrPath };
 }
 
-/** Runs the real CLI (`bun src/mothership/main.ts ...`) against the server's data dir. */
-export async function cli(dataDir: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const proc = Bun.spawn([process.execPath, join(repoRoot, "src/mothership/main.ts"), ...args, "--data", dataDir], {
+/** Starts the real CLI (`bun src/mothership/main.ts ...`) against the server's data dir. */
+export function spawnCli(dataDir: string, args: string[]) {
+  return Bun.spawn([process.execPath, join(repoRoot, "src/mothership/main.ts"), ...args, "--data", dataDir], {
     stdout: "pipe",
     stderr: "pipe",
-    env: { ...process.env, MOTHERSHIP_URL: "", MOTHERSHIP_TOKEN: "" },
+    env: { ...process.env, MOTHERSHIP_URL: "", MOTHERSHIP_TOKEN: "", MOTHERSHIP_CA: "" },
   });
+}
+
+/** Runs the real CLI against the server's data dir, to its end. */
+export async function cli(dataDir: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const proc = spawnCli(dataDir, args);
   const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   return { code, stdout, stderr };
 }

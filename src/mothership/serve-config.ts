@@ -1,0 +1,58 @@
+/**
+ * `mothership serve` flags -> the server's settings, as one pure function (no I/O), and the URLs the
+ * server advertises for the hosts it listens on. Defaults: --data ./mothership-data, --http
+ * 127.0.0.1:8080, --mqtt 127.0.0.1:8883, --broker-endpoint mqtts://<the --mqtt address>.
+ */
+import type { Level } from "../log/logger.ts";
+import { DEFAULT_NAMESPACE } from "../protocol/topics.ts";
+import { flag, hostPort, usageError, type ParsedArgs } from "./cli/args.ts";
+import { DEFAULT_DATA_DIR } from "./cli/client.ts";
+import type { ServeConfig } from "./serve.ts";
+
+export const SERVE_FLAGS = {
+  values: ["data", "http", "mqtt", "broker-endpoint", "comms-url", "namespace", "heartbeat", "log-level", "schedule-timeout"],
+  switches: ["http-plain"],
+};
+
+export type ServeSettings = Omit<ServeConfig, "logger"> & { logLevel: Level };
+
+const LEVELS: readonly string[] = ["debug", "info", "warn", "error"];
+
+/** Hosts that mean "every interface" are advertised as loopback. */
+export const advertisedHost = (host: string): string => (host === "0.0.0.0" || host === "::" || host === "" ? "127.0.0.1" : host);
+/** An IPv6 literal in a URL needs brackets. */
+export const urlHost = (host: string): string => (host.includes(":") ? `[${host}]` : host);
+/** What tokens advertise when no --broker-endpoint is given. */
+export const brokerEndpointFor = (mqttHost: string, port: number): string => `mqtts://${urlHost(advertisedHost(mqttHost))}:${port}`;
+
+function wholeNumber(a: ParsedArgs, name: string, fallback: string): number {
+  const n = Number(flag(a, name) ?? fallback);
+  if (!Number.isInteger(n) || n < 1) throw usageError(`--${name} must be a whole number of seconds >= 1`);
+  return n;
+}
+
+export function serveConfigFromArgs(a: ParsedArgs, env: Record<string, string | undefined>): ServeSettings {
+  const http = hostPort(flag(a, "http") ?? "127.0.0.1:8080", "--http");
+  const mqtt = hostPort(flag(a, "mqtt") ?? "127.0.0.1:8883", "--mqtt");
+  const logLevel = flag(a, "log-level") ?? (env.MOTHERSHIP_LOG_LEVEL || "info");
+  if (!LEVELS.includes(logLevel)) throw usageError("--log-level must be debug, info, warn or error");
+  const given = flag(a, "broker-endpoint");
+  if (given !== undefined && !/^mqtts:\/\/[^/]+:\d+$/.test(given)) throw usageError("--broker-endpoint must be mqtts://HOST:PORT");
+  const commsUrl = flag(a, "comms-url");
+  if (commsUrl !== undefined && !URL.canParse(commsUrl)) throw usageError("--comms-url must be a URL, e.g. https://mothership.example.com");
+  return {
+    dataDir: flag(a, "data") ?? DEFAULT_DATA_DIR,
+    httpHost: http.host,
+    httpPort: http.port,
+    httpPlain: a.switches.has("http-plain"),
+    mqttHost: mqtt.host,
+    mqttPort: mqtt.port,
+    // Port 0 is picked at start, so only then is the default left to the server.
+    brokerEndpoint: given ?? (mqtt.port === 0 ? undefined : brokerEndpointFor(mqtt.host, mqtt.port)),
+    commsUrl,
+    namespace: flag(a, "namespace") ?? DEFAULT_NAMESPACE,
+    heartbeatSeconds: wholeNumber(a, "heartbeat", "15"),
+    scheduleTimeoutMs: wholeNumber(a, "schedule-timeout", "60") * 1000,
+    logLevel: logLevel as Level,
+  };
+}

@@ -1,0 +1,74 @@
+// `mothership serve` flags -> settings: the documented defaults, the broker endpoint derived from
+// --mqtt, and usage errors that say what a good value looks like.
+import { describe, expect, test } from "bun:test";
+import { parseArgs } from "../../../src/mothership/cli/args.ts";
+import { brokerEndpointFor, SERVE_FLAGS, serveConfigFromArgs } from "../../../src/mothership/serve-config.ts";
+
+const settings = (argv: string[], env: Record<string, string> = {}) => serveConfigFromArgs(parseArgs(argv, SERVE_FLAGS), env);
+
+describe("serveConfigFromArgs", () => {
+  test("defaults: ./mothership-data, API 127.0.0.1:8080 over HTTPS, broker 127.0.0.1:8883 advertised as such", () => {
+    expect(settings([])).toEqual({
+      dataDir: "./mothership-data",
+      httpHost: "127.0.0.1",
+      httpPort: 8080,
+      httpPlain: false,
+      mqttHost: "127.0.0.1",
+      mqttPort: 8883,
+      brokerEndpoint: "mqtts://127.0.0.1:8883",
+      commsUrl: undefined,
+      namespace: "spacelift",
+      heartbeatSeconds: 15,
+      scheduleTimeoutMs: 60_000,
+      logLevel: "info",
+    });
+  });
+
+  test("every flag is taken; --flag=value works too", () => {
+    const s = settings([
+      "--data", "/srv/ms", "--http=0.0.0.0:9443", "--mqtt", "10.0.0.5:1884", "--comms-url", "https://ms.example.com",
+      "--namespace", "acme", "--http-plain", "--heartbeat", "5", "--schedule-timeout", "30", "--log-level", "debug",
+    ]);
+    expect(s).toMatchObject({
+      dataDir: "/srv/ms", httpHost: "0.0.0.0", httpPort: 9443, httpPlain: true, mqttHost: "10.0.0.5", mqttPort: 1884,
+      commsUrl: "https://ms.example.com", namespace: "acme", heartbeatSeconds: 5, scheduleTimeoutMs: 30_000, logLevel: "debug",
+    });
+  });
+
+  test("--broker-endpoint defaults from --mqtt (any-interface hosts advertised as loopback, IPv6 bracketed); given, it wins", () => {
+    expect(settings(["--mqtt", "10.0.0.5:1884"]).brokerEndpoint).toBe("mqtts://10.0.0.5:1884");
+    expect(settings(["--mqtt", "0.0.0.0:8883"]).brokerEndpoint).toBe("mqtts://127.0.0.1:8883");
+    expect(settings(["--mqtt", ":8883"]).brokerEndpoint).toBe("mqtts://127.0.0.1:8883");
+    expect(settings(["--mqtt", "[::1]:9000"]).brokerEndpoint).toBe("mqtts://[::1]:9000");
+    // Port 0 is chosen when the broker listens: the server fills the endpoint in then.
+    expect(settings(["--mqtt", "127.0.0.1:0"]).brokerEndpoint).toBeUndefined();
+    expect(brokerEndpointFor("::", 41234)).toBe("mqtts://127.0.0.1:41234");
+    expect(settings(["--mqtt", "0.0.0.0:8883", "--broker-endpoint", "mqtts://mqtt.example.com:443"]).brokerEndpoint).toBe("mqtts://mqtt.example.com:443");
+  });
+
+  test("MOTHERSHIP_LOG_LEVEL is the fallback of --log-level; empty counts as unset", () => {
+    expect(settings([], { MOTHERSHIP_LOG_LEVEL: "warn" }).logLevel).toBe("warn");
+    expect(settings(["--log-level", "error"], { MOTHERSHIP_LOG_LEVEL: "warn" }).logLevel).toBe("error");
+    expect(settings([], { MOTHERSHIP_LOG_LEVEL: "" }).logLevel).toBe("info");
+  });
+
+  test.each([
+    [["--http", "8080"], "--http must be HOST:PORT"],
+    [["--mqtt", "host:99999"], "--mqtt must be HOST:PORT"],
+    [["--broker-endpoint", "mqtt://h:1883"], "--broker-endpoint must be mqtts://HOST:PORT"],
+    [["--broker-endpoint", "mqtts://h"], "--broker-endpoint must be mqtts://HOST:PORT"],
+    [["--heartbeat", "0"], "--heartbeat must be a whole number of seconds >= 1"],
+    [["--heartbeat", "1.5"], "--heartbeat must be a whole number"],
+    [["--schedule-timeout", "soon"], "--schedule-timeout must be a whole number"],
+    [["--log-level", "trace"], "--log-level must be debug, info, warn or error"],
+    [["--comms-url", "not a url"], "--comms-url must be a URL"],
+    [["--port", "1"], "unknown option --port"],
+  ])("%p is a usage error", (argv, message) => {
+    expect(() => settings(argv)).toThrow(message);
+    try {
+      settings(argv);
+    } catch (err) {
+      expect((err as { code?: string }).code).toBe("usage");
+    }
+  });
+});
