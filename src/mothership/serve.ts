@@ -11,9 +11,12 @@ import { issueServerCertificate, loadOrCreateCa } from "../pki/ca.ts";
 import { loadOrCreateAdminToken } from "./admin-token.ts";
 import { startBroker } from "./broker.ts";
 import { ENDPOINT_FILE } from "./cli/client.ts";
+import { createCommsPoll } from "./comms-poll.ts";
 import { ControlPlane } from "./control.ts";
 import { createApi } from "./http/api.ts";
+import { PollMailboxes } from "./poll-mailbox.ts";
 import { PoolService } from "./pool-service.ts";
+import { parseTopic } from "../protocol/topics.ts";
 import { advertisedHost, brokerEndpointFor, urlHost } from "./serve-config.ts";
 import { openStore } from "./store/index.ts";
 
@@ -60,6 +63,8 @@ export async function startMothership(cfg: ServeConfig): Promise<RunningMothersh
   const server = await issueServerCertificate(ca, extraHosts);
 
   let control: ControlPlane | null = null;
+  // Workers that talk HTTP long-poll get their downlink in a mailbox; MQTT workers through the broker.
+  const mailboxes = new PollMailboxes({ logger: log });
   const broker = await startBroker({
     host: cfg.mqttHost,
     port: cfg.mqttPort,
@@ -68,13 +73,21 @@ export async function startMothership(cfg: ServeConfig): Promise<RunningMothersh
     serverCertPem: server.certificatePem,
     serverKeyPem: server.keyPem,
     isCertificateValid: (pool, serial) => store.pools.isCurrentSerial(pool, serial),
-    onUplink: (addr, payload) => control?.handleUplink(addr, payload),
+    onUplink: (addr, payload) => {
+      mailboxes.forget(addr.worker);
+      control?.handleUplink(addr, payload);
+    },
     logger: log,
   });
+  const deliver = (topic: string, payload: string): Promise<void> => {
+    const addr = parseTopic(topic);
+    if (addr && mailboxes.offer(addr.pool, addr.worker, payload)) return Promise.resolve();
+    return broker.publish(topic, payload);
+  };
   control = new ControlPlane({
     store,
     namespace: cfg.namespace,
-    publish: (topic, payload) => broker.publish(topic, payload),
+    publish: deliver,
     logger: log,
     heartbeatSeconds: cfg.heartbeatSeconds,
     scheduleTimeoutMs: cfg.scheduleTimeoutMs,
@@ -87,13 +100,19 @@ export async function startMothership(cfg: ServeConfig): Promise<RunningMothersh
     control,
     pools: new PoolService(store, ca, endpointsRef),
     adminToken: admin.token,
-    disconnectPool: (pool) => broker.disconnectPool(pool),
+    disconnectPool: (pool) => {
+      broker.disconnectPool(pool);
+      mailboxes.dropPool(pool);
+    },
+    comms: createCommsPoll({ store, control, mailboxes, namespace: cfg.namespace, logger: log }),
     logger: log,
   });
   const http = Bun.serve({
     hostname: cfg.httpHost,
     port: cfg.httpPort,
     fetch: api,
+    // Longer than a downlink long-poll (25 s) waits, so Bun does not cut one while it waits.
+    idleTimeout: 60,
     ...(cfg.httpPlain ? {} : { tls: { cert: server.certificatePem, key: server.keyPem } }),
   });
   const httpUrl = `${cfg.httpPlain ? "http" : "https"}://${urlHost(advertisedHost(cfg.httpHost))}:${http.port}`;
@@ -103,7 +122,10 @@ export async function startMothership(cfg: ServeConfig): Promise<RunningMothersh
   await writeFile(join(cfg.dataDir, ENDPOINT_FILE), JSON.stringify({ http_url: httpUrl, broker_endpoint: brokerEndpoint }) + "\n");
 
   // Sweep often enough that a silent worker is noticed within a heartbeat of its deadline.
-  const sweeper = setInterval(() => control.sweep(), Math.max(250, Math.min(cfg.heartbeatSeconds * 1000, 5000)));
+  const sweeper = setInterval(() => {
+    control.sweep();
+    mailboxes.sweep();
+  }, Math.max(250, Math.min(cfg.heartbeatSeconds * 1000, 5000)));
   control.dispatch();
 
   return {
@@ -117,6 +139,7 @@ export async function startMothership(cfg: ServeConfig): Promise<RunningMothersh
     caPath: join(cfg.dataDir, "ca", "ca.crt"),
     async stop() {
       clearInterval(sweeper);
+      mailboxes.close();
       await http.stop(true);
       await broker.close();
       store.close();

@@ -1,6 +1,7 @@
 /**
- * The MQTT transport of one worker of a pool, from what the token and key give: the broker endpoint,
- * the pool certificate and CA from the token, the pool key, and the worker's two topics.
+ * The transport of one worker of a pool, from what the token and key give. MQTT: the broker
+ * endpoint, the pool certificate and CA from the token, the pool key, and the worker's two topics.
+ * Poll: the comms URL, the token's CA, and the pool key imported for signing requests.
  */
 import type { Logger } from "../log/logger.ts";
 import type { UplinkMessage } from "../protocol/messages.ts";
@@ -9,6 +10,8 @@ import type { PoolToken } from "../pki/token.ts";
 import { SpaceliftError } from "../errors.ts";
 import type { BackoffPolicy } from "./backoff.ts";
 import { MqttTransport } from "./mqtt-transport.ts";
+import { PollTransport } from "./poll-transport.ts";
+import type { SigningKey } from "../protocol/poll.ts";
 
 export interface PoolConnectionOptions {
   token: PoolToken;
@@ -34,5 +37,31 @@ export function poolMqttTransport(o: PoolConnectionOptions): MqttTransport {
     greeting: o.greeting,
     logger: o.logger,
     backoff: o.backoff,
+  });
+}
+
+export interface PoolPollOptions {
+  token: PoolToken;
+  /** SPACELIFT_WORKER_COMMS_URL, else the token's comms_url. */
+  url: string;
+  signingKey: SigningKey;
+  worker: string;
+  greeting: () => UplinkMessage;
+  logger: Logger;
+  backoff?: BackoffPolicy;
+  pollWaitSeconds?: number;
+}
+
+export function poolPollTransport(o: PoolPollOptions): PollTransport {
+  return new PollTransport({
+    url: o.url,
+    ca: o.token.ca,
+    pool: o.token.pool,
+    worker: o.worker,
+    signingKey: o.signingKey,
+    greeting: o.greeting,
+    logger: o.logger,
+    backoff: o.backoff,
+    pollWaitSeconds: o.pollWaitSeconds,
   });
 }

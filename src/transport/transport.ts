@@ -1,6 +1,7 @@
 /**
- * src/transport — how the launcher reaches the mothership. One `Transport` interface; the MQTT
- * implementation (mqtt-transport.ts) is the only launcher module that imports `mqtt`. The agent loop
+ * src/transport — how the launcher reaches the mothership. One `Transport` interface, two
+ * implementations: MQTT (mqtt-transport.ts, the only launcher module that imports `mqtt`) and HTTP
+ * long-poll with signed requests (poll-transport.ts, fetch only). The agent loop
  * (src/launcher/agent) sees typed protocol messages only: it never learns topics, sockets or retries.
  *
  * Delivery is at least once: `send` resolves when the broker has acknowledged the message, and a
@@ -26,13 +27,14 @@ export interface Transport {
    * successful connection; rejects only when `signal` aborts or `close` is called first.
    */
   connect(signal?: AbortSignal): Promise<void>;
-  /** Resolves when the broker acknowledged the message; queued while disconnected. Rejects only after close. */
+  /** Resolves when the broker (MQTT) or the mothership (poll, 2xx) acknowledged the message; queued while disconnected. Rejects only after close. */
   send(message: UplinkMessage): Promise<void>;
   /** Subscribe to an event; returns the unsubscribe function. */
   on<E extends keyof TransportEvents>(event: E, handler: TransportEvents[E]): () => void;
   /**
    * Stops for good. `clean`: an orderly MQTT DISCONNECT, so the broker drops the Last Will (say `gone`
    * first). Not clean: the connection is cut as a crash would cut it, and the broker publishes the Last Will.
+   * Over poll there is neither: both loops stop, and silence makes the mothership declare the worker lost.
    * Unsent messages are rejected with `transport-closed`.
    */
   close(clean: boolean): Promise<void>;

@@ -1,6 +1,6 @@
 /**
  * `spacelift-launcher` (no command): the launcher itself. Wiring only — configuration, Docker client,
- * run supervisor, log spool, MQTT transport, agent loop, signals and the spot watcher — then it waits
+ * run supervisor, log spool, transport (MQTT or HTTP long-poll, SPACELIFT_WORKER_COMMS_PROTOCOL), agent loop, signals and the spot watcher — then it waits
  * for the agent to leave. A bad configuration is one line per problem and exit 1.
  */
 import { join } from "node:path";
@@ -8,7 +8,10 @@ import { ConfigError, formatProblem, loadLauncherConfig, requireCredentials, unk
 import { createDockerClient } from "../../docker/client.ts";
 import { createLogger } from "../../log/logger.ts";
 import { importRunDecryptionKey } from "../../protocol/envelope.ts";
-import { poolMqttTransport } from "../../transport/pool-connection.ts";
+import type { UplinkMessage } from "../../protocol/messages.ts";
+import { importSigningKey } from "../../protocol/poll.ts";
+import { poolMqttTransport, poolPollTransport } from "../../transport/pool-connection.ts";
+import type { Transport } from "../../transport/transport.ts";
 import { buildInfo } from "../../version.ts";
 import { Agent } from "../agent/agent.ts";
 import { LogSpool } from "../agent/log-spool.ts";
@@ -31,10 +34,6 @@ export async function launchCommand(_args: string[], env: Record<string, string 
     return 1;
   }
   const credentials = requireCredentials(config);
-  if (config.comms.protocol !== "mqtt") {
-    io.stderr("spacelift-launcher: SPACELIFT_WORKER_COMMS_PROTOCOL: poll is not supported by this build yet; use mqtt (a token with a broker)\n");
-    return 1;
-  }
   const logger = createLogger({ level: config.debug ? "debug" : "info" });
   for (const name of unknownVariables(env)) logger.warn("unknown SPACELIFT_ variable ignored (a typo?)", { variable: name });
 
@@ -56,10 +55,17 @@ export async function launchCommand(_args: string[], env: Record<string, string 
     initPolicy: createInitPolicy(config, logger, { stderr: io.stderr }, { env }),
   });
   const decryptionKey = await importRunDecryptionKey(new Uint8Array(credentials.key.keyObject.export({ type: "pkcs8", format: "der" })));
+  const commsUrl = config.comms.url ?? credentials.token.comms_url;
+  const signingKey = config.comms.protocol === "poll" ? await importSigningKey(credentials.key.keyObject) : null;
+  log.info("comms", { protocol: config.comms.protocol, ...(signingKey ? { url: commsUrl } : { broker: credentials.token.broker?.endpoint }) });
+  const transport = (hooks: { greeting: () => UplinkMessage; will: UplinkMessage }): Transport =>
+    signingKey
+      ? poolPollTransport({ token: credentials.token, url: commsUrl, signingKey, worker, greeting: hooks.greeting, logger })
+      : poolMqttTransport({ token: credentials.token, keyPem: credentials.key.pem, worker, ...hooks, logger });
 
   const agent = new Agent({
     worker,
-    transport: ({ greeting, will }) => poolMqttTransport({ token: credentials.token, keyPem: credentials.key.pem, worker, greeting, will, logger }),
+    transport,
     executor: supervisor,
     spool,
     decryptionKey,

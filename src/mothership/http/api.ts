@@ -7,6 +7,7 @@ import * as v from "valibot";
 import { SpaceliftError, errorMessage } from "../../errors.ts";
 import type { Logger } from "../../log/logger.ts";
 import { RUN_STATES, RUN_TYPES, isTerminalRunState } from "../../protocol/states.ts";
+import { isCommsRequest } from "../comms-poll.ts";
 import type { ControlPlane } from "../control.ts";
 import type { PoolService } from "../pool-service.ts";
 import { validateStack } from "../run-spec-builder.ts";
@@ -21,6 +22,8 @@ export interface ApiDeps {
   adminToken: string;
   /** Drop a pool's broker connections (after reset or delete). */
   disconnectPool(pool: string): void;
+  /** The launcher comms endpoints (`/api/v1/comms/...`, HTTP long-poll), signed by pool keys instead of the admin token. */
+  comms?: (req: Request, url: URL) => Promise<Response>;
   logger: Logger;
 }
 
@@ -189,6 +192,7 @@ export function createApi(deps: ApiDeps): (req: Request) => Promise<Response> {
     const url = new URL(req.url);
     try {
       if (url.pathname === "/api/v1/health") return json({ ok: true });
+      if (deps.comms && isCommsRequest(url.pathname)) return await deps.comms(req, url);
       if (!url.pathname.startsWith("/api/v1/")) throw new SpaceliftError("not-found", `no route ${req.method} ${url.pathname}`);
       if (!authorized(req, deps.adminToken)) throw new SpaceliftError("unauthorized", "missing or wrong admin token (Authorization: Bearer ...)");
       return await route(req, url);

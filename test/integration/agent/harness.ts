@@ -13,7 +13,8 @@ import { decodePrivateKey } from "../../../src/pki/keys.ts";
 import { decodeToken } from "../../../src/pki/token.ts";
 import { importRunDecryptionKey } from "../../../src/protocol/envelope.ts";
 import type { DownlinkMessage, UplinkMessage } from "../../../src/protocol/messages.ts";
-import { poolMqttTransport } from "../../../src/transport/pool-connection.ts";
+import { importSigningKey } from "../../../src/protocol/poll.ts";
+import { poolMqttTransport, poolPollTransport } from "../../../src/transport/pool-connection.ts";
 import type { Transport, TransportEvents } from "../../../src/transport/transport.ts";
 
 export const testLogger = process.env.AGENT_TEST_LOG ? createLogger({ level: "debug", pretty: true }) : silentLogger;
@@ -61,9 +62,14 @@ export async function startAgent(o: {
   cleanupOrphans?: OrphanCleanup;
   tamper?: (m: DownlinkMessage) => DownlinkMessage;
   sent?: UplinkMessage[];
+  /** `poll`: the HTTP long-poll transport to the token's comms_url instead of MQTT. */
+  protocol?: "mqtt" | "poll";
+  /** Receives the transport the agent uses (to cut it in a test). */
+  onTransport?: (t: Transport) => void;
 }): Promise<TestAgent> {
   const token = decodeToken(o.token);
   const keyPem = await readFile(o.keyPath, "utf8");
+  const signingKey = o.protocol === "poll" ? await importSigningKey(decodePrivateKey(keyPem).keyObject) : null;
   const spool = await LogSpool.open(join(o.scratch, "spool"), testLogger);
   const { worker } = chooseWorkerId(spool.list());
   const agent = new Agent({
@@ -75,7 +81,11 @@ export async function startAgent(o: {
         return hello;
       };
       const backoff = { initialMs: 100, maxMs: 400, factor: 2, jitter: 0.5 };
-      return spied(poolMqttTransport({ token, keyPem, worker, greeting: recordedGreeting, will, logger: testLogger, backoff }), o);
+      const inner = signingKey
+        ? poolPollTransport({ token, url: token.comms_url, signingKey, worker, greeting: recordedGreeting, logger: testLogger, backoff })
+        : poolMqttTransport({ token, keyPem, worker, greeting: recordedGreeting, will, logger: testLogger, backoff });
+      o.onTransport?.(inner);
+      return spied(inner, o);
     },
     executor: o.executor,
     spool,

@@ -1,0 +1,272 @@
+/**
+ * The HTTP long-poll transport (DESIGN §6, src/protocol/poll.ts): the same messages as MQTT, over
+ * HTTPS with fetch, each request signed with the pool private key. Same contract as the MQTT
+ * transport: a session starts with the greeting (hello) POSTed alone; its 2xx is "connected". Then
+ * one loop POSTs what is queued, in order and in batches, one request at a time (`send` resolves on
+ * the mothership's 2xx), and one loop long-polls the downlink. A failure of either ends the session:
+ * both are aborted, and after a jittered backoff a new session begins with a fresh greeting and then
+ * everything not yet answered (at least once, as over MQTT). The downlink cursor is kept across
+ * sessions, so a poll answer lost on the way is simply asked for again.
+ *
+ * There is no Last Will over HTTP: a launcher that disappears stops heartbeating, and the mothership
+ * declares it lost after 3 intervals.
+ */
+import * as v from "valibot";
+import { SpaceliftError, errorMessage } from "../errors.ts";
+import type { Logger } from "../log/logger.ts";
+import { encodeMessage, parseMessage, type UplinkMessage } from "../protocol/messages.ts";
+import {
+  DownlinkAnswerSchema,
+  MAX_BATCH,
+  MAX_POLL_WAIT_SECONDS,
+  POLL_DOWNLINK_PATH,
+  POLL_UPLINK_PATH,
+  signRequest,
+  type SigningKey,
+} from "../protocol/poll.ts";
+import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from "./backoff.ts";
+import { Emitter } from "./emitter.ts";
+import type { Transport, TransportEvents } from "./transport.ts";
+
+export interface PollTransportOptions {
+  /** Base http(s) URL of the mothership (the token's comms_url or SPACELIFT_WORKER_COMMS_URL). */
+  url: string;
+  /** PEM trust anchor for an https URL (the token's CA). */
+  ca: string;
+  pool: string;
+  worker: string;
+  signingKey: SigningKey;
+  /** Made fresh and POSTed first in every session, before anything queued. */
+  greeting: () => UplinkMessage;
+  logger: Logger;
+  backoff?: BackoffPolicy;
+  /** How long one downlink poll may wait on the mothership (at most 25 s). */
+  pollWaitSeconds?: number;
+  /** Limit of one uplink request. */
+  requestTimeoutMs?: number;
+}
+
+interface Outgoing {
+  payload: string;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+type Phase = "new" | "connecting" | "connected" | "waiting" | "closed";
+
+class RequestFailed extends SpaceliftError {}
+
+export class PollTransport implements Transport {
+  private readonly events: Emitter<TransportEvents>;
+  private readonly log: Logger;
+  private readonly base: URL;
+  private queue: Outgoing[] = [];
+  private phase: Phase = "new";
+  private generation = 0;
+  private session: AbortController | null = null;
+  private attempt = 0;
+  private everConnected = false;
+  private sending = false;
+  private cursor = 0;
+  private retryTimer: ReturnType<typeof setTimeout> | null = null;
+  private firstConnect: { resolve: () => void; reject: (err: unknown) => void } | null = null;
+
+  constructor(private readonly opts: PollTransportOptions) {
+    this.log = opts.logger.child({ component: "poll" });
+    this.events = new Emitter<TransportEvents>((err) => this.log.error("transport event handler failed", { error: errorMessage(err) }));
+    this.base = new URL(opts.url.endsWith("/") ? opts.url : `${opts.url}/`);
+  }
+
+  on<E extends keyof TransportEvents>(event: E, handler: TransportEvents[E]): () => void {
+    return this.events.on(event, handler);
+  }
+
+  connect(signal?: AbortSignal): Promise<void> {
+    if (this.phase === "closed") return Promise.reject(closedError());
+    if (this.everConnected) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = () => {
+        this.firstConnect = null;
+        reject(new SpaceliftError("transport-aborted", "gave up connecting to the mothership", { cause: signal?.reason }));
+      };
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener("abort", onAbort, { once: true });
+      const settle = () => signal?.removeEventListener("abort", onAbort);
+      this.firstConnect = {
+        resolve: () => {
+          settle();
+          resolve();
+        },
+        reject: (err) => {
+          settle();
+          reject(err);
+        },
+      };
+      if (this.phase === "new") this.open();
+    });
+  }
+
+  send(message: UplinkMessage): Promise<void> {
+    if (this.phase === "closed") return Promise.reject(closedError());
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ payload: encodeMessage(message), resolve, reject });
+      this.flush();
+    });
+  }
+
+  /** Stops both loops. There is nothing to say goodbye with over HTTP: a clean stop has sent `gone` already. */
+  close(_clean: boolean): Promise<void> {
+    if (this.phase === "closed") return Promise.resolve();
+    this.phase = "closed";
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.session?.abort(closedError());
+    this.session = null;
+    for (const item of this.queue.splice(0)) item.reject(closedError());
+    this.firstConnect?.reject(closedError());
+    this.firstConnect = null;
+    return Promise.resolve();
+  }
+
+  private open(): void {
+    if (this.phase === "closed") return;
+    this.phase = "connecting";
+    const generation = ++this.generation;
+    const session = (this.session = new AbortController());
+    const greeting = encodeMessage(this.opts.greeting());
+    this.post([greeting], session.signal).then(
+      () => this.onConnected(generation),
+      (err: unknown) => this.onDropped(generation, err),
+    );
+  }
+
+  private onConnected(generation: number): void {
+    if (generation !== this.generation || this.phase !== "connecting") return;
+    const reconnect = this.everConnected;
+    this.phase = "connected";
+    this.attempt = 0;
+    this.everConnected = true;
+    this.log.info(reconnect ? "reconnected to the mothership" : "connected to the mothership", { url: this.opts.url });
+    this.events.emit("connected", { reconnect });
+    this.firstConnect?.resolve();
+    this.firstConnect = null;
+    this.pollLoop(generation).catch((err: unknown) => this.onDropped(generation, err));
+    this.flush();
+  }
+
+  private onDropped(generation: number, err: unknown): void {
+    if (generation !== this.generation || this.phase === "closed") return;
+    const wasConnected = this.phase === "connected";
+    const error = errorMessage(err);
+    this.session?.abort(err);
+    this.session = null;
+    this.phase = "waiting";
+    const delay = backoffDelay(this.opts.backoff ?? DEFAULT_BACKOFF, this.attempt++);
+    if (wasConnected) this.events.emit("disconnected", { error });
+    this.log.info("mothership unreachable, retrying", { url: this.opts.url, retry_in_ms: delay, error });
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.open();
+    }, delay);
+  }
+
+  /** POSTs the queue in order, one batch at a time, while the session lasts. Never rejects. */
+  private flush(): void {
+    if (this.sending || this.phase !== "connected" || this.queue.length === 0) return;
+    this.sending = true;
+    const generation = this.generation;
+    const signal = this.session?.signal;
+    void (async () => {
+      try {
+        while (signal && generation === this.generation && this.phase === "connected" && this.queue.length > 0) {
+          const batch = this.queue.slice(0, MAX_BATCH);
+          await this.post(batch.map((b) => b.payload), signal);
+          // Only now: close() may have rejected them meanwhile, and then they are gone from the queue.
+          for (const item of batch) {
+            const at = this.queue.indexOf(item);
+            if (at < 0) continue;
+            this.queue.splice(at, 1);
+            item.resolve();
+          }
+        }
+      } catch (err) {
+        this.onDropped(generation, err);
+      } finally {
+        this.sending = false;
+      }
+      // A new session may have begun while this one's last request was failing.
+      if (generation !== this.generation) this.flush();
+    })();
+  }
+
+  private async pollLoop(generation: number): Promise<void> {
+    const wait = Math.min(this.opts.pollWaitSeconds ?? MAX_POLL_WAIT_SECONDS, MAX_POLL_WAIT_SECONDS);
+    const session = this.session;
+    while (session && generation === this.generation && this.phase === "connected") {
+      const pathWithQuery = `${POLL_DOWNLINK_PATH}?after=${this.cursor}&wait=${wait}`;
+      const res = await this.request("GET", pathWithQuery, new Uint8Array(), AbortSignal.any([session.signal, AbortSignal.timeout(wait * 1000 + 15_000)]));
+      const parsed = v.safeParse(DownlinkAnswerSchema, await res.json().catch(() => null));
+      if (!parsed.success) throw new RequestFailed("poll-bad-answer", "the mothership's poll answer is not a downlink batch");
+      if (generation !== this.generation) return;
+      this.cursor = parsed.output.cursor;
+      for (const item of parsed.output.messages) this.receive(item.message);
+    }
+  }
+
+  private async post(payloads: string[], signal: AbortSignal): Promise<void> {
+    const body = new TextEncoder().encode(`{"messages":[${payloads.join(",")}]}`);
+    const limit = AbortSignal.timeout(this.opts.requestTimeoutMs ?? 30_000);
+    const res = await this.request("POST", POLL_UPLINK_PATH, body, AbortSignal.any([signal, limit]));
+    await res.arrayBuffer().catch(() => undefined);
+  }
+
+  /** One signed request; resolves with a 2xx response, throws RequestFailed otherwise. */
+  private async request(method: "GET" | "POST", pathWithQuery: string, body: Uint8Array, signal: AbortSignal): Promise<Response> {
+    const o = this.opts;
+    // The signature covers the mothership's own path, so a comms URL with a path prefix (a proxy) still verifies.
+    const headers = await signRequest(o.signingKey, { method, pathWithQuery, pool: o.pool, worker: o.worker, body });
+    const url = new URL(pathWithQuery.slice(1), this.base);
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        method,
+        headers: { ...headers, ...(method === "POST" ? { "content-type": "application/json" } : {}) },
+        body: method === "POST" ? body : undefined,
+        signal,
+        ...(url.protocol === "https:" ? { tls: { ca: o.ca } } : {}),
+      });
+    } catch (err) {
+      throw new RequestFailed("poll-request-failed", `${method} ${url.pathname} failed: ${errorMessage(err)}`, { cause: err });
+    }
+    if (res.ok) return res;
+    const code = await errorCode(res);
+    if (res.status === 401) this.log.error("the mothership refused the pool's signature", { status: res.status, code });
+    throw new RequestFailed("poll-request-refused", `${method} ${url.pathname}: HTTP ${res.status}${code ? ` (${code})` : ""}`);
+  }
+
+  private receive(raw: unknown): void {
+    const parsed = parseMessage(JSON.stringify(raw), "downlink");
+    if (parsed.kind === "ignored") {
+      this.log.debug("message of an unknown type ignored", { type: parsed.type });
+      return;
+    }
+    if (parsed.kind === "invalid") {
+      this.log.warn("invalid message from the mothership dropped", { error: parsed.error, type: parsed.type, id: parsed.id });
+      return;
+    }
+    this.events.emit("message", parsed.message);
+  }
+}
+
+/** The stable code of a mothership error answer (`{error: {code}}`), "" for anything else (a proxy's page). */
+async function errorCode(res: Response): Promise<string> {
+  try {
+    const body = (await res.json()) as { error?: { code?: unknown } } | null;
+    return typeof body?.error?.code === "string" ? body.error.code : "";
+  } catch {
+    return "";
+  }
+}
+
+function closedError(): SpaceliftError {
+  return new SpaceliftError("transport-closed", "the transport is closed");
+}
