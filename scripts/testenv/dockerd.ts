@@ -2,7 +2,7 @@
  * A Docker Engine for the tests: reuse one that answers (DOCKER_HOST, then /var/run/docker.sock), otherwise
  * start a private dockerd with its own data root, exec root, pidfile and unix socket under `stateDir`.
  */
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, openSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { stopPid, waitFor } from "./util.ts";
@@ -70,6 +70,26 @@ export async function startPrivateDocker(stateDir: string, log: (m: string) => v
 export async function stopPrivateDocker(env: DockerEnv, stateDir: string): Promise<void> {
   if (env.pid === undefined) return;
   await stopPid(env.pid, 20_000);
-  // Data root may hold overlay mounts until dockerd is gone; remove what can be removed.
-  rmSync(join(stateDir, "docker"), { recursive: true, force: true, maxRetries: 3 });
+  const dir = join(stateDir, "docker");
+  // dockerd can leave mounts behind in its own dirs (the host network's namespace under exec/netns,
+  // overlays of a container it did not get to stop): detach them, deepest first, then remove the dir.
+  for (const mountpoint of mountsUnder(dir).reverse()) spawnSync("umount", ["-l", mountpoint], { stdio: "ignore" });
+  try {
+    rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+  } catch (err) {
+    console.error(`test-env: could not remove ${dir} (${(err as NodeJS.ErrnoException).code ?? String(err)}); remove it by hand`);
+  }
+}
+
+/** Mount points at or below `dir`, in /proc/self/mounts order (parents before children). */
+function mountsUnder(dir: string): string[] {
+  let table = "";
+  try {
+    table = readFileSync("/proc/self/mounts", "utf8");
+  } catch {
+    return [];
+  }
+  // Fields are space-separated with spaces in paths written as \040.
+  const points = table.split("\n").map((l) => (l.split(" ")[1] ?? "").replace(/\\040/g, " "));
+  return points.filter((m) => m === dir || m.startsWith(dir + "/"));
 }
