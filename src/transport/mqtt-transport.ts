@@ -6,11 +6,12 @@
  * acknowledged is carried over to the next one, so `send` is at-least-once across reconnects.
  */
 import mqtt, { type MqttClient } from "mqtt";
-import { SpaceliftError, errorMessage } from "../errors.ts";
+import { errorMessage } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
 import { encodeMessage, parseMessage, type UplinkMessage } from "../protocol/messages.ts";
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from "./backoff.ts";
 import { Emitter } from "./emitter.ts";
+import { FirstConnect, closedError } from "./first-connect.ts";
 import type { Transport, TransportEvents } from "./transport.ts";
 
 export interface MqttTransportOptions {
@@ -56,7 +57,7 @@ export class MqttTransport implements Transport {
   private attempt = 0;
   private everConnected = false;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
-  private firstConnect: { resolve: () => void; reject: (err: unknown) => void } | null = null;
+  private readonly firstConnect = new FirstConnect();
 
   constructor(private readonly opts: MqttTransportOptions) {
     this.log = opts.logger.child({ component: "mqtt" });
@@ -70,25 +71,9 @@ export class MqttTransport implements Transport {
   connect(signal?: AbortSignal): Promise<void> {
     if (this.phase === "closed") return Promise.reject(closedError());
     if (this.everConnected) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      const onAbort = () => {
-        this.firstConnect = null;
-        reject(new SpaceliftError("transport-aborted", "gave up connecting to the broker", { cause: signal?.reason }));
-      };
-      if (signal?.aborted) return onAbort();
-      signal?.addEventListener("abort", onAbort, { once: true });
-      this.firstConnect = {
-        resolve: () => {
-          signal?.removeEventListener("abort", onAbort);
-          resolve();
-        },
-        reject: (err) => {
-          signal?.removeEventListener("abort", onAbort);
-          reject(err);
-        },
-      };
-      if (this.phase === "new") this.open();
-    });
+    const first = this.firstConnect.wait("the broker", signal);
+    if (this.phase === "new") this.open();
+    return first;
   }
 
   send(message: UplinkMessage): Promise<void> {
@@ -117,8 +102,7 @@ export class MqttTransport implements Transport {
       });
     }
     for (const item of this.queue.splice(0)) item.reject(closedError());
-    this.firstConnect?.reject(closedError());
-    this.firstConnect = null;
+    this.firstConnect.closed();
   }
 
   private open(): void {
@@ -185,8 +169,7 @@ export class MqttTransport implements Transport {
     this.queue.unshift({ payload: encodeMessage(greeting), type: greeting.type, greeting: true, sentOn: 0, resolve: () => {}, reject: () => {} });
     for (const item of this.queue) this.publish(item);
     this.events.emit("connected", { reconnect });
-    this.firstConnect?.resolve();
-    this.firstConnect = null;
+    this.firstConnect.connected();
   }
 
   private onDropped(error: string | null): void {
@@ -240,9 +223,6 @@ export class MqttTransport implements Transport {
   }
 }
 
-function closedError(): SpaceliftError {
-  return new SpaceliftError("transport-closed", "the transport is closed");
-}
 
 /** Cuts the socket without an MQTT DISCONNECT: to the broker this is a crash, so it publishes the Last Will. */
 function destroyStream(client: MqttClient): void {

@@ -26,6 +26,7 @@ import {
 } from "../protocol/poll.ts";
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from "./backoff.ts";
 import { Emitter } from "./emitter.ts";
+import { FirstConnect, closedError } from "./first-connect.ts";
 import type { Transport, TransportEvents } from "./transport.ts";
 
 export interface PollTransportOptions {
@@ -69,7 +70,7 @@ export class PollTransport implements Transport {
   private sending = false;
   private cursor = 0;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
-  private firstConnect: { resolve: () => void; reject: (err: unknown) => void } | null = null;
+  private readonly firstConnect = new FirstConnect();
 
   constructor(private readonly opts: PollTransportOptions) {
     this.log = opts.logger.child({ component: "poll" });
@@ -84,26 +85,9 @@ export class PollTransport implements Transport {
   connect(signal?: AbortSignal): Promise<void> {
     if (this.phase === "closed") return Promise.reject(closedError());
     if (this.everConnected) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      const onAbort = () => {
-        this.firstConnect = null;
-        reject(new SpaceliftError("transport-aborted", "gave up connecting to the mothership", { cause: signal?.reason }));
-      };
-      if (signal?.aborted) return onAbort();
-      signal?.addEventListener("abort", onAbort, { once: true });
-      const settle = () => signal?.removeEventListener("abort", onAbort);
-      this.firstConnect = {
-        resolve: () => {
-          settle();
-          resolve();
-        },
-        reject: (err) => {
-          settle();
-          reject(err);
-        },
-      };
-      if (this.phase === "new") this.open();
-    });
+    const first = this.firstConnect.wait("the mothership", signal);
+    if (this.phase === "new") this.open();
+    return first;
   }
 
   send(message: UplinkMessage): Promise<void> {
@@ -122,8 +106,7 @@ export class PollTransport implements Transport {
     this.session?.abort(closedError());
     this.session = null;
     for (const item of this.queue.splice(0)) item.reject(closedError());
-    this.firstConnect?.reject(closedError());
-    this.firstConnect = null;
+    this.firstConnect.closed();
     return Promise.resolve();
   }
 
@@ -147,8 +130,7 @@ export class PollTransport implements Transport {
     this.everConnected = true;
     this.log.info(reconnect ? "reconnected to the mothership" : "connected to the mothership", { url: this.opts.url });
     this.events.emit("connected", { reconnect });
-    this.firstConnect?.resolve();
-    this.firstConnect = null;
+    this.firstConnect.connected();
     this.pollLoop(generation).catch((err: unknown) => this.onDropped(generation, err));
     this.flush();
   }
@@ -267,6 +249,3 @@ async function errorCode(res: Response): Promise<string> {
   }
 }
 
-function closedError(): SpaceliftError {
-  return new SpaceliftError("transport-closed", "the transport is closed");
-}
