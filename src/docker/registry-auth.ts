@@ -56,6 +56,12 @@ export async function resolveRegistryAuth(
 
   const helper = findByRegistry(config.credHelpers ?? {}, registry);
   if (helper) return await fromHelper(helper, server, opts);
+  // As the docker CLI: a credsStore holds the credentials of every registry without a credHelper, so it
+  // is asked before auths; when it has none for this one, an auths entry written by hand still counts.
+  if (config.credsStore) {
+    const stored = await fromHelper(config.credsStore, server, opts);
+    if (stored) return stored;
+  }
 
   const entry = findByRegistry(config.auths ?? {}, registry);
   if (entry && (entry.auth || entry.username || entry.identitytoken)) {
@@ -68,7 +74,6 @@ export async function resolveRegistryAuth(
     }
     return { username: entry.username ?? "", password: entry.password ?? "", serveraddress: server };
   }
-  if (config.credsStore) return await fromHelper(config.credsStore, server, opts);
   return undefined;
 }
 

@@ -80,6 +80,14 @@ describe("credentials from config.json", () => {
     expect(await resolveRegistryAuth(dir, "quay.io/a/b", { path })).toEqual({ identitytoken: "refresh", serveraddress: "quay.io" });
   });
 
+  test("credsStore is asked before auths; when it has nothing for the registry the auths entry is used", async () => {
+    const store = helper("slwp5", 'read server; [ "$server" = quay.io ] || { echo "credentials not found in native keychain"; exit 1; }; echo "{\\"Username\\":\\"store-user\\",\\"Secret\\":\\"store-pass\\"}"');
+    const auths = { "quay.io": { auth: Buffer.from("file-user:file-pass").toString("base64") }, "ghcr.io": { auth: Buffer.from("gh:pat").toString("base64") } };
+    const dir = configDir({ credsStore: "slwp5", auths });
+    expect(await resolveRegistryAuth(dir, "quay.io/a/b", { path: store })).toEqual({ username: "store-user", password: "store-pass", serveraddress: "quay.io" });
+    expect(await resolveRegistryAuth(dir, "ghcr.io/a/b", { path: store })).toEqual({ username: "gh", password: "pat", serveraddress: "ghcr.io" });
+  });
+
   test("a helper's not-found answer means anonymous; other helper failures are registry-auth-failed", async () => {
     const notFound = helper("slwp3", "echo 'credentials not found in native keychain'; exit 1");
     expect(await resolveRegistryAuth(configDir({ credsStore: "slwp3" }), "quay.io/a", { path: notFound })).toBeUndefined();
