@@ -133,6 +133,7 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
       minVersion: "TLSv1.2",
     },
     (socket) => {
+      readsEverything(socket);
       aedes.handle(socket);
     },
   );
@@ -161,5 +162,22 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await new Promise<void>((resolve) => aedes.close(() => resolve()));
     },
+  };
+}
+
+/**
+ * Aedes reads a connection with one `read(null)` per 'readable' event and expects it to return everything
+ * buffered, as Node documents. In the compiled mothership a TLS socket's `read()` can return only part of
+ * its buffer, and since the buffer never empties no further 'readable' comes: Aedes stops reading, PUBACKs
+ * stop, and a launcher streaming a large log looks silent. Reading until the socket says null returns the
+ * whole buffer and re-arms 'readable'.
+ */
+function readsEverything(socket: TLSSocket): void {
+  const readOnce = socket.read.bind(socket);
+  socket.read = (size?: number): unknown => {
+    if (size !== undefined && size !== null) return readOnce(size);
+    const chunks: Buffer[] = [];
+    for (let chunk = readOnce() as Buffer | null; chunk !== null; chunk = readOnce() as Buffer | null) chunks.push(chunk);
+    return chunks.length === 0 ? null : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
   };
 }

@@ -1,5 +1,5 @@
 // End to end with the compiled binaries, a real mothership process, real launcher processes and the
-// real dockerd: the documented operator workflow; a launcher SIGKILLed mid-run (restart: no orphan
+// real dockerd: the documented operator workflow; a run printing 20 MB; a launcher SIGKILLed mid-run (restart: no orphan
 // container, run reported failed by the new launcher); the broker restarted mid-run (no log line lost
 // or duplicated); SIGTERM during a run (the run finishes, exit 0); two SIGTERMs (the run is cancelled,
 // exit 0); three (out at once, the next start removes the container); a spot notice on an idle
@@ -82,6 +82,22 @@ describe.skipIf(!docker)("operator workflow with the compiled binaries", () => {
     expect(await launcher.proc.exited).toBe(0);
     expect(await show(long)).toMatchObject({ state: "FINISHED", reason: "ok" });
     expect(await logs(long)).toBe("start\nend\n");
+    await world.waitFor("no live worker", async () => (await workers()).length === 0);
+  });
+
+  test("a run that prints 20 MB: it FINISHES and every byte is in the store, in order", async () => {
+    const launcher = world.startLauncher();
+    await registered(1);
+    const line = "e2e large log line 0123456789abcdefghijklmnopqrstuvwxyz";
+    const run = await trigger(await stack("large", [`plan=yes '${line}' | head -c ${20 * 1024 * 1024}; echo; echo end-of-output`]));
+    expect(await ended(run)).toMatchObject({ state: "FINISHED", reason: "ok", exit_code: 0 });
+    const text = await logs(run);
+    const lines = text.split("\n");
+    expect(lines.slice(-3)).toEqual([expect.stringMatching(/^e2e large/), "end-of-output", ""]);
+    expect(text.length).toBe(20 * 1024 * 1024 + "\nend-of-output\n".length);
+    expect(new Set(lines.slice(0, -4))).toEqual(new Set([line]));
+    launcher.signal("SIGTERM");
+    expect(await launcher.proc.exited).toBe(0);
     await world.waitFor("no live worker", async () => (await workers()).length === 0);
   });
 

@@ -116,6 +116,18 @@ describe("agent loop with a real mothership", () => {
     await retire(a);
   });
 
+  test("a run that prints 20 MB: every byte reaches the store, in order, and the run FINISHES", async () => {
+    const a = await launch();
+    const line = "spacelift agent large log line 0123456789abcdef";
+    const s = await stack("big", [`big=yes '${line}' | head -c ${20 * 1024 * 1024}`]);
+    const run = await trigger(s);
+    expect(await settled(run, 60_000)).toMatchObject({ state: "FINISHED", reason: "ok", exit_code: 0 });
+    const text = await logs(run);
+    expect(text.length).toBe(20 * 1024 * 1024);
+    expect(new Set(text.split("\n").slice(0, -1))).toEqual(new Set([line]));
+    await retire(a);
+  }, 90_000);
+
   test("a failing command: FAILED, exit code kept, later commands not run", async () => {
     const a = await launch();
     const s = await stack("fails", ["plan=echo before; exit 7", "apply=echo never"]);
