@@ -91,7 +91,7 @@ export function createCommsPoll(o: CommsPollOptions): (req: Request, url: URL) =
     const addr = { namespace: o.namespace, direction: "writeonly" as const, pool, worker };
     for (const message of batch.output.messages) {
       try {
-        o.control.handleUplink(addr, Buffer.from(JSON.stringify(message)));
+        o.control.handleUplinkValue(addr, message);
       } catch (err) {
         log.error("uplink handler failed", { pool, worker, error: errorMessage(err) });
       }

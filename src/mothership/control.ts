@@ -10,7 +10,7 @@
 import { errorMessage, SpaceliftError } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
 import { encryptRun } from "../protocol/envelope.ts";
-import { encodeMessage, makeMessage, parseMessage, type DownlinkMessage, type UplinkMessage } from "../protocol/messages.ts";
+import { decodeMessage, encodeMessage, makeMessage, parseMessage, type DownlinkMessage, type ParseResult, type UplinkMessage } from "../protocol/messages.ts";
 import { isTerminalRunState, type RejectReason, type RunType } from "../protocol/states.ts";
 import { readonlyTopic, type TopicAddress } from "../protocol/topics.ts";
 import { transition, type RunEvent, type RunStatus } from "./run-lifecycle.ts";
@@ -71,7 +71,15 @@ export class ControlPlane {
   // ---- launcher messages ----
 
   handleUplink(addr: TopicAddress, payload: Uint8Array): void {
-    const parsed = parseMessage(payload, "uplink");
+    this.applyUplink(addr, parseMessage(payload, "uplink"));
+  }
+
+  /** The same for a message already decoded from JSON (one of a long-poll batch). */
+  handleUplinkValue(addr: TopicAddress, value: unknown): void {
+    this.applyUplink(addr, decodeMessage(value, "uplink"));
+  }
+
+  private applyUplink(addr: TopicAddress, parsed: ParseResult<UplinkMessage>): void {
     if (parsed.kind === "ignored") {
       this.log.debug("unknown message type ignored", { type: parsed.type, worker: addr.worker });
       return;

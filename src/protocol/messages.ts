@@ -152,6 +152,17 @@ export function parseMessage(raw: string | Uint8Array, side: Side): ParseResult<
   } catch {
     return { kind: "invalid", error: "payload is not JSON", type: null, id: null };
   }
+  return decode(data, side);
+}
+
+/** The same checks on a value already decoded from JSON (a long-poll batch carries messages as values). */
+export function decodeMessage(data: unknown, side: "uplink"): ParseResult<UplinkMessage>;
+export function decodeMessage(data: unknown, side: "downlink"): ParseResult<DownlinkMessage>;
+export function decodeMessage(data: unknown, side: Side): ParseResult<Message> {
+  return decode(data, side);
+}
+
+function decode(data: unknown, side: Side): ParseResult<Message> {
   if (typeof data !== "object" || data === null || Array.isArray(data)) {
     return { kind: "invalid", error: "payload is not a JSON object", type: null, id: null };
   }

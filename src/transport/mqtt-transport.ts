@@ -10,6 +10,7 @@ import { errorMessage } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
 import { encodeMessage, parseMessage, type UplinkMessage } from "../protocol/messages.ts";
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from "./backoff.ts";
+import { deliverDownlink } from "./downlink.ts";
 import { Emitter } from "./emitter.ts";
 import { FirstConnect, closedError } from "./first-connect.ts";
 import type { Transport, TransportEvents } from "./transport.ts";
@@ -210,16 +211,7 @@ export class MqttTransport implements Transport {
       this.log.warn("message on an unexpected topic dropped", { topic });
       return;
     }
-    const parsed = parseMessage(payload, "downlink");
-    if (parsed.kind === "ignored") {
-      this.log.debug("message of an unknown type ignored", { type: parsed.type });
-      return;
-    }
-    if (parsed.kind === "invalid") {
-      this.log.warn("invalid message from the mothership dropped", { error: parsed.error, type: parsed.type, id: parsed.id });
-      return;
-    }
-    this.events.emit("message", parsed.message);
+    deliverDownlink(parseMessage(payload, "downlink"), this.log, (m) => this.events.emit("message", m));
   }
 }
 

@@ -14,7 +14,7 @@
 import * as v from "valibot";
 import { SpaceliftError, errorMessage } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
-import { encodeMessage, parseMessage, type UplinkMessage } from "../protocol/messages.ts";
+import { decodeMessage, encodeMessage, type UplinkMessage } from "../protocol/messages.ts";
 import {
   DownlinkAnswerSchema,
   MAX_BATCH,
@@ -25,6 +25,7 @@ import {
   type SigningKey,
 } from "../protocol/poll.ts";
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from "./backoff.ts";
+import { deliverDownlink } from "./downlink.ts";
 import { Emitter } from "./emitter.ts";
 import { FirstConnect, closedError } from "./first-connect.ts";
 import type { Transport, TransportEvents } from "./transport.ts";
@@ -225,17 +226,8 @@ export class PollTransport implements Transport {
     throw new RequestFailed("poll-request-refused", `${method} ${url.pathname}: HTTP ${res.status}${code ? ` (${code})` : ""}`);
   }
 
-  private receive(raw: unknown): void {
-    const parsed = parseMessage(JSON.stringify(raw), "downlink");
-    if (parsed.kind === "ignored") {
-      this.log.debug("message of an unknown type ignored", { type: parsed.type });
-      return;
-    }
-    if (parsed.kind === "invalid") {
-      this.log.warn("invalid message from the mothership dropped", { error: parsed.error, type: parsed.type, id: parsed.id });
-      return;
-    }
-    this.events.emit("message", parsed.message);
+  private receive(value: unknown): void {
+    deliverDownlink(decodeMessage(value, "downlink"), this.log, (m) => this.events.emit("message", m));
   }
 }
 
