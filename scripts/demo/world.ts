@@ -47,6 +47,17 @@ export class LauncherProcess {
     return readFileSync(this.logFile, "utf8");
   }
 
+  /** The launcher's JSON log records (its log file holds nothing else). */
+  records(): Record<string, unknown>[] {
+    return this.log().split("\n").flatMap((line) => {
+      try {
+        return [JSON.parse(line) as Record<string, unknown>];
+      } catch {
+        return [];
+      }
+    });
+  }
+
   signal(sig: NodeJS.Signals): void {
     if (this.proc.exitCode === null) process.kill(this.pid, sig);
   }
@@ -146,6 +157,35 @@ export class DemoWorld {
     this.launchers.push(launcher);
     this.log(`launcher started (pid ${proc.pid})`);
     return launcher;
+  }
+
+  /** `stack create` with `--phase NAME=COMMAND` for each phase; the stack id. */
+  async stack(name: string, image: string, phases: string[], extra: string[] = []): Promise<string> {
+    return (await this.cliOk(["stack", "create", "--name", name, "--pool", this.pool, "--image", image, ...extra, ...phases.flatMap((p) => ["--phase", p])])).trim();
+  }
+
+  async trigger(stack: string): Promise<string> {
+    return (await this.cliOk(["run", "trigger", stack])).trim();
+  }
+
+  showRun<T extends { state: string }>(run: string): Promise<T> {
+    return this.json<T>(["run", "show", run]);
+  }
+
+  runLogs(run: string): Promise<string> {
+    return this.cliOk(["run", "logs", run]);
+  }
+
+  workers<T>(): Promise<T[]> {
+    return this.json<T[]>(["worker", "list", "--pool", this.pool]);
+  }
+
+  /** The run once it is FINISHED, FAILED or CANCELED. */
+  runEnded<T extends { state: string }>(run: string, timeoutMs = 60_000): Promise<T> {
+    return this.waitFor(`run ${run} to end`, async () => {
+      const r = await this.showRun<T>(run);
+      return ["FINISHED", "FAILED", "CANCELED"].includes(r.state) ? r : null;
+    }, timeoutMs);
   }
 
   async waitFor<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 30_000): Promise<T> {

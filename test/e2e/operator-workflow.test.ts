@@ -21,16 +21,7 @@ interface WorkerJson { id: string; status: string; metadata: Record<string, stri
 
 const quiet = () => {};
 const numbered = (n: number) => Array.from({ length: n }, (_, i) => `line ${i + 1}\n`).join("");
-/** The launcher's own JSON log records (its log file holds nothing else). */
-const records = (l: LauncherProcess) =>
-  l.log().split("\n").flatMap((line) => {
-    try {
-      return [JSON.parse(line) as Record<string, unknown>];
-    } catch {
-      return [];
-    }
-  });
-const signalsSeen = (l: LauncherProcess) => records(l).filter((r) => r.msg === "signal received").length;
+const signalsSeen = (l: LauncherProcess) => l.records().filter((r) => r.msg === "signal received").length;
 const counting = (n: number, pause: string) => `i=1; while [ $i -le ${n} ]; do echo line $i; i=$((i+1)); sleep ${pause}; done`;
 
 describe.skipIf(!docker)("operator workflow with the compiled binaries", () => {
@@ -48,18 +39,12 @@ describe.skipIf(!docker)("operator workflow with the compiled binaries", () => {
     await world?.close();
   });
 
-  async function stack(name: string, phases: string[], extra: string[] = []): Promise<string> {
-    return (await world.cliOk(["stack", "create", "--name", name, "--pool", world.pool, "--image", docker!.image, ...extra, ...phases.flatMap((p) => ["--phase", p])])).trim();
-  }
-  const trigger = async (s: string) => (await world.cliOk(["run", "trigger", s])).trim();
-  const show = (run: string) => world.json<RunJson>(["run", "show", run]);
-  const logs = (run: string) => world.cliOk(["run", "logs", run]);
-  const workers = () => world.json<WorkerJson[]>(["worker", "list", "--pool", world.pool]);
-  const ended = (run: string, timeoutMs = 60_000) =>
-    world.waitFor(`run ${run} to end`, async () => {
-      const r = await show(run);
-      return ["FINISHED", "FAILED", "CANCELED"].includes(r.state) ? r : null;
-    }, timeoutMs);
+  const stack = (name: string, phases: string[], extra: string[] = []) => world.stack(name, docker!.image, phases, extra);
+  const trigger = (s: string) => world.trigger(s);
+  const show = (run: string) => world.showRun<RunJson>(run);
+  const logs = (run: string) => world.runLogs(run);
+  const workers = () => world.workers<WorkerJson>();
+  const ended = (run: string, timeoutMs = 60_000) => world.runEnded<RunJson>(run, timeoutMs);
   const registered = async (count: number) => world.waitFor("worker registered", async () => ((await workers()).length === count ? await workers() : null));
 
   test("openssl CSR -> pool -> token -> launcher -> worker IDLE with metadata -> run FINISHED, secret masked in the stored logs", async () => {
@@ -117,8 +102,8 @@ describe.skipIf(!docker)("operator workflow with the compiled binaries", () => {
       await world.waitFor("orphan removed", async () => (await client.containerList({ labels: { [LABEL_RUN]: run }, all: true })).length === 0);
       // The new launcher itself found the container, removed it and reported the run (not only the
       // mothership acting on the dead one's Last Will).
-      await world.waitFor("the orphan reported", async () => records(second).some((r) => r.msg === "run of a launcher that is gone reported as crashed" && r.run === run));
-      expect(records(second).some((r) => r.msg === "removed an orphaned run container" && r.run === run)).toBe(true);
+      await world.waitFor("the orphan reported", async () => second.records().some((r) => r.msg === "run of a launcher that is gone reported as crashed" && r.run === run));
+      expect(second.records().some((r) => r.msg === "removed an orphaned run container" && r.run === run)).toBe(true);
       expect((await show(run)).state).toBe("FAILED");
       // Everything the dead launcher spooled reached the store once, in order.
       const stored = await logs(run);
@@ -179,13 +164,13 @@ describe.skipIf(!docker)("operator workflow with the compiled binaries", () => {
     const signalled = performance.now();
     expect(await first.proc.exited).not.toBe(0);
     expect(performance.now() - signalled).toBeLessThan(3_000);
-    expect(records(first).some((r) => r.msg === "third stop signal: exiting at once")).toBe(true);
+    expect(first.records().some((r) => r.msg === "third stop signal: exiting at once")).toBe(true);
     const client = createDockerClient({ host: docker!.host });
     try {
       expect(await client.containerList({ labels: { [LABEL_RUN]: run }, all: true })).toHaveLength(1);
       const second = world.startLauncher();
       await world.waitFor("container removed", async () => (await client.containerList({ labels: { [LABEL_RUN]: run }, all: true })).length === 0);
-      await world.waitFor("the orphan reported", async () => records(second).some((r) => r.msg === "run of a launcher that is gone reported as crashed" && r.run === run));
+      await world.waitFor("the orphan reported", async () => second.records().some((r) => r.msg === "run of a launcher that is gone reported as crashed" && r.run === run));
       expect(await ended(run, 20_000)).toMatchObject({ state: "FAILED", reason: "launcher-crashed" });
       expect(await logs(run)).not.toContain("end\n");
       await second.stop();
@@ -207,7 +192,7 @@ describe.skipIf(!docker)("operator workflow with the compiled binaries", () => {
       await world.waitFor("RUNNING", async () => (await show(run)).state === "RUNNING");
       imds.announce();
       await imds.served;
-      await world.waitFor("the notice taken", async () => records(launcher).some((r) => r.msg === "spot interruption notice: draining"));
+      await world.waitFor("the notice taken", async () => launcher.records().some((r) => r.msg === "spot interruption notice: draining"));
       // Draining, not gone: the run is still going.
       expect(launcher.proc.exitCode).toBeNull();
       expect((await show(run)).state).toBe("RUNNING");

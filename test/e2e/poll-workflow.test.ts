@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { createDockerClient } from "../../src/docker/client.ts";
 import { LABEL_RUN } from "../../src/launcher/supervisor/labels.ts";
-import { buildBinaries, DemoWorld, type Binaries, type LauncherProcess } from "../../scripts/demo/world.ts";
+import { buildBinaries, DemoWorld, type Binaries } from "../../scripts/demo/world.ts";
 import { dockerTestEnv } from "../support/env.ts";
 
 setDefaultTimeout(120_000);
@@ -15,14 +15,6 @@ interface RunJson { id: string; state: string; reason: string | null; exit_code:
 interface WorkerJson { id: string; status: string; metadata: Record<string, string> }
 
 const quiet = () => {};
-const records = (l: LauncherProcess) =>
-  l.log().split("\n").flatMap((line) => {
-    try {
-      return [JSON.parse(line) as Record<string, unknown>];
-    } catch {
-      return [];
-    }
-  });
 
 describe.skipIf(!docker)("operator workflow over HTTP long-poll", () => {
   let bin: Binaries;
@@ -39,24 +31,18 @@ describe.skipIf(!docker)("operator workflow over HTTP long-poll", () => {
     await world?.close();
   });
 
-  const stack = async (name: string, phases: string[], extra: string[] = []) =>
-    (await world.cliOk(["stack", "create", "--name", name, "--pool", world.pool, "--image", docker!.image, ...extra, ...phases.flatMap((p) => ["--phase", p])])).trim();
-  const trigger = async (s: string) => (await world.cliOk(["run", "trigger", s])).trim();
-  const show = (run: string) => world.json<RunJson>(["run", "show", run]);
-  const logs = (run: string) => world.cliOk(["run", "logs", run]);
-  const workers = () => world.json<WorkerJson[]>(["worker", "list", "--pool", world.pool]);
-  const ended = (run: string, timeoutMs = 60_000) =>
-    world.waitFor(`run ${run} to end`, async () => {
-      const r = await show(run);
-      return ["FINISHED", "FAILED", "CANCELED"].includes(r.state) ? r : null;
-    }, timeoutMs);
+  const stack = (name: string, phases: string[], extra: string[] = []) => world.stack(name, docker!.image, phases, extra);
+  const trigger = (s: string) => world.trigger(s);
+  const logs = (run: string) => world.runLogs(run);
+  const workers = () => world.workers<WorkerJson>();
+  const ended = (run: string, timeoutMs = 60_000) => world.runEnded<RunJson>(run, timeoutMs);
 
   test("poll launcher -> worker IDLE -> run FINISHED with the secret masked -> SIGTERM, exit 0", async () => {
     const launcher = world.startLauncher({ SPACELIFT_WORKER_COMMS_PROTOCOL: "poll", SPACELIFT_METADATA_transport: "poll" });
     const [w] = await world.waitFor("worker registered", async () => ((await workers()).length === 1 ? await workers() : null));
     expect(w).toMatchObject({ status: "IDLE", metadata: { host: "demo-host", transport: "poll" } });
-    expect(records(launcher).find((r) => r.msg === "comms")).toMatchObject({ protocol: "poll" });
-    expect(records(launcher).some((r) => r.msg === "connected to the broker")).toBe(false);
+    expect(launcher.records().find((r) => r.msg === "comms")).toMatchObject({ protocol: "poll" });
+    expect(launcher.records().some((r) => r.msg === "connected to the broker")).toBe(false);
 
     const s = await stack("poll-workflow", ["plan=echo planning with $SECRET_TOKEN", "apply=echo applying; echo done"], ["--secret", "SECRET_TOKEN=tok-poll-51d2"]);
     const run = await trigger(s);
