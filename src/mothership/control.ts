@@ -217,7 +217,7 @@ export class ControlPlane {
   }
 
   private publishSchedule(run: Run): void {
-    const stack = this.store.pools.getStack(run.stack);
+    const stack = this.store.stacks.get(run.stack);
     const pool = this.store.pools.get(run.pool);
     const worker = run.worker;
     if (!stack || !pool || !worker) return;
@@ -260,7 +260,7 @@ export class ControlPlane {
   // ---- operator actions ----
 
   triggerRun(stackId: string, type: RunType): Run {
-    const stack = this.store.pools.getStack(stackId);
+    const stack = this.store.stacks.get(stackId);
     if (!stack) throw notFound("stack", stackId);
     const run = this.store.runs.insert({ id: ulid(), stack: stack.id, pool: stack.pool, type, created_at: this.iso() });
     this.log.info("run queued", { run: run.id, stack: stack.id, pool: stack.pool, type });

@@ -96,11 +96,11 @@ export function createApi(deps: ApiDeps): (req: Request) => Promise<Response> {
         }
         if (id && !action && m === "GET") {
           const p = mustPool(id);
-          return json({ ...poolView(p, store.workers.listLive(id)), stacks: store.pools.listStacks(id).map((s) => s.id) });
+          return json({ ...poolView(p, store.workers.listLive(id)), stacks: store.stacks.list(id).map((s) => s.id) });
         }
         if (id && !action && m === "DELETE") {
           mustPool(id);
-          const users = store.pools.listStacks(id).map((s) => s.id);
+          const users = store.stacks.list(id).map((s) => s.id);
           if (users.length > 0) {
             throw new SpaceliftError("conflict", `pool ${id} is used by ${users.length} stack(s): ${users.join(", ")}; delete them first (mothership stack delete ID)`);
           }
@@ -129,27 +129,27 @@ export function createApi(deps: ApiDeps): (req: Request) => Promise<Response> {
         }
         break;
       case "stacks":
-        if (!id && m === "GET") return json(store.pools.listStacks(q.get("pool") ?? undefined).map(stackView));
+        if (!id && m === "GET") return json(store.stacks.list(q.get("pool") ?? undefined).map(stackView));
         if (!id && m === "POST") {
           const input = await body(req, StackCreate);
           mustPool(input.pool);
           const stack: Stack = { ...input, id: ulid(), repository: input.repository ?? null, branch: input.branch ?? null, created_at: new Date().toISOString() };
           validateStack(stack);
-          store.pools.insertStack(stack);
+          store.stacks.insert(stack);
           return json(stackView(stack), 201);
         }
         if (id && !action && m === "GET") {
-          const s = store.pools.getStack(id);
+          const s = store.stacks.get(id);
           if (!s) throw new SpaceliftError("not-found", `stack ${id} does not exist`);
           return json(stackView(s));
         }
         if (id && !action && m === "DELETE") {
-          if (!store.pools.getStack(id)) throw new SpaceliftError("not-found", `stack ${id} does not exist`);
+          if (!store.stacks.get(id)) throw new SpaceliftError("not-found", `stack ${id} does not exist`);
           // Runs that have not ended still need their stack (a queued run is built from it when scheduled).
           const open = store.runs.list({ stack: id }).filter((r) => !isTerminalRunState(r.state)).map((r) => r.id);
           if (open.length > 0) throw new SpaceliftError("conflict", `stack ${id} has runs that have not ended: ${open.join(", ")}; cancel them first (mothership run cancel ID)`);
           // Its ended runs and their logs stay readable.
-          store.pools.deleteStack(id);
+          store.stacks.delete(id);
           log.info("stack deleted", { stack: id });
           return json({ deleted: id });
         }

@@ -3,11 +3,13 @@ import type { Database } from "bun:sqlite";
 import { openDatabase } from "./db.ts";
 import { PoolRepo } from "./pools.ts";
 import { RunRepo } from "./runs.ts";
+import { StackRepo } from "./stacks.ts";
 import { WorkerRepo } from "./workers.ts";
 
 export interface Store {
   db: Database;
   pools: PoolRepo;
+  stacks: StackRepo;
   workers: WorkerRepo;
   runs: RunRepo;
   close(): void;
@@ -18,13 +20,15 @@ export function openStore(path: string): Store {
   return {
     db,
     pools: new PoolRepo(db),
+    stacks: new StackRepo(db),
     workers: new WorkerRepo(db),
     runs: new RunRepo(db),
     close: () => db.close(),
   };
 }
 
-export type { Pool, Stack, EnvVar, StackPhase } from "./pools.ts";
+export type { Pool } from "./pools.ts";
+export type { Stack, EnvVar, StackPhase } from "./stacks.ts";
 export type { Run, LogChunk } from "./runs.ts";
 export type { Worker } from "./workers.ts";
 export { workerStatus } from "./workers.ts";

@@ -53,7 +53,7 @@ const pools = () => new PoolService(store, ca, { brokerEndpoint: "mqtts://127.0.
 async function pool(name: string): Promise<{ pool: string; stack: string }> {
   const { pool: p } = await pools().create({ name, csr: csrPem });
   const stack = `S-${name}`;
-  store.pools.insertStack({ id: stack, name, pool: p.id, image: "busybox", environment: [], phases: [{ name: "plan", commands: ["true"] }], repository: null, branch: null, created_at: new Date(clock).toISOString() });
+  store.stacks.insert({ id: stack, name, pool: p.id, image: "busybox", environment: [], phases: [{ name: "plan", commands: ["true"] }], repository: null, branch: null, created_at: new Date(clock).toISOString() });
   return { pool: p.id, stack };
 }
 

@@ -19,14 +19,14 @@ test("a reopened file keeps everything, in WAL mode, and migrations do not run t
   const path = join(dir, "m.db");
   const s1 = openStore(path);
   s1.pools.insert(pool("P1", "AB"));
-  s1.pools.insertStack({ id: "S1", name: "s", pool: "P1", image: "img", environment: [{ name: "K", value: "secret-v", secret: true }], phases: [{ name: "plan", commands: ["a", "b"] }], repository: null, branch: null, created_at: "t" });
+  s1.stacks.insert({ id: "S1", name: "s", pool: "P1", image: "img", environment: [{ name: "K", value: "secret-v", secret: true }], phases: [{ name: "plan", commands: ["a", "b"] }], repository: null, branch: null, created_at: "t" });
   const run = s1.runs.insert({ id: "R1", stack: "S1", pool: "P1", type: "TASK", created_at: "t" });
   s1.runs.appendLog(run.id, 0, new TextEncoder().encode("x"));
   s1.close();
   const s2 = openStore(path);
   expect((s2.db.query("PRAGMA journal_mode").get() as { journal_mode: string }).journal_mode).toBe("wal");
   expect(s2.pools.get("P1")?.certificate_serial).toBe("AB");
-  expect(s2.pools.getStack("S1")?.environment).toEqual([{ name: "K", value: "secret-v", secret: true }]);
+  expect(s2.stacks.get("S1")?.environment).toEqual([{ name: "K", value: "secret-v", secret: true }]);
   expect(s2.runs.get("R1")).toMatchObject({ state: "QUEUED", type: "TASK", log_acked: 0 });
   expect(s2.runs.logs("R1").map((c) => new TextDecoder().decode(c.data))).toEqual(["x"]);
   s2.close();
