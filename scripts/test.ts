@@ -1,6 +1,7 @@
 /**
- * `make test`: build the binaries, bring up the test environment (reusing a live one), run every test
- * (unit + integration) with Bun's runner, tear down what was started, and print `N passed, M failed`.
+ * `make test`: run `make check` (type checker and linter), build the binaries, bring up the test
+ * environment (reusing a live one), run every test (unit + integration) with Bun's runner, tear down
+ * what was started, and print `N passed, M failed`.
  *   bun scripts/test.ts [bun test args...]   (default: every test under test/)
  */
 import { spawnSync } from "node:child_process";
@@ -11,6 +12,14 @@ import { withTestEnv } from "./testenv/index.ts";
 
 const bun = process.execPath;
 const log = (m: string) => console.error(`test: ${m}`);
+
+// CI runs only `make test`: a type error or a floating promise must fail it like a failing test.
+const check = spawnSync(bun, ["scripts/check.ts"], { stdio: "inherit" });
+if (check.status !== 0) {
+  log("`make check` failed (type errors or lint findings above); fix them, then run the tests again");
+  console.error("0 passed, 1 failed");
+  process.exit(check.status || 1);
+}
 
 const build = spawnSync(bun, ["build/build.ts"], { stdio: "inherit" });
 if (build.status !== 0) process.exit(build.status ?? 1);
