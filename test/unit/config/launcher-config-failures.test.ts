@@ -2,11 +2,12 @@
 // and what a good value looks like, and never carrying any part of the token or key.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { ConfigError, loadLauncherConfig } from "../../../src/config/launcher-config.ts";
 import { hasCode } from "../../../src/errors.ts";
 import { lines, makeFixture, problemsOf, type Env, type Fixture } from "./config-env.ts";
 import { b64, leaks } from "./pki-fixtures.ts";
+import { unprivilegedJson } from "../../support/unprivileged.ts";
 
 let f: Fixture;
 beforeAll(async () => {
@@ -142,11 +143,17 @@ test("ALL problems are collected, not only the first", () => {
 });
 
 test("an unreadable policy file is reported (as an ordinary user; root reads everything)", () => {
-  if (process.getuid?.() === 0) return;
   const path = join(f.dir, "locked.rego");
   writeFileSync(path, "package x\n");
   chmodSync(path, 0o000);
-  expect(lines(problemsOf({ ...f.base, SPACELIFT_LAUNCHER_RUN_INITIALIZATION_POLICY: path }))[0]).toContain("is not readable");
+  chmodSync(f.dir, 0o755);
+  const configEnv = resolve(import.meta.dir, "config-env.ts");
+  const script = `import { lines, problemsOf } from ${JSON.stringify(configEnv)};
+    console.log(JSON.stringify({ uid: process.getuid(), lines: lines(problemsOf(await Bun.stdin.json())) }));`;
+  const child = unprivilegedJson<{ uid: number; lines: string[] }>(script, { ...f.base, SPACELIFT_LAUNCHER_RUN_INITIALIZATION_POLICY: path });
+  expect(child.uid).not.toBe(0);
+  expect(child.lines).toEqual([`SPACELIFT_LAUNCHER_RUN_INITIALIZATION_POLICY: "${path}" is not readable by this user; give the path of a readable .rego file, e.g. /etc/spacelift/init-policy.rego`]);
+  for (const secret of [f.token, f.keyB64]) expect(leaks(child.lines.join("\n"), secret)).toBe(false);
 });
 
 test("without required credentials (run-local) half a pair is still an error", () => {

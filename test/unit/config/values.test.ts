@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import type { ParseResult } from "../../../src/config/parse-result.ts";
 import {
   parseBoolean,
@@ -13,6 +13,7 @@ import {
   parseProtocol,
   parseReadableFile,
 } from "../../../src/config/values.ts";
+import { unprivilegedJson } from "../../support/unprivileged.ts";
 
 function value<T>(r: ParseResult<T>): T {
   if (!r.ok) throw new Error(r.problems.join(" | "));
@@ -77,6 +78,8 @@ describe("files and directories (checked at load)", () => {
   let dir = "";
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), "config-values-"));
+    // Reachable by the unprivileged child that checks the unreadable file.
+    chmodSync(dir, 0o755);
     writeFileSync(join(dir, "policy.rego"), "package spacelift\n");
     writeFileSync(join(dir, "secret.rego"), "package spacelift\n");
     chmodSync(join(dir, "secret.rego"), 0o000);
@@ -86,12 +89,22 @@ describe("files and directories (checked at load)", () => {
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  test("a readable policy file; missing, a directory and unreadable are errors", () => {
+  test("a readable policy file; missing and a directory are errors", () => {
     expect(value(parseReadableFile(join(dir, "policy.rego"), "good"))).toBe(join(dir, "policy.rego"));
     expect(problem(parseReadableFile(join(dir, "nope.rego"), "good"))).toContain("does not exist; good");
     expect(problem(parseReadableFile(dir, "good"))).toContain("is not a regular file");
-    // root reads everything regardless of mode, so only check this as an ordinary user.
-    if (process.getuid?.() !== 0) expect(problem(parseReadableFile(join(dir, "secret.rego"), "good"))).toContain("not readable");
+  });
+
+  test("a file the launcher's user cannot read is an error (as an ordinary user: root reads everything)", () => {
+    const values = resolve(import.meta.dir, "../../../src/config/values.ts");
+    const script = `import { parseReadableFile } from ${JSON.stringify(values)};
+      const path = await Bun.stdin.json();
+      console.log(JSON.stringify({ uid: process.getuid(), result: parseReadableFile(path, "good") }));`;
+    const secret = unprivilegedJson<{ uid: number; result: ParseResult<string> }>(script, join(dir, "secret.rego"));
+    expect(secret.uid).not.toBe(0);
+    expect(problem(secret.result)).toBe(`"${join(dir, "secret.rego")}" is not readable by this user; good`);
+    // The same child reads a readable file, so the error above is about the mode, not the child.
+    expect(value(unprivilegedJson<{ result: ParseResult<string> }>(script, join(dir, "policy.rego")).result)).toBe(join(dir, "policy.rego"));
   });
 
   test("Docker config dir: absolute, existing, holding config.json", () => {
