@@ -29,6 +29,6 @@ export function openStore(path: string): Store {
 
 export type { Pool } from "./pools.ts";
 export type { Stack, EnvVar, StackPhase } from "./stacks.ts";
-export type { Run, LogChunk } from "./runs.ts";
+export type { Run, StoredLogChunk } from "./runs.ts";
 export type { Worker } from "./workers.ts";
 export { workerStatus } from "./workers.ts";

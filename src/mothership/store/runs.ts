@@ -30,7 +30,8 @@ interface RunRow extends Omit<Run, "cancel_requested" | "messages"> {
 
 const fromRow = (r: RunRow): Run => ({ ...r, cancel_requested: r.cancel_requested === 1, messages: JSON.parse(r.messages) as string[] });
 
-export interface LogChunk {
+/** A log chunk as the store keeps it: the wire seq and the decoded bytes. */
+export interface StoredLogChunk {
   seq: number;
   data: Uint8Array;
 }
@@ -129,7 +130,7 @@ export class RunRepo {
   }
 
   /** Chunks with seq > `after`, in order, at most `limit`. */
-  logs(run: string, after = -1, limit = 1000): LogChunk[] {
+  logs(run: string, after = -1, limit = 1000): StoredLogChunk[] {
     return (this.db.query("SELECT seq, data FROM logs WHERE run = ? AND seq > ? ORDER BY seq LIMIT ?").all(run, after, limit) as Array<{ seq: number; data: Uint8Array }>).map(
       (r) => ({ seq: r.seq, data: new Uint8Array(r.data) }),
     );
