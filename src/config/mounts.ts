@@ -2,8 +2,11 @@
  * Extra mount lists (`SPACELIFT_WORKER_EXTRA_MOUNTS` and its read-only/write-run variants):
  * `/host:/container[:ro|:rw]`, comma-separated. Docker's own bind syntax, restricted to absolute paths
  * on both sides: a relative host path would be resolved against the Docker daemon's working directory
- * (not the launcher's), which is never what the operator meant.
+ * (not the launcher's), which is never what the operator meant. Both paths are normalized before any
+ * check (`/mnt//workspace`, `/mnt/./workspace`, `/mnt/x/../workspace` and `/mnt/workspace/` are all
+ * `/mnt/workspace`), and only the normalized form goes on to Docker, so no spelling slips past a guard.
  */
+import { posix } from "node:path";
 import { fail, ok, problem, quote, type ParseResult } from "./parse-result.ts";
 
 export interface Mount {
@@ -19,6 +22,12 @@ const GOOD = "e.g. /opt/cache:/mnt/cache,/etc/ssl/certs:/etc/ssl/certs:ro";
  * The worker bundle lives under the scratch dir and is checked by whoever builds the container.
  */
 export const RESERVED_TARGETS: readonly string[] = ["/mnt/workspace"];
+
+/** An absolute path in its one canonical spelling: no `.`, `..`, doubled or trailing slashes. */
+export function normalizeMountPath(path: string): string {
+  const normal = posix.normalize(path);
+  return normal.length > 1 ? normal.replace(/\/+$/, "") : normal;
+}
 
 /** Parse a mount list; every bad item is reported, each as its own problem naming the item. */
 export function parseMounts(text: string): ParseResult<Mount[]> {
@@ -56,7 +65,7 @@ export function parseMounts(text: string): ParseResult<Mount[]> {
       problems.push(problem(`${where} ${quote(item)}: container path ${quote(target)} is not absolute`, GOOD));
       return;
     }
-    const normalizedTarget = target.length > 1 ? target.replace(/\/+$/, "") : target;
+    const normalizedTarget = normalizeMountPath(target);
     if (normalizedTarget === "/" || RESERVED_TARGETS.includes(normalizedTarget)) {
       problems.push(problem(`${where} ${quote(item)}: the launcher owns container path ${quote(normalizedTarget)}`, GOOD));
       return;
@@ -66,7 +75,7 @@ export function parseMounts(text: string): ParseResult<Mount[]> {
       return;
     }
     seenTargets.add(normalizedTarget);
-    mounts.push({ source, target: normalizedTarget, readOnly: mode === "ro" });
+    mounts.push({ source: normalizeMountPath(source), target: normalizedTarget, readOnly: mode === "ro" });
   });
   return problems.length > 0 ? { ok: false, problems } : ok(mounts);
 }

@@ -21,7 +21,7 @@ export const VARIABLE_DOCS: readonly VariableDoc[] = [
   { name: "SPACELIFT_MASK_ENVS", default: "none", meaning: "comma list of launcher env vars passed to every run and masked in all logs; each must be set" },
   { name: "SPACELIFT_WHITELIST_ENVS", default: "none", meaning: "comma list of launcher env vars passed to runs; `ro_NAME` only to read-only runs, `wo_NAME` only to write runs; each must be set" },
   { name: "SPACELIFT_WORKER_NETWORK", default: "`bridge`", meaning: "Docker network for run containers" },
-  { name: "SPACELIFT_WORKER_EXTRA_MOUNTS", default: "none", meaning: "`/host:/container[:ro|:rw],...` mounted into every run container (absolute paths)" },
+  { name: "SPACELIFT_WORKER_EXTRA_MOUNTS", default: "none", meaning: "`/host:/container[:ro|:rw],...` mounted into every run container (absolute paths, normalized: `/mnt//x/` is `/mnt/x`; `/`, `/mnt/workspace` and `/opt/spacelift-worker` are the launcher's)" },
   { name: "SPACELIFT_WORKER_RO_EXTRA_MOUNTS", default: "none", meaning: "same, read-only (proposed) runs only" },
   { name: "SPACELIFT_WORKER_WO_EXTRA_MOUNTS", default: "none", meaning: "same, write runs only (tracked runs, tasks, destroys)" },
   { name: "SPACELIFT_WORKER_RUNTIME", default: "Docker's default", meaning: "Docker runtime for run containers, e.g. `runsc`" },

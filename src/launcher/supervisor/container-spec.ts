@@ -16,6 +16,7 @@
 import { SpaceliftError } from "../../errors.ts";
 import { environmentForRun } from "../../config/env-lists.ts";
 import type { LauncherConfig } from "../../config/launcher-config.ts";
+import { normalizeMountPath } from "../../config/mounts.ts";
 import type { ContainerSpec, Mount } from "../../docker/types.ts";
 import { isReadOnlyRun, runSecrets, type RunSpec } from "../../protocol/run-spec.ts";
 import { runLabels, type LabelOwner } from "./labels.ts";
@@ -56,13 +57,16 @@ export function runContainerSpec(input: ContainerSpecInput): ContainerSpec {
     { host: input.bundle.hostDir, container: BUNDLE_MOUNT, readOnly: true },
   ];
   for (const m of extra) {
-    if (isInside(m.target, BUNDLE_MOUNT) || m.target.replace(/\/+$/, "") === WORKSPACE_MOUNT) {
+    // The configuration normalizes already; the guard does not rely on it, and Docker gets what was checked.
+    const host = normalizeMountPath(m.source);
+    const container = normalizeMountPath(m.target);
+    if (isInside(container, BUNDLE_MOUNT) || container === WORKSPACE_MOUNT) {
       throw new SpaceliftError(
         "container-spec-invalid",
-        `the extra mount ${m.source}:${m.target} would cover ${isInside(m.target, BUNDLE_MOUNT) ? BUNDLE_MOUNT : WORKSPACE_MOUNT}, which the launcher mounts itself; choose another container path`,
+        `the extra mount ${host}:${container} would cover ${isInside(container, BUNDLE_MOUNT) ? BUNDLE_MOUNT : WORKSPACE_MOUNT}, which the launcher mounts itself; choose another container path`,
       );
     }
-    mounts.push({ host: m.source, container: m.target, readOnly: m.readOnly });
+    mounts.push({ host, container, readOnly: m.readOnly });
   }
 
   const entrypoint = bundleCommand(input.bundle, BUNDLE_MOUNT, [
@@ -84,11 +88,9 @@ export function runContainerSpec(input: ContainerSpecInput): ContainerSpec {
   };
 }
 
-/** True when `path` is `dir` or below it. */
+/** True when `path` is `dir` or below it (both normalized). */
 function isInside(path: string, dir: string): boolean {
-  const p = path.replace(/\/+$/, "");
-  const d = dir.replace(/\/+$/, "");
-  return p === d || p.startsWith(`${d}/`);
+  return path === dir || path.startsWith(`${dir}/`);
 }
 
 /** The spec as printed into the run log under SPACELIFT_DEBUG (the log masker hides secret values). */
