@@ -10,7 +10,7 @@
 import { errorMessage, SpaceliftError } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
 import { encryptRun } from "../protocol/envelope.ts";
-import { decodeMessage, encodeMessage, makeMessage, parseMessage, type DownlinkMessage, type ParseResult, type UplinkMessage } from "../protocol/messages.ts";
+import { decodeMessage, encodeMessage, makeMessage, parseMessage, type DownlinkMessage, type DecodedMessage, type UplinkMessage } from "../protocol/messages.ts";
 import { isTerminalRunState, type RejectReason, type RunType } from "../protocol/states.ts";
 import { readonlyTopic, type TopicAddress } from "../protocol/topics.ts";
 import { transition, type RunEvent, type RunStatus } from "./run-lifecycle.ts";
@@ -79,7 +79,7 @@ export class ControlPlane {
     this.applyUplink(addr, decodeMessage(value, "uplink"));
   }
 
-  private applyUplink(addr: TopicAddress, parsed: ParseResult<UplinkMessage>): void {
+  private applyUplink(addr: TopicAddress, parsed: DecodedMessage<UplinkMessage>): void {
     if (parsed.kind === "ignored") {
       this.log.debug("unknown message type ignored", { type: parsed.type, worker: addr.worker });
       return;

@@ -130,7 +130,8 @@ export function encodeMessage(message: Message): string {
   return JSON.stringify(message);
 }
 
-export type ParseResult<M> =
+/** What decoding one message gave: the message, a type to ignore, or why it is invalid. */
+export type DecodedMessage<M> =
   | { kind: "ok"; message: M }
   /** A type this side does not know (newer peer): drop it quietly. */
   | { kind: "ignored"; type: string; id: string | null }
@@ -143,9 +144,9 @@ export type Side = "uplink" | "downlink";
  * Parses one raw payload in the given direction. Known types of the other direction count as
  * invalid (a launcher never sends `schedule`), types nobody knows are ignored.
  */
-export function parseMessage(raw: string | Uint8Array, side: "uplink"): ParseResult<UplinkMessage>;
-export function parseMessage(raw: string | Uint8Array, side: "downlink"): ParseResult<DownlinkMessage>;
-export function parseMessage(raw: string | Uint8Array, side: Side): ParseResult<Message> {
+export function parseMessage(raw: string | Uint8Array, side: "uplink"): DecodedMessage<UplinkMessage>;
+export function parseMessage(raw: string | Uint8Array, side: "downlink"): DecodedMessage<DownlinkMessage>;
+export function parseMessage(raw: string | Uint8Array, side: Side): DecodedMessage<Message> {
   let data: unknown;
   try {
     data = JSON.parse(typeof raw === "string" ? raw : new TextDecoder().decode(raw));
@@ -156,13 +157,13 @@ export function parseMessage(raw: string | Uint8Array, side: Side): ParseResult<
 }
 
 /** The same checks on a value already decoded from JSON (a long-poll batch carries messages as values). */
-export function decodeMessage(data: unknown, side: "uplink"): ParseResult<UplinkMessage>;
-export function decodeMessage(data: unknown, side: "downlink"): ParseResult<DownlinkMessage>;
-export function decodeMessage(data: unknown, side: Side): ParseResult<Message> {
+export function decodeMessage(data: unknown, side: "uplink"): DecodedMessage<UplinkMessage>;
+export function decodeMessage(data: unknown, side: "downlink"): DecodedMessage<DownlinkMessage>;
+export function decodeMessage(data: unknown, side: Side): DecodedMessage<Message> {
   return decode(data, side);
 }
 
-function decode(data: unknown, side: Side): ParseResult<Message> {
+function decode(data: unknown, side: Side): DecodedMessage<Message> {
   if (typeof data !== "object" || data === null || Array.isArray(data)) {
     return { kind: "invalid", error: "payload is not a JSON object", type: null, id: null };
   }

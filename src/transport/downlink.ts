@@ -3,9 +3,9 @@
  * launcher does not know (a newer mothership) is ignored, anything else is logged and dropped — never a crash.
  */
 import type { Logger } from "../log/logger.ts";
-import type { DownlinkMessage, ParseResult } from "../protocol/messages.ts";
+import type { DecodedMessage, DownlinkMessage } from "../protocol/messages.ts";
 
-export function deliverDownlink(parsed: ParseResult<DownlinkMessage>, log: Logger, deliver: (message: DownlinkMessage) => void): void {
+export function deliverDownlink(parsed: DecodedMessage<DownlinkMessage>, log: Logger, deliver: (message: DownlinkMessage) => void): void {
   if (parsed.kind === "ignored") {
     log.debug("message of an unknown type ignored", { type: parsed.type });
     return;
