@@ -30,7 +30,7 @@ or --data DIR of a local mothership for all three; without a CA, ./mothership-da
   mothership stack create --name N --pool ID --image IMG [--env K=V]... [--secret K=V]...
                           --phase NAME=COMMAND... [--repository URL --branch B]   prints the stack id
   mothership stack list | show ID | delete ID
-  mothership run trigger STACK_ID [--type PROPOSED|TRACKED|TASK] [--wait]   prints the run id
+  mothership run trigger STACK_ID [--type PROPOSED|TRACKED|TASK|DESTROY] [--wait]   prints the run id
   mothership run list [--stack ID] [--pool ID] [--state S] | show ID | logs ID [--follow] | cancel ID
   mothership version
 List and show commands take --json.

@@ -6,15 +6,10 @@
  */
 import * as v from "valibot";
 import { SpaceliftError } from "../errors.ts";
+import { RUN_TYPES, type RunType } from "./states.ts";
 
-/**
- * A PROPOSED run is read-only (plan/preview); TRACKED runs, TASKs and DESTROYs may change
- * infrastructure, so they are "write" runs for the launcher's ro_/wo_ environment and mount rules.
- */
-export const RUN_SPEC_TYPES = ["PROPOSED", "TRACKED", "TASK", "DESTROY"] as const;
-export type RunSpecType = (typeof RUN_SPEC_TYPES)[number];
-
-export function isReadOnlyRun(type: RunSpecType): boolean {
+/** A PROPOSED run is read-only; every other type is a write run (see RUN_TYPES). */
+export function isReadOnlyRun(type: RunType): boolean {
   return type === "PROPOSED";
 }
 
@@ -93,7 +88,7 @@ const TimeoutsSchema = v.object({
 
 export const RunSpecSchema = v.object({
   id: Ulid,
-  type: v.picklist(RUN_SPEC_TYPES),
+  type: v.picklist(RUN_TYPES),
   stack: StackSchema,
   commit: CommitSchema,
   /** Image to run; the launcher's SPACELIFT_DEFAULT_RUNNER_IMAGE when absent. */

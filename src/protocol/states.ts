@@ -43,15 +43,12 @@ export function finalStateForReason(reason: RunReason): RunState {
 }
 
 /**
- * Run types. A PROPOSED run is read-only (plan/preview); TRACKED runs and TASKs may change
- * infrastructure, so they are "write" runs for the launcher's ro_/wo_ environment and mount rules.
+ * Run types: what a run may be triggered as and what its run spec says. A PROPOSED run is read-only
+ * (plan/preview); TRACKED runs, TASKs and DESTROYs may change infrastructure, so they are "write" runs
+ * for the launcher's ro_/wo_ environment and mount rules (see isReadOnlyRun in run-spec.ts).
  */
-export const RUN_TYPES = ["PROPOSED", "TRACKED", "TASK"] as const;
+export const RUN_TYPES = ["PROPOSED", "TRACKED", "TASK", "DESTROY"] as const;
 export type RunType = (typeof RUN_TYPES)[number];
-
-export function isReadOnlyRunType(type: RunType): boolean {
-  return type === "PROPOSED";
-}
 
 /** Why a launcher refused a scheduled run (run rejected). */
 export const REJECT_REASONS = ["busy", "drained", "bad-payload", "decrypt-failed", "policy-denied"] as const;

@@ -7,16 +7,23 @@ import { readFile } from "node:fs/promises";
 import { isTerminalRunState, RUN_TYPES, type RunState } from "../../protocol/states.ts";
 import { all, flag, keyValue, requiredFlag, usageError, type ParsedArgs } from "./args.ts";
 import type { ApiClient } from "./client.ts";
+import { secretVariables } from "./secret-input.ts";
+import { printable, printableJson } from "./terminal.ts";
 
 export interface Io {
   out(text: string): void;
   err(text: string): void;
+  /** Standard input, for a secret given as `--secret NAME=-` or `--secret-stdin NAME`. */
+  stdin?: AsyncIterable<Uint8Array>;
 }
 
 type Row = Record<string, unknown>;
 
+/** A value as one line of terminal-safe text: every cell and every `show` value goes through here. */
+const text = (v: unknown): string => printable(v === null || v === undefined ? "-" : typeof v === "object" ? JSON.stringify(v) : String(v));
+
 function table(io: Io, rows: Row[], columns: string[]): void {
-  const cell = (v: unknown) => (v === null || v === undefined ? "-" : typeof v === "object" ? JSON.stringify(v) : String(v));
+  const cell = text;
   const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
   const line = (vals: string[]) => vals.map((v, i) => v.padEnd(widths[i] ?? 0)).join("  ").trimEnd();
   io.out(line(columns.map((c) => c.toUpperCase())));
@@ -24,9 +31,9 @@ function table(io: Io, rows: Row[], columns: string[]): void {
 }
 
 function show(io: Io, a: ParsedArgs, data: unknown, columns: string[]): void {
-  if (a.switches.has("json")) io.out(JSON.stringify(data, null, 2));
+  if (a.switches.has("json")) io.out(printableJson(data));
   else if (Array.isArray(data)) table(io, data as Row[], columns);
-  else for (const [k, v] of Object.entries(data as Row)) io.out(`${k}: ${typeof v === "object" && v !== null ? JSON.stringify(v) : String(v)}`);
+  else for (const [k, v] of Object.entries(data as Row)) io.out(`${printable(k)}: ${v === null ? "null" : text(v)}`);
 }
 
 function id(a: ParsedArgs, what: string): string {
@@ -40,12 +47,12 @@ export async function poolCommand(sub: string, a: ParsedArgs, api: ApiClient, io
     case "create": {
       const csr = await readFile(requiredFlag(a, "csr"), "utf8");
       const r = await api.request<{ token: string }>("POST", "/pools", { name: requiredFlag(a, "name"), csr, description: flag(a, "description") });
-      io.out(r.token);
+      io.out(printable(r.token));
       return 0;
     }
     case "reset": {
       const csr = await readFile(requiredFlag(a, "csr"), "utf8");
-      io.out((await api.request<{ token: string }>("POST", `/pools/${id(a, "pool")}/reset`, { csr })).token);
+      io.out(printable((await api.request<{ token: string }>("POST", `/pools/${id(a, "pool")}/reset`, { csr })).token));
       return 0;
     }
     case "list":
@@ -56,11 +63,11 @@ export async function poolCommand(sub: string, a: ParsedArgs, api: ApiClient, io
       return 0;
     case "delete":
       await api.request("DELETE", `/pools/${id(a, "pool")}`);
-      io.out(`deleted pool ${id(a, "pool")}`);
+      io.out(printable(`deleted pool ${id(a, "pool")}`));
       return 0;
     case "cycle": {
       const r = await api.request<{ cycled: number }>("POST", `/pools/${id(a, "pool")}/cycle`);
-      io.out(`asked ${r.cycled} worker(s) to exit when idle`);
+      io.out(printable(`asked ${r.cycled} worker(s) to exit when idle`));
       return 0;
     }
   }
@@ -77,8 +84,8 @@ export async function workerCommand(sub: string, a: ParsedArgs, api: ApiClient, 
     case "drain":
     case "undrain": {
       const w = await api.request<Row>("POST", `/workers/${id(a, "worker")}/${sub}`);
-      if (a.switches.has("json")) io.out(JSON.stringify(w, null, 2));
-      else io.out(`worker ${String(w.id)} is ${String(w.status)}`);
+      if (a.switches.has("json")) io.out(printableJson(w));
+      else io.out(`worker ${text(w.id)} is ${text(w.status)}`);
       return 0;
     }
   }
@@ -103,7 +110,7 @@ export async function stackCommand(sub: string, a: ParsedArgs, api: ApiClient, i
     case "create": {
       const environment = [
         ...all(a, "env").map((e) => keyValue(e, "--env")).map(([name, value]) => ({ name, value, secret: false })),
-        ...all(a, "secret").map((e) => keyValue(e, "--secret")).map(([name, value]) => ({ name, value, secret: true })),
+        ...(await secretVariables(a, { stdin: io.stdin, warn: io.err })).map(({ name, value }) => ({ name, value, secret: true })),
       ];
       const s = await api.request<Row>("POST", "/stacks", {
         name: requiredFlag(a, "name"),
@@ -114,7 +121,7 @@ export async function stackCommand(sub: string, a: ParsedArgs, api: ApiClient, i
         repository: flag(a, "repository") ?? null,
         branch: flag(a, "branch") ?? null,
       });
-      io.out(String(s.id));
+      io.out(text(s.id));
       return 0;
     }
     case "list":
@@ -125,7 +132,7 @@ export async function stackCommand(sub: string, a: ParsedArgs, api: ApiClient, i
       return 0;
     case "delete":
       await api.request("DELETE", `/stacks/${id(a, "stack")}`);
-      io.out(`deleted stack ${id(a, "stack")}`);
+      io.out(printable(`deleted stack ${id(a, "stack")}`));
       return 0;
   }
   throw usageError(`unknown command: stack ${sub} (create, list, show, delete)`);
@@ -173,7 +180,7 @@ async function followLogs(api: ApiClient, runId: string, follow: boolean, io: Io
       waitingSince ??= Date.now();
       if (Date.now() - waitingSince >= waitMs) {
         const expected = typeof page.last_seq === "number" ? ` (it reported chunks up to seq ${page.last_seq})` : "";
-        io.err(`note: run ${runId} ended ${page.state} but its log is incomplete${expected}: chunks after seq ${after} did not arrive within ${Math.round(waitMs / 1000)} s; the output above may be partial, try \`mothership run logs ${runId}\` later`);
+        io.err(printable(`note: run ${runId} ended ${page.state} but its log is incomplete${expected}: chunks after seq ${after} did not arrive within ${Math.round(waitMs / 1000)} s; the output above may be partial, try \`mothership run logs ${runId}\` later`));
         return false;
       }
     }
@@ -187,15 +194,15 @@ export async function runCommand(sub: string, a: ParsedArgs, api: ApiClient, io:
       const type = flag(a, "type") ?? "TRACKED";
       if (!(RUN_TYPES as readonly string[]).includes(type)) throw usageError(`--type must be one of ${RUN_TYPES.join(", ")}`);
       const run = await api.request<RunView>("POST", "/runs", { stack: id(a, "stack"), type });
-      io.out(run.id);
+      io.out(printable(run.id));
       if (!a.switches.has("wait")) return 0;
       let current = run;
       while (!isTerminalRunState(current.state)) {
         await sleep(300);
         current = await api.request<RunView>("GET", `/runs/${run.id}`);
       }
-      io.err(`run ${run.id} ${current.state}${current.reason ? ` (${String(current.reason)})` : ""}`);
-      for (const m of current.messages ?? []) io.err(`  ${m}`);
+      io.err(printable(`run ${run.id} ${current.state}${current.reason ? ` (${String(current.reason)})` : ""}`));
+      for (const m of current.messages ?? []) io.err(`  ${printable(m)}`);
       return current.state === "FINISHED" ? 0 : 1;
     }
     case "list": {
@@ -214,8 +221,8 @@ export async function runCommand(sub: string, a: ParsedArgs, api: ApiClient, io:
       return (await followLogs(api, id(a, "run"), a.switches.has("follow"), io, write, opts.incompleteLogsWaitMs ?? 30_000)) ? 0 : 1;
     case "cancel": {
       const r = await api.request<RunView>("POST", `/runs/${id(a, "run")}/cancel`);
-      if (a.switches.has("json")) io.out(JSON.stringify(r, null, 2));
-      else io.out(`run ${r.id} ${r.state === "CANCELED" ? "canceled" : "cancel requested"}`);
+      if (a.switches.has("json")) io.out(printableJson(r));
+      else io.out(printable(`run ${r.id} ${r.state === "CANCELED" ? "canceled" : "cancel requested"}`));
       return 0;
     }
   }
