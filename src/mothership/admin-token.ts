@@ -1,6 +1,7 @@
 /**
- * The admin bearer token of the API: made on first start, kept in `<data>/admin-token` (0600),
- * printed once by `serve` when it is new. Local CLI use reads it with `--data DIR`.
+ * The admin bearer token of the API: made on first start, kept in `<data>/admin-token` (0600) and
+ * never printed (`serve` prints the file's path). The CLI reads it with `--data DIR`, from
+ * `--token-file PATH` or from `MOTHERSHIP_TOKEN=$(cat PATH)`.
  */
 import { chmod, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";

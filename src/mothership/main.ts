@@ -11,6 +11,8 @@ import { versionLine } from "../version.ts";
 import { flag, parseArgs, usageError, type ParsedArgs } from "./cli/args.ts";
 import { connect } from "./cli/client.ts";
 import { poolCommand, runCommand, stackCommand, workerCommand, type Io } from "./cli/commands.ts";
+import { TOKEN_ON_ARGV_WARNING } from "./cli/secret-input.ts";
+import { printable } from "./cli/terminal.ts";
 import { SERVE_FLAGS, serveConfigFromArgs } from "./serve-config.ts";
 import { startMothership } from "./serve.ts";
 
@@ -22,13 +24,16 @@ Server:
                    [--schedule-timeout SECONDS]
       defaults: --data ./mothership-data, --http 127.0.0.1:8080, --mqtt 127.0.0.1:8883
 
-Client (talks to the HTTP API; --url/MOTHERSHIP_URL, --token/MOTHERSHIP_TOKEN, --ca/MOTHERSHIP_CA,
-or --data DIR of a local mothership for all three; without a CA, ./mothership-data/ca/ca.crt if present):
+Client (talks to the HTTP API; --url/MOTHERSHIP_URL, --token-file PATH/MOTHERSHIP_TOKEN, --ca/MOTHERSHIP_CA,
+or --data DIR of a local mothership for all three; without a CA, ./mothership-data/ca/ca.crt if present.
+--token TOKEN works too but other users can read it in ps; so can --secret NAME=VALUE: prefer the files):
   mothership pool create --name N --csr FILE [--description D]     prints the pool token (once)
   mothership pool list | show ID | reset ID --csr FILE | delete ID | cycle ID
   mothership worker list [--pool ID] | drain ID | undrain ID
-  mothership stack create --name N --pool ID --image IMG [--env K=V]... [--secret K=V]...
+  mothership stack create --name N --pool ID --image IMG [--env K=V]... [--secret-file NAME=PATH]...
+                          [--secret NAME=- | --secret-stdin NAME] [--secret NAME=VALUE]...
                           --phase NAME=COMMAND... [--repository URL --branch B]   prints the stack id
+      secret values: from a file (one trailing newline trimmed) or stdin (one secret); never on argv
   mothership stack list | show ID | delete ID
   mothership run trigger STACK_ID [--type PROPOSED|TRACKED|TASK|DESTROY] [--wait]   prints the run id
   mothership run list [--stack ID] [--pool ID] [--state S] | show ID | logs ID [--follow] | cancel ID
@@ -36,27 +41,29 @@ or --data DIR of a local mothership for all three; without a CA, ./mothership-da
 List and show commands take --json.
 `;
 
-const CLIENT_FLAGS = ["url", "token", "ca", "data"];
+const CLIENT_FLAGS = ["url", "token", "token-file", "ca", "data"];
 const SPECS: Record<string, { values: string[]; switches: string[] }> = {
   serve: SERVE_FLAGS,
   pool: { values: [...CLIENT_FLAGS, "name", "csr", "description"], switches: ["json"] },
   worker: { values: [...CLIENT_FLAGS, "pool"], switches: ["json"] },
-  stack: { values: [...CLIENT_FLAGS, "name", "pool", "image", "env", "secret", "phase", "repository", "branch"], switches: ["json"] },
+  stack: { values: [...CLIENT_FLAGS, "name", "pool", "image", "env", "secret", "secret-file", "secret-stdin", "phase", "repository", "branch"], switches: ["json"] },
   run: { values: [...CLIENT_FLAGS, "type", "stack", "pool", "state"], switches: ["json", "wait", "follow"] },
 };
 
 async function serve(a: ParsedArgs, env: Record<string, string | undefined>): Promise<number> {
   const { logLevel, ...settings } = serveConfigFromArgs(a, env);
   const logger = createLogger({ level: logLevel });
+  // Everything the server writes (data dir, database, its WAL) is for this user only.
+  process.umask(0o077);
   const m = await startMothership({ ...settings, logger });
-  if (m.adminTokenCreated) {
-    // Printed once, on the first start; it stays readable in the data dir for local use.
-    console.log(`admin token (shown once, also kept in the data dir): ${m.adminToken}`);
-  }
+  // The token itself is never printed (stdout ends up in journals and CI logs): only where it is.
+  const tokenPath = resolvePath(m.adminTokenPath);
+  console.log(`admin token ${m.adminTokenCreated ? "created in" : "in"} ${tokenPath} (0600, only this user can read it)`);
+  console.log(`  CLI: --data ${resolvePath(settings.dataDir)}, or MOTHERSHIP_TOKEN=$(cat ${tokenPath}), or --token-file ${tokenPath}`);
   // The API's certificate comes from this CA: a CLI given --url and --token must be told to trust it.
   const caPath = resolvePath(m.caPath);
   console.log(`CA certificate: ${caPath}`);
-  console.log(`  CLI with --url/MOTHERSHIP_URL and --token/MOTHERSHIP_TOKEN: add --ca ${caPath} or export MOTHERSHIP_CA=${caPath}`);
+  console.log(`  CLI with --url/MOTHERSHIP_URL and --token-file/MOTHERSHIP_TOKEN: add --ca ${caPath} or export MOTHERSHIP_CA=${caPath}`);
   console.log(`mothership ready: api ${m.httpUrl}, broker ${m.brokerEndpoint}`);
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
@@ -88,10 +95,16 @@ export async function main(argv: string[], env: Record<string, string | undefine
   const [sub, ...more] = rest;
   if (!sub) throw usageError(`${group} needs a command; see mothership --help`);
   const a = parseArgs(more, { values: spec.values, switches: spec.switches });
+  const tokenFile = flag(a, "token-file");
+  if (flag(a, "token") !== undefined) {
+    if (tokenFile !== undefined) throw usageError("give the admin token once: --token-file PATH or --token, not both");
+    io.err(printable(TOKEN_ON_ARGV_WARNING));
+  }
   const api = await connect({
-    // An empty variable counts as unset, as in most shells' ${VAR:-default}.
+    // An empty variable counts as unset, as in most shells' ${VAR:-default}. Flags win over the environment.
     url: flag(a, "url") ?? (env.MOTHERSHIP_URL || undefined),
-    token: flag(a, "token") ?? (env.MOTHERSHIP_TOKEN || undefined),
+    token: flag(a, "token") ?? (tokenFile === undefined ? env.MOTHERSHIP_TOKEN || undefined : undefined),
+    tokenFile,
     ca: flag(a, "ca") ?? (env.MOTHERSHIP_CA || undefined),
     dataDir: flag(a, "data"),
   });
@@ -108,13 +121,14 @@ export async function main(argv: string[], env: Record<string, string | undefine
 }
 
 if (import.meta.main) {
-  const io: Io = { out: (t) => console.log(t), err: (t) => console.error(t) };
+  const io: Io = { out: (t) => console.log(t), err: (t) => console.error(t), stdin: process.stdin };
   main(process.argv.slice(2), process.env, io).then(
     (code) => {
       process.exitCode = code;
     },
     (err: unknown) => {
-      io.err(`mothership: ${errorMessage(err)}`);
+      // Error text can quote what a peer or the API sent: made terminal-safe like every other line.
+      io.err(`mothership: ${printable(errorMessage(err))}`);
       process.exitCode = err instanceof SpaceliftError && err.code === "usage" ? 2 : 1;
     },
   );

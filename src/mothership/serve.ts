@@ -4,14 +4,15 @@
  * continues where the last process stopped; launchers reconnect and say hello again.
  */
 import "reflect-metadata";
-import { mkdir, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "../log/logger.ts";
 import { issueServerCertificate, loadOrCreateCa } from "../pki/ca.ts";
-import { loadOrCreateAdminToken } from "./admin-token.ts";
+import { adminTokenPath, loadOrCreateAdminToken } from "./admin-token.ts";
 import { startBroker } from "./broker.ts";
 import { ENDPOINT_FILE } from "./cli/client.ts";
 import { createCommsPoll } from "./comms-poll.ts";
+import { FILE_MODE, prepareDataDir, touchPrivate } from "./data-dir.ts";
 import { ControlPlane } from "./control.ts";
 import { createApi } from "./http/api.ts";
 import { PollMailboxes } from "./poll-mailbox.ts";
@@ -44,8 +45,10 @@ export interface RunningMothership {
   mqttPort: number;
   brokerEndpoint: string;
   adminToken: string;
-  /** True when this start created the admin token (print it once). */
+  /** True when this start created the admin token. */
   adminTokenCreated: boolean;
+  /** Where the admin token is kept (0600); `serve` prints this path, never the token. */
+  adminTokenPath: string;
   caPem: string;
   caPath: string;
   stop(): Promise<void>;
@@ -53,10 +56,13 @@ export interface RunningMothership {
 
 export async function startMothership(cfg: ServeConfig): Promise<RunningMothership> {
   const log = cfg.logger;
-  await mkdir(cfg.dataDir, { recursive: true, mode: 0o700 });
+  // Private (0700 dir, 0600 files, owned by us) before anything in it is read or written.
+  await prepareDataDir(cfg.dataDir, log);
   const ca = await loadOrCreateCa(join(cfg.dataDir, "ca"));
   const admin = await loadOrCreateAdminToken(cfg.dataDir);
-  const store = openStore(join(cfg.dataDir, "mothership.db"));
+  const dbPath = join(cfg.dataDir, "mothership.db");
+  await touchPrivate(dbPath);
+  const store = openStore(dbPath);
   const extraHosts = [cfg.httpHost, cfg.mqttHost];
   if (cfg.brokerEndpoint) extraHosts.push(new URL(cfg.brokerEndpoint).hostname.replace(/^\[|\]$/g, ""));
   if (cfg.commsUrl) extraHosts.push(new URL(cfg.commsUrl).hostname.replace(/^\[|\]$/g, ""));
@@ -119,7 +125,7 @@ export async function startMothership(cfg: ServeConfig): Promise<RunningMothersh
   endpointsRef.commsUrl = cfg.commsUrl ?? httpUrl;
   log.info("HTTP API listening", { url: httpUrl });
   // The local CLI (`--data DIR`) finds the API here, also when it listens on a port picked at start.
-  await writeFile(join(cfg.dataDir, ENDPOINT_FILE), JSON.stringify({ http_url: httpUrl, broker_endpoint: brokerEndpoint }) + "\n");
+  await writeFile(join(cfg.dataDir, ENDPOINT_FILE), JSON.stringify({ http_url: httpUrl, broker_endpoint: brokerEndpoint }) + "\n", { mode: FILE_MODE });
 
   // Sweep often enough that a silent worker is noticed within a heartbeat of its deadline.
   const sweeper = setInterval(() => {
@@ -135,6 +141,7 @@ export async function startMothership(cfg: ServeConfig): Promise<RunningMothersh
     brokerEndpoint,
     adminToken: admin.token,
     adminTokenCreated: admin.created,
+    adminTokenPath: adminTokenPath(cfg.dataDir),
     caPem: ca.certificatePem,
     caPath: join(cfg.dataDir, "ca", "ca.crt"),
     async stop() {

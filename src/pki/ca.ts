@@ -73,7 +73,8 @@ export async function loadOrCreateCa(dir: string, commonName = "Spacelift mother
   await writeFile(keyPath, keyPem, { mode: 0o600 });
   await chmod(keyPath, 0o600);
   const certificatePem = certificate.toString("pem") + "\n";
-  await writeFile(certPath, certificatePem, { mode: 0o644 });
+  // Public, but it lives in the private data dir like everything else there.
+  await writeFile(certPath, certificatePem, { mode: 0o600 });
   return { certificate, certificatePem, privateKey: keys.privateKey };
 }
 

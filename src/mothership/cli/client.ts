@@ -1,5 +1,6 @@
 /**
- * The CLI's HTTP client. Where to connect and with which token comes from flags, then the
+ * The CLI's HTTP client. Where to connect and with which token comes from flags (the token from
+ * --token-file: a token on the command line is visible to every user of the machine), then the
  * environment (MOTHERSHIP_URL, MOTHERSHIP_TOKEN, MOTHERSHIP_CA), then the local data dir, where
  * `serve` leaves its admin token, CA and the URL it listens on. The API speaks HTTPS with a
  * certificate from the mothership's own CA, so the CLI must be given that CA: --ca, MOTHERSHIP_CA,
@@ -9,10 +10,13 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { errorMessage, SpaceliftError } from "../../errors.ts";
 import { adminTokenPath } from "../admin-token.ts";
+import { readSecretFile } from "./secret-input.ts";
 
 export interface ClientSettings {
   url?: string;
   token?: string;
+  /** A file holding the admin token (trailing newline trimmed); used when `token` is not given. */
+  tokenFile?: string;
   ca?: string;
   dataDir?: string;
 }
@@ -70,10 +74,14 @@ function untrusted(base: string, err: unknown, ca: { pem?: string; source: strin
 
 export async function connect(s: ClientSettings): Promise<ApiClient> {
   const dataDir = s.dataDir ?? DEFAULT_DATA_DIR;
-  const fromData = s.dataDir !== undefined || s.token === undefined;
-  const token = s.token ?? (fromData ? await readIf(adminTokenPath(dataDir)) : undefined);
+  const given = s.token ?? (s.tokenFile !== undefined ? await readSecretFile(s.tokenFile, "--token-file") : undefined);
+  const fromData = s.dataDir !== undefined || given === undefined;
+  const token = given ?? (fromData ? await readIf(adminTokenPath(dataDir)) : undefined);
   if (!token) {
-    throw new SpaceliftError("usage", "no admin token: give --token, set MOTHERSHIP_TOKEN, or --data DIR of a local mothership");
+    throw new SpaceliftError(
+      "usage",
+      `no admin token: give --token-file PATH, set MOTHERSHIP_TOKEN, or --data DIR of a local mothership (${adminTokenPath(dataDir)} does not exist)`,
+    );
   }
   let url = s.url;
   if (!url && fromData) {

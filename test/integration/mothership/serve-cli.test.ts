@@ -1,12 +1,13 @@
 /**
  * `mothership serve` as a process, as an operator starts it: the default data dir in the working
- * directory, the admin token printed on the first start only, where the CA is (and the MOTHERSHIP_CA
- * hint), and the CLI with --url/--token or MOTHERSHIP_URL/MOTHERSHIP_TOKEN (no --data) trusting that
+ * directory, private (0700, every file 0600); the admin token never printed, only the path of its
+ * file and how to use it; where the CA is (and the MOTHERSHIP_CA hint), and the CLI with
+ * --url/--token-file or MOTHERSHIP_URL/MOTHERSHIP_TOKEN (no --data) trusting that
  * CA: found in ./mothership-data by default, given by --ca or MOTHERSHIP_CA elsewhere, and a TLS
  * failure that says how to fix it. Then a token of a server started with --broker-endpoint.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { opensslKeyAndCsr, repoRoot, tempDir } from "./harness.ts";
 
@@ -77,11 +78,40 @@ describe("mothership serve with its defaults", () => {
   let first: Served;
   let adminToken = "";
   const caPath = () => join(home.path, "mothership-data", "ca", "ca.crt");
+  const tokenFile = () => join(home.path, "mothership-data", "admin-token");
 
-  test("first start: ./mothership-data is made, the admin token printed, the CA path and MOTHERSHIP_CA hint shown", async () => {
+  test("first start: ./mothership-data is made private, the admin token's path printed (not the token), the CA path and MOTHERSHIP_CA hint shown", async () => {
     first = await serve(home.path, []);
-    adminToken = /admin token \(shown once, also kept in the data dir\): (\S+)/.exec(first.output)?.[1] ?? "";
+    const data = join(home.path, "mothership-data");
+    const tokenPath = join(data, "admin-token");
+    adminToken = readFileSync(tokenPath, "utf8").trim();
     expect(adminToken).toMatch(/^msat_/);
+    expect(first.output).not.toContain(adminToken);
+    expect(first.output).toContain(`admin token created in ${tokenPath} (0600`);
+    expect(first.output).toContain(`MOTHERSHIP_TOKEN=$(cat ${tokenPath})`);
+    expect(first.output).toContain(`--token-file ${tokenPath}`);
+    expect(first.output).toContain(`--data ${data}`);
+    // The real process (umask 077): the dir 0700, every file in it and below 0600.
+    const modes: Record<string, string> = {};
+    const walk = (dir: string, rel: string): void => {
+      for (const name of readdirSync(dir)) {
+        const st = statSync(join(dir, name));
+        modes[rel + name] = (st.mode & 0o777).toString(8);
+        if (st.isDirectory()) walk(join(dir, name), `${rel}${name}/`);
+      }
+    };
+    walk(data, "");
+    expect((statSync(data).mode & 0o777).toString(8)).toBe("700");
+    expect(modes).toEqual({
+      "admin-token": "600",
+      ca: "700",
+      "ca/ca.crt": "600",
+      "ca/ca.key": "600",
+      "endpoint.json": "600",
+      "mothership.db": "600",
+      "mothership.db-shm": "600",
+      "mothership.db-wal": "600",
+    });
     expect(existsSync(caPath())).toBe(true);
     expect(first.output).toContain(`CA certificate: ${caPath()}\n`);
     expect(first.output).toContain(`export MOTHERSHIP_CA=${caPath()}`);
@@ -96,17 +126,36 @@ describe("mothership serve with its defaults", () => {
     expect(JSON.parse(r.stdout)).toEqual([]);
   });
 
-  test("--url + --token, no CA given: the same", async () => {
-    const r = await client(home.path, ["pool", "list", "--url", first.url, "--token", adminToken, "--json"]);
+  test("--url + --token-file, no CA given: the same", async () => {
+    const r = await client(home.path, ["pool", "list", "--url", first.url, "--token-file", join(home.path, "mothership-data", "admin-token"), "--json"]);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual([]);
   });
 
+  test("--token still works, with a warning on stderr that names the safer ways", async () => {
+    const r = await client(home.path, ["pool", "list", "--url", first.url, "--token", adminToken, "--json"]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual([]);
+    expect(r.stderr.trim().split("\n")).toEqual([expect.stringContaining("mothership: warning: --token puts the admin token on the command line")]);
+    expect(r.stderr).toContain("--token-file PATH, MOTHERSHIP_TOKEN or --data DIR");
+    expect(r.stderr).not.toContain(adminToken);
+  });
+
+  test("--token-file that is missing or empty: a usage error naming the file", async () => {
+    const missing = await client(home.path, ["pool", "list", "--url", first.url, "--token-file", "no-such-file"]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain("--token-file: cannot read no-such-file");
+    await Bun.write(join(elsewhere.path, "empty-token"), "\n");
+    const empty = await client(home.path, ["pool", "list", "--url", first.url, "--token-file", join(elsewhere.path, "empty-token")]);
+    expect(empty.code).toBe(2);
+    expect(empty.stderr).toContain("is empty");
+  });
+
   test("from another directory without a CA: the error says exactly how to fix it", async () => {
     const routes: Array<{ args: string[]; env: Record<string, string> }> = [
       { args: [], env: { MOTHERSHIP_URL: first.url, MOTHERSHIP_TOKEN: adminToken } },
-      { args: ["--url", first.url, "--token", adminToken], env: {} },
+      { args: ["--url", first.url, "--token-file", tokenFile()], env: {} },
     ];
     for (const how of routes) {
       const r = await client(elsewhere.path, ["pool", "list", ...how.args], how.env);
@@ -123,7 +172,7 @@ describe("mothership serve with its defaults", () => {
   test("from another directory with MOTHERSHIP_CA or --ca: works", async () => {
     const byEnv = await client(elsewhere.path, ["pool", "list", "--json"], { MOTHERSHIP_URL: first.url, MOTHERSHIP_TOKEN: adminToken, MOTHERSHIP_CA: caPath() });
     expect(byEnv.code).toBe(0);
-    const byFlag = await client(elsewhere.path, ["pool", "list", "--url", first.url, "--token", adminToken, "--ca", caPath(), "--json"]);
+    const byFlag = await client(elsewhere.path, ["pool", "list", "--url", first.url, "--token-file", tokenFile(), "--ca", caPath(), "--json"]);
     expect(byFlag.code).toBe(0);
     expect(JSON.parse(byFlag.stdout)).toEqual([]);
   });
@@ -131,17 +180,18 @@ describe("mothership serve with its defaults", () => {
   test("a CA that did not sign the server's certificate: named in the error", async () => {
     const other = await serve(elsewhere.path, ["--data", "other-data"]);
     const wrongCa = join(elsewhere.path, "other-data", "ca", "ca.crt");
-    const r = await client(elsewhere.path, ["pool", "list", "--url", first.url, "--token", adminToken, "--ca", wrongCa]);
+    const r = await client(elsewhere.path, ["pool", "list", "--url", first.url, "--token-file", tokenFile(), "--ca", wrongCa]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`it is not signed by the CA in ${wrongCa}`);
     expect(r.stderr).toContain("--ca FILE");
     expect(await stop(other)).toBe(0);
   });
 
-  test("second start on the same data dir: no admin token printed; the old one still works", async () => {
+  test("second start on the same data dir: the token is not made again nor printed; the old one still works", async () => {
     expect(await stop(first)).toBe(0);
     const again = await serve(home.path, []);
-    expect(again.output).not.toContain("admin token");
+    expect(again.output).not.toContain("admin token created");
+    expect(again.output).toContain(`admin token in ${join(home.path, "mothership-data", "admin-token")}`);
     expect(again.output).not.toContain(adminToken);
     expect(again.output).toContain(`CA certificate: ${caPath()}`);
     const r = await client(home.path, ["pool", "list", "--json"], { MOTHERSHIP_URL: again.url, MOTHERSHIP_TOKEN: adminToken });
