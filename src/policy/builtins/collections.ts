@@ -1,5 +1,6 @@
 /** Sets, arrays and objects: union, intersection, array.*, object.*, json.filter/remove, walk. */
 import { RObject, RSet, equal, type Value } from "../value.ts";
+import { BuiltinError } from "../errors.ts";
 import { arr, builtinErr, int, obj, register, set, str, typeErr } from "./registry.ts";
 import { fromBigInt } from "../number.ts";
 
@@ -93,23 +94,44 @@ register("object.union_n", 1, (a) => {
   return out;
 });
 
-function isSubset(sup: Value, sub: Value): boolean {
-  if (sup instanceof RObject && sub instanceof RObject) {
-    return sub.entries().every(([k, v]) => {
-      const s = sup.get(k);
-      return s !== undefined && (s instanceof RObject && v instanceof RObject ? isSubset(s, v) : equal(s, v));
-    });
-  }
-  if (sup instanceof RSet && sub instanceof RSet) return sub.values().every((v) => sup.has(v));
-  if (Array.isArray(sup) && Array.isArray(sub)) {
-    if (sub.length === 0) return true;
-    for (let i = 0; i + sub.length <= sup.length; i++) if (sub.every((v, j) => equal(v, sup[i + j] as Value))) return true;
+/**
+ * object.subset as OPA defines it: objects recursively (a shared key's values may themselves be
+ * subsets: objects, sets or arrays), sets by membership, arrays as a contiguous run in order, and a
+ * set within an array by membership; values inside sets and arrays are compared whole.
+ */
+function objectSubset(sup: RObject, sub: RObject): boolean {
+  return sub.entries().every(([k, v]) => {
+    const s = sup.get(k);
+    if (s === undefined) return false;
+    if (equal(s, v)) return true;
+    if (s instanceof RObject && v instanceof RObject) return objectSubset(s, v);
+    if (s instanceof RSet && v instanceof RSet) return setSubset(s, v);
+    if (Array.isArray(s) && Array.isArray(v)) return arraySubset(s, v);
     return false;
-  }
-  if (sup instanceof RSet && Array.isArray(sub)) return sub.every((v) => sup.has(v));
-  return equal(sup, sub);
+  });
 }
-register("object.subset", 2, (a) => isSubset(a[0] as Value, a[1] as Value));
+
+function setSubset(sup: RSet, sub: RSet): boolean {
+  return sub.values().every((v) => sup.has(v));
+}
+
+function arraySubset(sup: Value[], sub: Value[]): boolean {
+  if (sub.length > sup.length) return false;
+  for (let i = 0; i + sub.length <= sup.length; i++) if (sub.every((v, j) => equal(v, sup[i + j] as Value))) return true;
+  return false;
+}
+
+register("object.subset", 2, (a) => {
+  const [sup, sub] = a as [Value, Value];
+  if (sup instanceof RObject && sub instanceof RObject) return objectSubset(sup, sub);
+  if (sup instanceof RSet && sub instanceof RSet) return setSubset(sup, sub);
+  if (Array.isArray(sup) && Array.isArray(sub)) return arraySubset(sup, sub);
+  if (Array.isArray(sup) && sub instanceof RSet) {
+    const members = RSet.from(sup);
+    return sub.values().every((v) => members.has(v));
+  }
+  throw new BuiltinError("eval_type_error", "object.subset: both arguments object.subset must be of the same type or array and set");
+});
 
 /** Paths for json.filter / json.remove: "a/b" strings or arrays of segments. */
 function paths(name: string, v: Value): Value[][] {

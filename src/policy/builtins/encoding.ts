@@ -52,9 +52,20 @@ register("base64url.decode", 1, (a) => {
   return Buffer.from(s, "base64url").toString("utf8");
 });
 register("hex.encode", 1, (a) => Buffer.from(str("hex.encode", a, 0)).toString("hex"));
+/** Go's %#U of one byte: `U+0067 'g'`, the character only when printable. */
+function goRune(b: number): string {
+  const code = "U+" + b.toString(16).toUpperCase().padStart(4, "0");
+  const printable = (b >= 0x20 && b < 0x7f) || (b > 0xa0 && b !== 0xad);
+  return printable ? `${code} '${String.fromCharCode(b)}'` : code;
+}
+/** Go's hex.DecodeString: the first byte that is not a hex digit is named, else an odd length is the error. */
 register("hex.decode", 1, (a) => {
   const s = str("hex.decode", a, 0);
-  if (!/^(?:[0-9a-fA-F]{2})*$/.test(s)) throw builtinErr("hex.decode", `encoding/hex: invalid byte`);
+  const bytes = Buffer.from(s, "utf8");
+  const isHex = (b: number): boolean => (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x46) || (b >= 0x61 && b <= 0x66);
+  const bad = bytes.findIndex((b) => !isHex(b));
+  if (bad >= 0) throw builtinErr("hex.decode", `encoding/hex: invalid byte: ${goRune(bytes[bad] as number)}`);
+  if (bytes.length % 2 === 1) throw builtinErr("hex.decode", "encoding/hex: odd length hex string");
   return Buffer.from(s, "hex").toString("utf8");
 });
 

@@ -1,5 +1,5 @@
 /** String built-ins. Positions and lengths count Unicode code points, as OPA does. */
-import { fromBigInt, isInt, numString, toBig, toFloat } from "../number.ts";
+import { fromBigInt, isInt, numString, toDec } from "../number.ts";
 import { RObject, RSet, type Value } from "../value.ts";
 import { BuiltinError } from "../errors.ts";
 import { builtinErr, int, items, num, obj, register, str, typeErr } from "./registry.ts";
@@ -135,12 +135,16 @@ register("strings.split_n", 3, (a) => {
   return parts.slice(Math.max(0, parts.length + n));
 });
 
+/** format_int: the number truncated toward zero, in base 2, 8, 10 or 16 (lower-case digits, `-` sign). */
 register("format_int", 2, (a) => {
   const n = num("format_int", a, 0);
-  const base = Number(int("format_int", a, 1));
-  if (![2, 8, 10, 16].includes(base)) throw builtinErr("format_int", "operand 2 must be one of {2, 8, 10, 16}");
-  const i = isInt(n) ? toBig(n as number | bigint) : BigInt(Math.trunc(toFloat(n)));
-  return i.toString(base);
+  const base = num("format_int", a, 1);
+  const b = isInt(base) ? Number(base) : NaN;
+  if (![2, 8, 10, 16].includes(b)) throw new BuiltinError("eval_type_error", "format_int: operand 2 must be one of {2, 8, 10, 16}");
+  // Exact for every number, also decimals beyond a double's precision (BigInt division truncates toward zero).
+  const d = toDec(n);
+  const i = d.e >= 0 ? d.m * 10n ** BigInt(d.e) : d.m / 10n ** BigInt(-d.e);
+  return i.toString(b);
 });
 
 register("strings.render_template", 2, (a) => {
