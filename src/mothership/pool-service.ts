@@ -1,5 +1,5 @@
 /**
- * Pool creation and reset (DESIGN §5): verify the operator's CSR, issue the pool certificate from
+ * Pool creation, reset and deletion: verify the operator's CSR, issue the pool certificate from
  * our CA, record its serial, and hand out the token once. The mothership keeps the certificate (it
  * encrypts runs to it) but never sees the private key.
  */
@@ -53,6 +53,21 @@ export class PoolService {
     this.store.pools.replaceCertificate(id, cert.pem, cert.serial, `${csr.keyType}-${csr.keySize}`, new Date().toISOString());
     const pool = this.store.pools.get(id) as Pool;
     return { pool, token: this.token(pool) };
+  }
+
+  /**
+   * Revokes the pool's certificate and forgets its workers. A pool still used by a stack stays:
+   * its runs would have nowhere to go (the caller drops the pool's live connections).
+   */
+  delete(id: string): void {
+    if (!this.store.pools.get(id)) throw new SpaceliftError("not-found", `pool ${id} does not exist`);
+    const users = this.store.stacks.list(id).map((s) => s.id);
+    if (users.length > 0) {
+      throw new SpaceliftError("conflict", `pool ${id} is used by ${users.length} stack(s): ${users.join(", ")}; delete them first (mothership stack delete ID)`);
+    }
+    const now = new Date().toISOString();
+    this.store.pools.delete(id, now);
+    this.store.workers.deletePool(id, now);
   }
 
   token(pool: Pool): string {

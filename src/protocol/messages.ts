@@ -11,7 +11,13 @@ import { REJECT_REASONS, RUN_REASONS, WORKER_STATUSES } from "./states.ts";
 export const PROTOCOL_VERSION = 1;
 
 const Id = v.pipe(v.string(), v.minLength(1), v.maxLength(128));
-const Seq = v.pipe(v.number(), v.integer(), v.minValue(0));
+/**
+ * The highest log seq a run may have. 2^31 chunks is far beyond any real run (the mothership caps a
+ * run's log in bytes long before), and a bound keeps a seq like 1e300 (an "integer" to JavaScript)
+ * out of the store.
+ */
+export const MAX_SEQ = 2 ** 31;
+const Seq = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(MAX_SEQ));
 const Base64 = v.pipe(v.string(), v.regex(/^[A-Za-z0-9+/]*={0,2}$/, "not base64"));
 
 const header = {
@@ -66,7 +72,7 @@ const RunFinished = v.object({
   exit_code: v.nullable(v.pipe(v.number(), v.integer())),
   reason: v.picklist(RUN_REASONS),
   /** Seq of the last log chunk of the run, -1 when it printed nothing; lets the mothership wait for stragglers. */
-  last_seq: v.pipe(v.number(), v.integer(), v.minValue(-1)),
+  last_seq: v.pipe(v.number(), v.integer(), v.minValue(-1), v.maxValue(MAX_SEQ)),
 });
 
 /** The worker leaves. Also the Last Will, with crashed=true, published by the broker for a lost launcher. */
@@ -94,7 +100,7 @@ const Undrain = v.object({ ...header, type: v.literal("undrain") });
 const Cycle = v.object({ ...header, type: v.literal("cycle") });
 
 /** Every chunk of `run` with a seq <= `seq` is stored; the launcher may drop them from its spool. */
-const LogAck = v.object({ ...header, type: v.literal("log_ack"), run: Id, seq: v.pipe(v.number(), v.integer(), v.minValue(-1)) });
+const LogAck = v.object({ ...header, type: v.literal("log_ack"), run: Id, seq: v.pipe(v.number(), v.integer(), v.minValue(-1), v.maxValue(MAX_SEQ)) });
 
 /** The answer to a message the mothership could not accept. */
 const ErrorReply = v.object({

@@ -1,0 +1,152 @@
+/**
+ * Every route of the admin API (below /api/v1): its method, path, input schemas and a handler that
+ * only translates between HTTP and the services, where the rules live (pool-service.ts,
+ * stack-service.ts, run-log-reader.ts, control.ts). Paths, statuses and shapes are what the CLI and
+ * operators' scripts use: change them only together with src/mothership/README.md.
+ */
+import * as v from "valibot";
+import { SpaceliftError } from "../../errors.ts";
+import type { Logger } from "../../log/logger.ts";
+import { MAX_SEQ } from "../../protocol/messages.ts";
+import { RUN_STATES, RUN_TYPES } from "../../protocol/states.ts";
+import type { ControlPlane } from "../control.ts";
+import type { PoolService } from "../pool-service.ts";
+import type { RunLogReader } from "../run-log-reader.ts";
+import type { StackService } from "../stack-service.ts";
+import type { Store } from "../store/index.ts";
+import { route, type Route } from "./router.ts";
+import { poolView, runView, stackView, workerView } from "./views.ts";
+
+export interface RouteDeps {
+  store: Store;
+  control: ControlPlane;
+  pools: PoolService;
+  stacks: StackService;
+  logs: RunLogReader;
+  /** Drop a pool's live connections (after reset or delete). */
+  disconnectPool(pool: string): void;
+  log: Logger;
+}
+
+// ---- bodies ----
+
+const PoolCreate = v.object({ name: v.pipe(v.string(), v.minLength(1)), csr: v.string(), description: v.optional(v.string()) });
+const PoolReset = v.object({ csr: v.string() });
+const StackCreate = v.object({
+  name: v.pipe(v.string(), v.minLength(1)),
+  pool: v.string(),
+  image: v.pipe(v.string(), v.minLength(1)),
+  environment: v.optional(v.array(v.object({ name: v.string(), value: v.string(), secret: v.optional(v.boolean(), false) })), []),
+  phases: v.pipe(v.array(v.object({ name: v.string(), commands: v.array(v.string()) })), v.minLength(1, "a stack needs at least one phase")),
+  repository: v.optional(v.nullable(v.string())),
+  branch: v.optional(v.nullable(v.string())),
+});
+const RunTrigger = v.object({ stack: v.string(), type: v.optional(v.picklist(RUN_TYPES), "TRACKED") });
+
+// ---- query parameters (strings on the wire; each says what a good value looks like) ----
+
+const got = (issue: { input: unknown }) => `, not ${JSON.stringify(issue.input)}`;
+
+/** A whole number in [min, max], written in plain digits. */
+function wholeNumber(min: number, max: number, what: string) {
+  const message = (issue: { input: unknown }) => `must be ${what}${got(issue)}`;
+  const inRange = (text: string) => /^-?\d{1,16}$/.test(text) && Number(text) >= min && Number(text) <= max;
+  return v.pipe(v.string(), v.check(inRange, message), v.transform(Number));
+}
+
+const IdFilter = v.optional(v.pipe(v.string(), v.regex(/^[0-9A-Za-z_.-]{1,128}$/, (i) => `must be an id (letters, digits, _ . -)${got(i)}`)));
+const PoolFilter = v.object({ pool: IdFilter });
+const RunFilter = v.object({
+  stack: IdFilter,
+  pool: IdFilter,
+  state: v.optional(v.picklist(RUN_STATES, (i) => `must be one of ${RUN_STATES.join(", ")}${got(i)}`)),
+});
+export const MAX_LOG_PAGE = 1000;
+const LogQuery = v.object({
+  after: v.optional(wholeNumber(-1, MAX_SEQ, `a whole number from -1 (the start) to ${MAX_SEQ}: the seq of the last chunk you have`), "-1"),
+  limit: v.optional(wholeNumber(1, MAX_LOG_PAGE, `a whole number from 1 to ${MAX_LOG_PAGE} (default ${MAX_LOG_PAGE})`), String(MAX_LOG_PAGE)),
+});
+
+export function apiRoutes(d: RouteDeps): Route[] {
+  const { store, control } = d;
+  const mustPool = (id: string) => store.pools.get(id) ?? (() => { throw new SpaceliftError("not-found", `pool ${id} does not exist`); })();
+  const mustRun = (id: string) => store.runs.get(id) ?? (() => { throw new SpaceliftError("not-found", `run ${id} does not exist`); })();
+  const mustWorker = (id: string) => store.workers.get(id) ?? (() => { throw new SpaceliftError("not-found", `worker ${id} does not exist`); })();
+
+  return [
+    // ---- pools ----
+    route({ method: "GET", path: "/pools", handle: () => store.pools.list().map((p) => poolView(p, store.workers.listLive(p.id))) }),
+    route({
+      method: "POST",
+      path: "/pools",
+      body: PoolCreate,
+      status: 201,
+      handle: async ({ body }) => {
+        const { pool, token } = await d.pools.create(body);
+        d.log.info("pool created", { pool: pool.id, name: pool.name });
+        return { pool: poolView(pool), token };
+      },
+    }),
+    route({
+      method: "GET",
+      path: "/pools/:id",
+      handle: ({ params: { id } }) => ({ ...poolView(mustPool(id), store.workers.listLive(id)), stacks: store.stacks.list(id).map((s) => s.id) }),
+    }),
+    route({
+      method: "DELETE",
+      path: "/pools/:id",
+      handle: ({ params: { id } }) => {
+        d.pools.delete(id);
+        d.disconnectPool(id);
+        d.log.info("pool deleted", { pool: id });
+        return { deleted: id };
+      },
+    }),
+    route({ method: "POST", path: "/pools/:id/cycle", handle: ({ params: { id } }) => ({ pool: mustPool(id).id, cycled: control.cyclePool(id) }) }),
+    route({
+      method: "POST",
+      path: "/pools/:id/reset",
+      body: PoolReset,
+      handle: async ({ params: { id }, body }) => {
+        const { pool, token } = await d.pools.reset(id, body.csr);
+        d.disconnectPool(id);
+        return { pool: poolView(pool), token };
+      },
+    }),
+
+    // ---- workers ----
+    route({ method: "GET", path: "/workers", query: PoolFilter, handle: ({ query }) => store.workers.listLive(query.pool).map(workerView) }),
+    route({ method: "GET", path: "/workers/:id", handle: ({ params: { id } }) => workerView(mustWorker(id)) }),
+    ...(["drain", "undrain"] as const).map((action) =>
+      route({
+        method: "POST",
+        path: `/workers/:id/${action}`,
+        handle: ({ params: { id } }) => {
+          control.setDrained(id, action === "drain");
+          return workerView(mustWorker(id));
+        },
+      }),
+    ),
+
+    // ---- stacks ----
+    route({ method: "GET", path: "/stacks", query: PoolFilter, handle: ({ query }) => store.stacks.list(query.pool).map(stackView) }),
+    route({ method: "POST", path: "/stacks", body: StackCreate, status: 201, handle: ({ body }) => stackView(d.stacks.create(body)) }),
+    route({ method: "GET", path: "/stacks/:id", handle: ({ params: { id } }) => stackView(d.stacks.get(id)) }),
+    route({
+      method: "DELETE",
+      path: "/stacks/:id",
+      handle: ({ params: { id } }) => {
+        d.stacks.delete(id);
+        d.log.info("stack deleted", { stack: id });
+        return { deleted: id };
+      },
+    }),
+
+    // ---- runs ----
+    route({ method: "GET", path: "/runs", query: RunFilter, handle: ({ query }) => store.runs.list(query).map(runView) }),
+    route({ method: "POST", path: "/runs", body: RunTrigger, status: 201, handle: ({ body }) => runView(control.triggerRun(body.stack, body.type)) }),
+    route({ method: "GET", path: "/runs/:id", handle: ({ params: { id } }) => runView(mustRun(id)) }),
+    route({ method: "POST", path: "/runs/:id/cancel", handle: ({ params: { id } }) => runView(control.cancelRun(id)) }),
+    route({ method: "GET", path: "/runs/:id/logs", query: LogQuery, handle: ({ params: { id }, query }) => d.logs.page(id, query.after, query.limit) }),
+  ];
+}

@@ -1,0 +1,47 @@
+/**
+ * Stacks as operators manage them: made against an existing pool and checked by the run-spec
+ * builder (a stack that could never produce a valid run is refused at creation), deleted only
+ * when none of its runs still needs it.
+ */
+import { SpaceliftError } from "../errors.ts";
+import { isTerminalRunState } from "../protocol/states.ts";
+import { validateStack } from "./run-spec-builder.ts";
+import type { EnvVar, Stack, StackPhase, Store } from "./store/index.ts";
+import { ulid } from "./ulid.ts";
+
+export interface StackInput {
+  name: string;
+  pool: string;
+  image: string;
+  environment: EnvVar[];
+  phases: StackPhase[];
+  repository?: string | null;
+  branch?: string | null;
+}
+
+export class StackService {
+  constructor(private readonly store: Store) {}
+
+  get(id: string): Stack {
+    const s = this.store.stacks.get(id);
+    if (!s) throw new SpaceliftError("not-found", `stack ${id} does not exist`);
+    return s;
+  }
+
+  create(input: StackInput): Stack {
+    if (!this.store.pools.get(input.pool)) throw new SpaceliftError("not-found", `pool ${input.pool} does not exist`);
+    const stack: Stack = { ...input, id: ulid(), repository: input.repository ?? null, branch: input.branch ?? null, created_at: new Date().toISOString() };
+    validateStack(stack);
+    this.store.stacks.insert(stack);
+    return stack;
+  }
+
+  delete(id: string): void {
+    this.get(id);
+    // Runs that have not ended still need their stack (a queued run is built from it when scheduled).
+    const open = this.store.runs.list({ stack: id }).filter((r) => !isTerminalRunState(r.state)).map((r) => r.id);
+    if (open.length > 0) throw new SpaceliftError("conflict", `stack ${id} has runs that have not ended: ${open.join(", ")}; cancel them first (mothership run cancel ID)`);
+    // Its ended runs and their logs stay readable.
+    this.store.stacks.delete(id);
+  }
+}
