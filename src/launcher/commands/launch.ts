@@ -16,10 +16,9 @@ import { buildInfo } from "../../version.ts";
 import { Agent } from "../agent/agent.ts";
 import { LogSpool } from "../agent/log-spool.ts";
 import { SpotWatcher } from "../agent/spot-watcher.ts";
-import { chooseWorkerId, newUlid } from "../agent/worker-id.ts";
+import { chooseWorkerId } from "../agent/worker-id.ts";
 import { createInitPolicy } from "../init-policy.ts";
 import type { Io } from "../main.ts";
-import { cleanupOrphans } from "../supervisor/orphans.ts";
 import { createRunSupervisor } from "../supervisor/run-supervisor.ts";
 
 const ARCH = process.arch === "arm64" ? "aarch64" : process.arch === "x64" ? "x86_64" : process.arch;
@@ -69,9 +68,7 @@ export async function launchCommand(_args: string[], env: Record<string, string 
     executor: supervisor,
     spool,
     decryptionKey,
-    // Nothing runs yet, so every container of this pool on this Docker host is left over, including one
-    // labelled with a resumed worker id: the cleanup is asked on behalf of an id no container can carry.
-    cleanupOrphans: (report) => cleanupOrphans({ docker, owner: { poolId: pool, workerId: newUlid() }, scratchDir: config.scratchDir, logger, report }),
+    cleanupOrphans: (report) => supervisor.cleanupOrphans(report),
     metadata: config.metadata,
     version: buildInfo.version,
     arch: ARCH,

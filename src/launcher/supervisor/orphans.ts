@@ -1,37 +1,36 @@
 /**
- * Orphan cleanup at launcher start (DESIGN §7 "Start-up"): every managed container of this pool that
- * belongs to another worker id is left over from a launcher that is gone — a launcher gets a new
- * worker id at each start, and one launcher serves a pool per Docker host — so it is removed, its
- * workspace with it, and its run reported (the agent reports it as `launcher-crashed`), so no
- * container outlives its launcher.
+ * Orphan cleanup at launcher start, before the first run: one launcher serves a pool per Docker host,
+ * so every managed container of this pool on the daemon is left over from a launcher that is gone —
+ * including one labelled with the worker id this launcher resumed (agent/worker-id.ts). Each is
+ * removed, its workspace with it, and its run reported (the agent reports it as `launcher-crashed`),
+ * so no container outlives its launcher. Containers of other pools are not touched.
  */
 import type { DockerClient } from "../../docker/types.ts";
 import type { Logger } from "../../log/logger.ts";
 import { errorMessage } from "../../errors.ts";
 import { removeContainer } from "./container-ops.ts";
-import { LABEL_RUN, LABEL_WORKER, poolFilter, type LabelOwner } from "./labels.ts";
+import { LABEL_RUN, LABEL_WORKER, poolFilter } from "./labels.ts";
 import { removeWorkspace, workspaceDir } from "./workspace.ts";
 
 const LIST_TIMEOUT_MS = 30_000;
 /** Run ids are ULIDs; a label that is not one names no workspace we made. */
 const RUN_ID = /^[0-9A-HJKMNP-TV-Z]{26}$/;
 
-export interface OrphanCleanup {
+export interface OrphanCleanupOptions {
   docker: DockerClient;
-  owner: LabelOwner;
+  poolId: string;
   scratchDir: string;
   logger: Logger;
   report: (runId: string) => Promise<void>;
 }
 
 /** Returns how many containers were removed. A container that cannot be removed is logged and skipped. */
-export async function cleanupOrphans(options: OrphanCleanup): Promise<number> {
-  const { docker, owner, logger } = options;
-  const containers = await docker.containerList({ labels: poolFilter(owner.poolId), all: true, signal: AbortSignal.timeout(LIST_TIMEOUT_MS) });
+export async function cleanupOrphans(options: OrphanCleanupOptions): Promise<number> {
+  const { docker, logger } = options;
+  const containers = await docker.containerList({ labels: poolFilter(options.poolId), all: true, signal: AbortSignal.timeout(LIST_TIMEOUT_MS) });
   let removed = 0;
   const reported = new Set<string>();
   for (const c of containers) {
-    if (c.labels[LABEL_WORKER] === owner.workerId) continue;
     const run = c.labels[LABEL_RUN];
     try {
       await removeContainer(docker, c.id);

@@ -45,7 +45,10 @@ export interface RunSupervisorDeps {
 }
 
 export interface RunSupervisor extends RunExecutor {
-  /** Removes containers left by launchers that are gone and reports each of their runs. */
+  /**
+   * Before the first run: removes every container of this pool left by launchers that are gone (with
+   * their workspaces) and reports each of their runs. Returns how many containers were removed.
+   */
   cleanupOrphans(report: (runId: string) => Promise<void>): Promise<number>;
   /** The worker bundle, once it is ready (rejects when it cannot be made; the next call retries). */
   ready(): Promise<WorkerBundle>;
@@ -95,7 +98,7 @@ export function createRunSupervisor(deps: RunSupervisorDeps): RunSupervisor {
       );
       return await attempt.execute(signal);
     },
-    cleanupOrphans: (report) => cleanupOrphans({ docker: deps.docker, owner, scratchDir: deps.config.scratchDir, logger, report }),
+    cleanupOrphans: (report) => cleanupOrphans({ docker: deps.docker, poolId: deps.poolId, scratchDir: deps.config.scratchDir, logger, report }),
   };
 }
 

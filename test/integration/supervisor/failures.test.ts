@@ -116,27 +116,32 @@ describe.skipIf(env === undefined)("run supervisor: failures and orphans", () =>
     expect(sink.text()).toContain("no-such-runtime");
   }, 30_000);
 
-  test("orphan cleanup removes the containers (and workspaces) of another worker of this pool and reports their runs", async () => {
+  test("orphan cleanup removes the containers (and workspaces) of this pool, also of a resumed worker id, and reports their runs", async () => {
     const orphanRun = runId();
+    const resumedRun = runId();
     const otherPoolRun = runId();
     const workspace = join(dir.dir, "workspaces", orphanRun);
     mkdirSync(workspace, { recursive: true });
-    const labels = (pool: string, run: string) => ({ [LABEL_MANAGED]: "true", [LABEL_POOL]: pool, [LABEL_WORKER]: "gone-worker", [LABEL_RUN]: run });
-    const orphan = await docker.containerCreate({ image: env!.image, entrypoint: ["/bin/sleep", "60"], labels: labels("test-pool", orphanRun) });
+    const labels = (pool: string, worker: string, run: string) => ({ [LABEL_MANAGED]: "true", [LABEL_POOL]: pool, [LABEL_WORKER]: worker, [LABEL_RUN]: run });
+    const orphan = await docker.containerCreate({ image: env!.image, entrypoint: ["/bin/sleep", "60"], labels: labels("test-pool", "gone-worker", orphanRun) });
     await docker.containerStart(orphan);
-    const foreign = await docker.containerCreate({ image: env!.image, entrypoint: ["/bin/true"], labels: labels("other-pool", otherPoolRun) });
+    // A launcher that resumed the identity of the one that left this container (agent/worker-id.ts).
+    const starting = supervisor(env!, testConfig(env!, dir.dir), { workerId: "resumed-worker" });
+    const resumed = await docker.containerCreate({ image: env!.image, entrypoint: ["/bin/true"], labels: labels("test-pool", "resumed-worker", resumedRun) });
+    const foreign = await docker.containerCreate({ image: env!.image, entrypoint: ["/bin/true"], labels: labels("other-pool", "gone-worker", otherPoolRun) });
     try {
       const reported: string[] = [];
-      const removed = await sup.cleanupOrphans(async (run) => void reported.push(run));
-      expect(removed).toBe(1);
-      expect(reported).toEqual([orphanRun]);
+      const removed = await starting.cleanupOrphans(async (run) => void reported.push(run));
+      expect(removed).toBe(2);
+      expect(reported.sort()).toEqual([orphanRun, resumedRun].sort());
       expect(existsSync(workspace)).toBe(false);
       // Another pool's containers are not ours to touch.
       expect((await docker.containerInspect(foreign)).labels[LABEL_RUN]).toBe(otherPoolRun);
-      expect(await sup.cleanupOrphans(async () => {})).toBe(0);
+      expect(await starting.cleanupOrphans(async () => {})).toBe(0);
     } finally {
       await docker.containerRemove(foreign, { force: true });
       await docker.containerRemove(orphan, { force: true }).catch(() => undefined);
+      await docker.containerRemove(resumed, { force: true }).catch(() => undefined);
     }
   }, 30_000);
 });
