@@ -7,7 +7,11 @@
 import type { RunReason } from "../protocol/states.ts";
 import type { RunSpec } from "../protocol/run-spec.ts";
 
-/** A piece of a run's log. `seq` starts at 1 and increases by one per chunk of that run, with no gaps. */
+/**
+ * A piece of a run's log, as the supervisor produces it and the agent spools and sends it: the launcher's
+ * one chunk type. `seq` counts from 0 per run, without gaps - the same numbers the spool stores and the
+ * `log` message carries (src/protocol/README.md).
+ */
 export interface LogChunk {
   run: string;
   seq: number;
@@ -30,7 +34,7 @@ export interface RunResult {
   /** The container's exit code, or null when no container ran (policy denial, pull failure, ...). */
   exitCode: number | null;
   reason: RunReason;
-  /** The seq of the last chunk sent to the sink (0 when none). */
+  /** The seq of the last chunk sent to the sink (-1 when none): the `last_seq` of `run_finished`. */
   lastSeq: number;
   /** Human-readable lines explaining a failure (e.g. policy deny messages), also written to the log. */
   messages: string[];

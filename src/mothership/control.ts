@@ -16,7 +16,7 @@ import { readonlyTopic, type TopicAddress } from "../protocol/topics.ts";
 import { transition, type RunEvent, type RunStatus } from "./run-lifecycle.ts";
 import { buildRunSpec } from "./run-spec-builder.ts";
 import { workerStatus, type Run, type Store } from "./store/index.ts";
-import { ulid } from "./ulid.ts";
+import { ulid } from "../protocol/ulid.ts";
 
 export interface ControlOptions {
   store: Store;
@@ -221,7 +221,9 @@ export class ControlPlane {
     const pool = this.store.pools.get(run.pool);
     const worker = run.worker;
     if (!stack || !pool || !worker) return;
-    encryptRun(buildRunSpec(stack, run), pool.certificate)
+    // The one place secret values are opened: straight into the spec that is encrypted to the pool.
+    Promise.resolve()
+      .then(() => encryptRun(buildRunSpec(this.store.stacks.reveal(stack), run), pool.certificate))
       .then((jwe) => {
         this.log.info("run scheduled", { run: run.id, pool: pool.id, worker });
         this.send(pool.id, worker, makeMessage("schedule", { run: run.id, jwe }));

@@ -8,7 +8,7 @@ import { issuePoolCertificate, type CertificateAuthority } from "../pki/ca.ts";
 import { verifyCsr } from "../pki/csr.ts";
 import { SpaceliftError } from "../errors.ts";
 import type { Pool, Store } from "./store/index.ts";
-import { ulid } from "./ulid.ts";
+import { ulid } from "../protocol/ulid.ts";
 
 export interface Endpoints {
   /** What tokens advertise for MQTT, e.g. mqtts://mothership.example.com:8883. */

@@ -7,7 +7,7 @@ import { SpaceliftError } from "../errors.ts";
 import { isTerminalRunState } from "../protocol/states.ts";
 import { validateStack } from "./run-spec-builder.ts";
 import type { EnvVar, Stack, StackPhase, Store } from "./store/index.ts";
-import { ulid } from "./ulid.ts";
+import { ulid } from "../protocol/ulid.ts";
 
 export interface StackInput {
   name: string;

@@ -63,7 +63,7 @@ const RunRejected = v.object({
 const Phase = v.object({ ...header, type: v.literal("phase"), run: Id, phase: v.pipe(v.string(), v.minLength(1)) });
 
 /** One chunk of run output. `seq` counts from 0 per run, without gaps; `data` is base64. */
-const LogChunk = v.object({ ...header, type: v.literal("log"), run: Id, seq: Seq, data: Base64 });
+const Log = v.object({ ...header, type: v.literal("log"), run: Id, seq: Seq, data: Base64 });
 
 const RunFinished = v.object({
   ...header,
@@ -111,7 +111,7 @@ const ErrorReply = v.object({
   message: v.string(),
 });
 
-export const UplinkSchema = v.variant("type", [Hello, Heartbeat, RunAccepted, RunRejected, Phase, LogChunk, RunFinished, Gone]);
+export const UplinkSchema = v.variant("type", [Hello, Heartbeat, RunAccepted, RunRejected, Phase, Log, RunFinished, Gone]);
 export const DownlinkSchema = v.variant("type", [Registered, Schedule, Cancel, Drain, Undrain, Cycle, LogAck, ErrorReply]);
 
 /** launcher -> mothership */

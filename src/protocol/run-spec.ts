@@ -7,14 +7,14 @@
 import * as v from "valibot";
 import { SpaceliftError } from "../errors.ts";
 import { RUN_TYPES, type RunType } from "./states.ts";
+import { ULID_PATTERN } from "./ulid.ts";
 
 /** A PROPOSED run is read-only; every other type is a write run (see RUN_TYPES). */
 export function isReadOnlyRun(type: RunType): boolean {
   return type === "PROPOSED";
 }
 
-/** Crockford base32, 26 characters, first one at most 7 (48-bit time). */
-const Ulid = v.pipe(v.string(), v.regex(/^[0-7][0-9A-HJKMNP-TV-Z]{25}$/, "not a ULID (26 Crockford base32 characters)"));
+const Ulid = v.pipe(v.string(), v.regex(ULID_PATTERN, "not a ULID (26 Crockford base32 characters)"));
 const NonEmpty = v.pipe(v.string(), v.minLength(1, "must not be empty"));
 
 /** POSIX-style names only: anything else cannot be exported by /bin/sh and would be silently lost. */

@@ -177,7 +177,7 @@ export class Agent {
     const original = m.in_reply_to === null ? undefined : this.sent.get(m.in_reply_to);
     if (m.code === "unknown-worker") {
       // Declared gone (silent too long, or the mothership's data was restored): introduce ourselves again.
-      if (original && original.type !== "heartbeat" && original.type !== "log") this.sent.resendAfterHello(original);
+      if (original && original.type !== "heartbeat") this.sent.resendAfterHello(original);
       if (!this.sent.helloPending()) {
         this.log.warn("the mothership does not know this worker; saying hello again");
         this.shipper.setOnline(false);
@@ -249,8 +249,7 @@ export class Agent {
     this.log.info("run accepted", { run, type: spec.type, stack: spec.stack.id });
     const sink: RunSink = {
       phase: (r, name) => this.send(makeMessage("phase", { run: r, phase: name })),
-      // The executor counts from 1, the wire from 0.
-      log: (chunk) => this.shipper.ship(chunk.run, chunk.seq - 1, chunk.data),
+      log: (chunk) => this.shipper.ship(chunk),
     };
     const execution = (async (): Promise<RunResult> => {
       await this.opts.spool.begin(run, this.opts.worker);
@@ -260,7 +259,7 @@ export class Agent {
     execution
       .catch((err: unknown): RunResult => {
         this.log.error("run execution failed", { run, error: errorMessage(err) });
-        return { run, exitCode: null, reason: "system-error", lastSeq: this.opts.spool.lastSeq(run) + 1, messages: [errorMessage(err)] };
+        return { run, exitCode: null, reason: "system-error", lastSeq: this.opts.spool.lastSeq(run), messages: [errorMessage(err)] };
       })
       .then((result) => this.enqueue(() => this.onRunDone(result)), () => {});
   }
@@ -270,7 +269,7 @@ export class Agent {
     if (this.state.kind === "exited" && this.state.immediate) return;
     this.log.info("run finished", { run: result.run, reason: result.reason, exit_code: result.exitCode });
     this.running = null;
-    await this.finishRun(result.run, { exit_code: result.exitCode, reason: result.reason, last_seq: result.lastSeq - 1 });
+    await this.finishRun(result.run, { exit_code: result.exitCode, reason: result.reason, last_seq: result.lastSeq });
     this.apply({ type: "run-finished", run: result.run });
   }
 

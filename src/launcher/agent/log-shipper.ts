@@ -7,6 +7,7 @@
  */
 import type { Logger } from "../../log/logger.ts";
 import { makeMessage, type UplinkMessage } from "../../protocol/messages.ts";
+import type { LogChunk } from "../run-executor.ts";
 import type { LogSpool } from "./log-spool.ts";
 
 export interface Outbox {
@@ -34,9 +35,9 @@ export class LogShipper {
   }
 
   /** Spools the chunk, then sends it if online. Resolves when the chunk is durable and its send is under way. */
-  async ship(run: string, seq: number, data: Uint8Array): Promise<void> {
-    await this.spool.append(run, seq, data);
-    if (this.online) await this.publish(run, seq, data);
+  async ship(chunk: LogChunk): Promise<void> {
+    await this.spool.append(chunk);
+    if (this.online) await this.publish(chunk);
   }
 
   /** Sends every unacknowledged chunk of every spooled run again (after `registered`). */
@@ -46,7 +47,7 @@ export class LogShipper {
     for (const { run } of this.spool.list()) {
       for await (const chunk of this.spool.unacked(run)) {
         if (epoch !== this.epoch || !this.online) return sent;
-        await this.publish(run, chunk.seq, chunk.data);
+        await this.publish(chunk);
         sent++;
       }
     }
@@ -54,7 +55,8 @@ export class LogShipper {
     return sent;
   }
 
-  private async publish(run: string, seq: number, data: Uint8Array): Promise<void> {
+  /** The chunk's seq goes on the wire as it is: producer, spool and wire all count from 0. */
+  private async publish({ run, seq, data }: LogChunk): Promise<void> {
     while (this.inFlight >= this.maxInFlight) await new Promise<void>((resolve) => this.waiters.push(resolve));
     this.inFlight++;
     const message = makeMessage("log", { run, seq, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("base64") });

@@ -14,6 +14,7 @@ import { appendFile, mkdir, readdir, readFile, rm, unlink, writeFile } from "nod
 import { join } from "node:path";
 import type { Logger } from "../../log/logger.ts";
 import type { RunReason } from "../../protocol/states.ts";
+import type { LogChunk } from "../run-executor.ts";
 
 export interface FinishedRun {
   exit_code: number | null;
@@ -108,8 +109,8 @@ export class LogSpool {
     this.runs.set(run, { meta, dir, segments: [], acked: -1, tail: Promise.resolve() });
   }
 
-  /** Appends one chunk; resolves when it is on disk. Chunks of a run come in seq order. */
-  append(run: string, seq: number, data: Uint8Array): Promise<void> {
+  /** Appends one chunk; resolves when it is on disk. Chunks of a run come in seq order, from 0. */
+  append({ run, seq, data }: LogChunk): Promise<void> {
     const r = this.runs.get(run);
     if (!r) return Promise.reject(new RangeError(`run ${run} is not in the spool`));
     const write = r.tail.then(async () => {
@@ -172,7 +173,7 @@ export class LogSpool {
   }
 
   /** The chunks of `run` not acknowledged yet, read back from disk one segment at a time. */
-  async *unacked(run: string): AsyncGenerator<{ seq: number; data: Uint8Array }> {
+  async *unacked(run: string): AsyncGenerator<LogChunk> {
     const r = this.runs.get(run);
     if (!r) return;
     for (const seg of [...r.segments]) {
@@ -183,7 +184,7 @@ export class LogSpool {
       } catch {
         continue; // acknowledged and deleted meanwhile
       }
-      for (const rec of parseRecords(bytes)) if (rec.seq > r.acked) yield rec;
+      for (const rec of parseRecords(bytes)) if (rec.seq > r.acked) yield { run, ...rec };
     }
   }
 }

@@ -1,8 +1,9 @@
 /**
- * The launcher's memory of what it sent recently, by message id. The mothership answers a message it
- * cannot take with `error {in_reply_to}`; with this the agent knows what was refused: a run message
- * refused because the worker was unknown goes out again after the next hello; a spooled run the
- * mothership does not know is dropped. Bounded: the oldest entries are forgotten.
+ * The launcher's memory of what the agent loop sent recently, by message id. The mothership answers a
+ * message it cannot take with `error {in_reply_to}`; with this the agent knows what was refused: a run
+ * message refused because the worker was unknown goes out again after the next hello; a spooled run the
+ * mothership does not know is dropped. Log chunks are not here: the log shipper sends them beside the
+ * loop, and the spool, not this memory, is what resends them. Bounded: the oldest entries are forgotten.
  */
 import type { UplinkMessage } from "../../protocol/messages.ts";
 
@@ -14,14 +15,7 @@ export class SentMessages {
   constructor(private readonly capacity = 2048) {}
 
   remember(message: UplinkMessage): void {
-    if (message.type === "heartbeat" || message.type === "log") return this.keep(message, true);
-    this.keep(message, false);
-  }
-
-  private keep(message: UplinkMessage, cheap: boolean): void {
-    // Log chunks are many and carry data; only their identity is worth keeping.
-    const stored = cheap && message.type === "log" ? { ...message, data: "" } : message;
-    this.byId.set(message.id, stored);
+    this.byId.set(message.id, message);
     if (this.byId.size > this.capacity) this.byId.delete(this.byId.keys().next().value as string);
   }
 

@@ -5,8 +5,9 @@
  *
  * Memory is bounded: at most `maxBytes` wait here plus one chunk in the sink's hands. `push` only
  * returns once the data is buffered below the limit, so a slow sink (its `log` promise) slows the
- * reader of the container's output, and through it the container itself (backpressure, STYLE 10).
- * Chunks are handed to the sink one at a time, in seq order, seq starting at 1 without gaps.
+ * reader of the container's output, and through it the container itself (backpressure).
+ * Chunks are handed to the sink one at a time, in seq order, seq counting from 0 without gaps - the
+ * numbers the spool stores and the wire carries, unchanged.
  */
 import type { RunSink } from "../run-executor.ts";
 
@@ -16,7 +17,8 @@ export const MAX_CHUNK_DELAY_MS = 100;
 export class LogChunker {
   private parts: Uint8Array[] = [];
   private size = 0;
-  private seq = 0;
+  /** The seq of the next chunk. */
+  private nextSeq = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
   /** The flush in progress (flushes are serialized). */
   private flushing: Promise<void> = Promise.resolve();
@@ -30,9 +32,14 @@ export class LogChunker {
     private readonly maxDelayMs = MAX_CHUNK_DELAY_MS,
   ) {}
 
-  /** The seq of the last chunk handed to the sink (0 before the first). */
+  /** The seq of the last chunk handed to the sink (-1 before the first). */
   get lastSeq(): number {
-    return this.seq;
+    return this.nextSeq - 1;
+  }
+
+  /** Bytes pushed but not yet handed to the sink (at most maxBytes; `flush` sends them). */
+  heldBack(): number {
+    return this.size;
   }
 
   async push(data: Uint8Array): Promise<void> {
@@ -66,7 +73,7 @@ export class LogChunker {
       await previous;
       if (size === 0) return;
       const data = parts.length === 1 ? parts[0]! : Buffer.concat(parts, size);
-      await this.sink.log({ run: this.run, seq: ++this.seq, data });
+      await this.sink.log({ run: this.run, seq: this.nextSeq++, data });
     })();
     // Later flushes wait for this one but must not inherit its failure twice.
     this.flushing = next.catch(() => undefined);

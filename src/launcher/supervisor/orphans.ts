@@ -8,13 +8,12 @@
 import type { DockerClient } from "../../docker/types.ts";
 import type { Logger } from "../../log/logger.ts";
 import { errorMessage } from "../../errors.ts";
+import { ULID_PATTERN } from "../../protocol/ulid.ts";
 import { removeContainer } from "./container-ops.ts";
 import { LABEL_RUN, LABEL_WORKER, poolFilter } from "./labels.ts";
 import { removeWorkspace, workspaceDir } from "./workspace.ts";
 
 const LIST_TIMEOUT_MS = 30_000;
-/** Run ids are ULIDs; a label that is not one names no workspace we made. */
-const RUN_ID = /^[0-9A-HJKMNP-TV-Z]{26}$/;
 
 export interface OrphanCleanupOptions {
   docker: DockerClient;
@@ -42,7 +41,8 @@ export async function cleanupOrphans(options: OrphanCleanupOptions): Promise<num
     logger.info("removed an orphaned run container", { container: c.id, run, worker: c.labels[LABEL_WORKER] });
     if (run === undefined || reported.has(run)) continue;
     reported.add(run);
-    if (RUN_ID.test(run)) {
+    // Run ids are ULIDs; a label that is not one names no workspace we made.
+    if (ULID_PATTERN.test(run)) {
       const problem = await removeWorkspace(workspaceDir(options.scratchDir, run));
       if (problem !== undefined) logger.warn(problem, { run });
     }

@@ -23,10 +23,11 @@ export class ShellExecutor implements RunExecutor {
     this.executed.push(spec.id);
     const masker = new LogMasker(runSecrets(spec));
     let seq = 0;
-    const emit = async (bytes: Uint8Array) => {
-      if (bytes.length === 0) return;
-      this.output.set(spec.id, (this.output.get(spec.id) ?? "") + new TextDecoder().decode(bytes));
-      await sink.log({ run: spec.id, seq: ++seq, data: bytes });
+    const emit = async (parts: Uint8Array[]) => {
+      for (const bytes of parts) {
+        this.output.set(spec.id, (this.output.get(spec.id) ?? "") + new TextDecoder().decode(bytes));
+        await sink.log({ run: spec.id, seq: seq++, data: bytes });
+      }
     };
     const env: Record<string, string> = { PATH: process.env.PATH ?? "/usr/bin:/bin" };
     for (const e of spec.environment) env[e.name] = e.value;
@@ -57,6 +58,6 @@ export class ShellExecutor implements RunExecutor {
     }
     await emit(masker.end());
     const reason = signal.aborted ? "cancelled" : exitCode === 0 ? "ok" : "failed";
-    return { run: spec.id, exitCode, reason, lastSeq: seq, messages: [] };
+    return { run: spec.id, exitCode, reason, lastSeq: seq - 1, messages: [] };
   }
 }

@@ -14,7 +14,7 @@ import { importRunDecryptionKey } from "../../../src/protocol/envelope.ts";
 import { encodeMessage, makeMessage, parseMessage, type DownlinkMessage, type MessageBody, type UplinkMessage } from "../../../src/protocol/messages.ts";
 import { readonlyTopic, writeonlyTopic } from "../../../src/protocol/topics.ts";
 import { startMothership, type RunningMothership } from "../../../src/mothership/serve.ts";
-import { ulid } from "../../../src/mothership/ulid.ts";
+import { ulid } from "../../../src/protocol/ulid.ts";
 
 export const repoRoot = join(import.meta.dir, "../../..");
 

@@ -45,7 +45,7 @@ describe.skipIf(env === undefined)("run supervisor: failures and orphans", () =>
     const result = await denying.execute(run, sink, never);
     expect(seen).toEqual([run.id]);
     expect(result).toEqual({
-      run: run.id, exitCode: null, reason: "policy-denied", lastSeq: sink.chunks.length,
+      run: run.id, exitCode: null, reason: "policy-denied", lastSeq: sink.chunks.length - 1,
       messages: ["denied by the run initialization policy: runs on main need approval", "denied by the run initialization policy: image not allowed"],
     });
     expect(sink.phases).toEqual(["preparing"]);

@@ -13,6 +13,7 @@ import type { LogChunk, RunSink } from "../../../src/launcher/run-executor.ts";
 import { LABEL_MANAGED, LABEL_POOL } from "../../../src/launcher/supervisor/labels.ts";
 import { createRunSupervisor, type RunSupervisor, type RunSupervisorDeps } from "../../../src/launcher/supervisor/run-supervisor.ts";
 import { parseRunSpec, type RunSpec } from "../../../src/protocol/run-spec.ts";
+import { ulid } from "../../../src/protocol/ulid.ts";
 import type { DockerTestEnv } from "../../support/env.ts";
 
 export const ROOT = resolve(import.meta.dir, "../../..");
@@ -71,16 +72,9 @@ export function dockerClient(env: DockerTestEnv): DockerClient {
   return createDockerClient({ host: env.host });
 }
 
-let counter = 0;
-const CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-
-/** A fresh ULID-shaped run id (unique per test process). */
+/** A fresh run id (unique per test process: ULIDs are monotonic). */
 export function runId(): string {
-  counter++;
-  const time = Date.now().toString(32).toUpperCase().padStart(10, "0").replace(/[ILOU]/g, "0");
-  let rand = "";
-  for (let i = 0; i < 12; i++) rand += CROCKFORD[Math.floor(Math.random() * 32)];
-  return `0${time.slice(-9)}${rand}${String(counter % 10000).padStart(4, "0")}`.slice(0, 26);
+  return ulid();
 }
 
 export function spec(image: string, phases: Array<{ name: string; commands: string[] }>, extra: Record<string, unknown> = {}): RunSpec {

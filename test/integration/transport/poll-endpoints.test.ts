@@ -7,7 +7,7 @@ import { readFile } from "node:fs/promises";
 import { decodePrivateKey } from "../../../src/pki/keys.ts";
 import { makeMessage, type DownlinkMessage, type UplinkMessage } from "../../../src/protocol/messages.ts";
 import { importSigningKey, POLL_DOWNLINK_PATH, POLL_UPLINK_PATH, signRequest, type DownlinkAnswer, type SigningKey } from "../../../src/protocol/poll.ts";
-import { ulid } from "../../../src/mothership/ulid.ts";
+import { ulid } from "../../../src/protocol/ulid.ts";
 import type { RunningMothership } from "../../../src/mothership/serve.ts";
 import { cli, opensslKeyAndCsr, startServer, tempDir } from "../mothership/harness.ts";
 

@@ -11,7 +11,7 @@ import { decodeToken, type PoolToken } from "../../../src/pki/token.ts";
 import { makeMessage, type DownlinkMessage } from "../../../src/protocol/messages.ts";
 import { importSigningKey, POLL_DOWNLINK_PATH, type SigningKey } from "../../../src/protocol/poll.ts";
 import type { RunningMothership } from "../../../src/mothership/serve.ts";
-import { ulid } from "../../../src/mothership/ulid.ts";
+import { ulid } from "../../../src/protocol/ulid.ts";
 import { PollTransport } from "../../../src/transport/poll-transport.ts";
 import { cli, opensslKeyAndCsr, startServer, tempDir, waitFor } from "../mothership/harness.ts";
 

@@ -30,7 +30,7 @@ describe("log spool", () => {
   test("unacknowledged chunks are read back, also by a new launcher on the same dir", async () => {
     const spool = await LogSpool.open(dir, silentLogger);
     await spool.begin(RUN, "W1");
-    for (let seq = 0; seq < 5; seq++) await spool.append(RUN, seq, bytes(`line ${seq}\n`));
+    for (let seq = 0; seq < 5; seq++) await spool.append({ run: RUN, seq, data: bytes(`line ${seq}\n`) });
     await spool.ack(RUN, 1);
     expect(await collect(spool, RUN)).toEqual([[2, "line 2\n"], [3, "line 3\n"], [4, "line 4\n"]]);
 
@@ -44,7 +44,7 @@ describe("log spool", () => {
   test("a torn record at the end (crash mid-write) is ignored", async () => {
     const spool = await LogSpool.open(dir, silentLogger);
     await spool.begin(RUN, "W1");
-    await spool.append(RUN, 0, bytes("whole\n"));
+    await spool.append({ run: RUN, seq: 0, data: bytes("whole\n") });
     const [seg] = (await readdir(join(dir, RUN))).filter((n) => n.endsWith(".seg"));
     await appendFile(join(dir, RUN, seg!), new Uint8Array([0, 0, 0, 1, 0, 0, 0, 50, 65, 66]));
     const again = await LogSpool.open(dir, silentLogger);
@@ -55,7 +55,7 @@ describe("log spool", () => {
     const spool = await LogSpool.open(dir, silentLogger);
     await spool.begin(RUN, "W1");
     const big = new Uint8Array(300 * 1024).fill(97);
-    for (let seq = 0; seq < 10; seq++) await spool.append(RUN, seq, big);
+    for (let seq = 0; seq < 10; seq++) await spool.append({ run: RUN, seq, data: big });
     const segments = async () => (await readdir(join(dir, RUN))).filter((n) => n.endsWith(".seg")).length;
     expect(await segments()).toBe(3);
     await spool.ack(RUN, 7);

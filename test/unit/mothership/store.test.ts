@@ -3,7 +3,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openStore } from "../../../src/mothership/store/index.ts";
-import { ulid } from "../../../src/mothership/ulid.ts";
+import { ulid } from "../../../src/protocol/ulid.ts";
 
 let dir = "";
 beforeAll(async () => {

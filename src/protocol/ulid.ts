@@ -1,9 +1,12 @@
 /**
- * ULIDs for every id the mothership makes (pools, stacks, runs): sortable by creation time, safe
- * as MQTT topic levels, and what the run spec's `id` requires. Monotonic within one millisecond so
- * ids made in a burst still sort in creation order.
+ * ULIDs: every id the mothership makes (pools, stacks, runs) and a launcher's worker id. Sortable by
+ * creation time, safe as MQTT topic levels, and what the run spec's `id` requires. Monotonic within
+ * one millisecond, so ids made in a burst still sort in creation order. No I/O, no clock at import.
  */
 const ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/** Crockford base32, 26 characters, the first at most 7 (a 48-bit millisecond time). */
+export const ULID_PATTERN = /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/;
 
 let lastTime = -1;
 let lastRandom: number[] = [];
