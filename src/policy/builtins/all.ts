@@ -15,3 +15,4 @@ import "./regex.ts";
 import "./encoding.ts";
 import "./semver.ts";
 import "./bits.ts";
+import "./yaml.ts";
