@@ -1,7 +1,8 @@
 /**
- * Streaming secret masking for run logs (DESIGN §7.6). Works on raw bytes, so secrets may contain
- * any UTF-8 (or binary) content, including newlines, and the stream may be cut anywhere - in the
- * middle of a secret or of a multibyte character.
+ * Streaming secret masking for run logs. Works on bytes end to end: every secret is compared as its
+ * UTF-8 byte sequence, the stream may be cut anywhere (inside a secret, inside a multibyte character),
+ * and every length below is a byte count - a one-character secret such as "€" is three bytes, and its
+ * first byte alone is already held back.
  *
  * Semantics (and the reference the tests compare against): find every occurrence of every secret
  * in the whole stream, at every start position; occurrences that overlap form one group; each
@@ -10,20 +11,24 @@
  * the stream was split into reads.
  *
  * Streaming: a byte can only be part of a not-yet-complete occurrence if it lies in the last
- * (longest secret - 1) bytes seen, so exactly that tail is held back between reads; everything
- * before it is final. Searching uses Buffer#indexOf per secret over the (tail + new chunk)
- * window - native code, no per-byte JavaScript loop. Returned bytes may alias the chunk passed in;
- * the held-back tail is always copied, so callers may reuse their read buffers once they consumed
- * the output.
+ * (longest secret - 1) bytes seen, so at most that tail is held back between reads; everything
+ * before it is final. The tail is released at once when no suffix of it is the beginning of any
+ * secret - then nothing seen can be part of a future occurrence - so a stream's last line does not
+ * wait for the stream's next output. Searching uses Buffer#indexOf per secret over the (tail + new
+ * chunk) window: native code, no per-byte JavaScript loop. Returned bytes may alias the chunk passed
+ * in; the held-back tail is always copied, so callers may reuse their read buffers once they
+ * consumed the output. After `end()` the masker is as new and may be used again.
  */
+import type { LogStage } from "./log-stage.ts";
 
 export const MASK = "*****";
 const MASK_BYTES = new TextEncoder().encode(MASK);
 
-export class LogMasker {
+export class LogMasker implements LogStage {
+  /** The secrets as UTF-8 bytes, longest first. */
   private readonly secrets: Buffer[];
-  private readonly holdBack: number;
-  /** Bytes seen but not yet decided (at most holdBack of them). */
+  readonly maxHeldBack: number;
+  /** Bytes seen but not yet decided (at most maxHeldBack of them). */
   private tail: Buffer = Buffer.alloc(0);
   /** How many leading bytes of `tail` belong to a group whose mask was already emitted. */
   private maskedPrefix = 0;
@@ -32,28 +37,34 @@ export class LogMasker {
 
   /** Empty strings are ignored; duplicates are harmless. */
   constructor(secrets: Iterable<string>) {
-    const unique = [...new Set(secrets)].filter((s) => s.length > 0);
+    const unique = [...new Set(secrets)].filter((s) => s !== "");
     this.secrets = unique.map((s) => Buffer.from(s, "utf8")).sort((a, b) => b.length - a.length);
-    this.holdBack = Math.max(0, (this.secrets[0]?.length ?? 0) - 1);
+    this.maxHeldBack = Math.max(0, (this.secrets[0]?.length ?? 0) - 1);
   }
 
-  /** Masks the next read; returns the bytes that are now final (possibly empty). */
-  write(chunk: Uint8Array): Uint8Array {
-    if (chunk.length === 0) return chunk;
-    if (this.secrets.length === 0) return chunk;
+  /** Masks the next read; returns the bytes that are now final (possibly none). */
+  write(chunk: Uint8Array): Uint8Array[] {
+    if (chunk.length === 0) return [];
+    if (this.secrets.length === 0) return [chunk];
     const window = this.tail.length === 0 ? toBuffer(chunk) : Buffer.concat([this.tail, chunk]);
-    return this.process(window, Math.max(0, window.length - this.holdBack));
+    const out = this.process(window, Math.max(0, window.length - this.maxHeldBack));
+    if (this.tail.length === 0 || this.mayContinue()) return nonEmpty(out);
+    return nonEmpty(out, this.process(this.tail, this.tail.length));
   }
 
   /** The stream ended: masks and returns what was held back. */
-  end(): Uint8Array {
-    if (this.tail.length === 0) return new Uint8Array(0);
-    return this.process(this.tail, this.tail.length);
+  end(): Uint8Array[] {
+    if (this.tail.length === 0) return [];
+    return nonEmpty(this.process(this.tail, this.tail.length));
+  }
+
+  heldBack(): number {
+    return this.tail.length;
   }
 
   /**
    * Emits window[0, cut) masked; keeps window[cut, ...) as the new tail. Occurrences that start
-   * before `cut` are complete (they are at most holdBack + 1 long); those starting at or after it
+   * before `cut` are complete (they are at most maxHeldBack + 1 long); those starting at or after it
    * are found again in the next window.
    */
   private process(window: Buffer, cut: number): Uint8Array {
@@ -105,6 +116,19 @@ export class LogMasker {
       ends[i] = e[i]!;
     }
   }
+
+  /** True when some suffix of the tail is a proper prefix of some secret (compared as bytes). */
+  private mayContinue(): boolean {
+    const tail = this.tail;
+    for (const secret of this.secrets) {
+      const first = secret[0]!;
+      const from = Math.max(0, tail.length - secret.length + 1);
+      for (let at = tail.indexOf(first, from); at !== -1; at = tail.indexOf(first, at + 1)) {
+        if (tail.subarray(at).equals(secret.subarray(0, tail.length - at))) return true;
+      }
+    }
+    return false;
+  }
 }
 
 /** The masker as a web TransformStream of bytes (bounded: it holds back at most longest secret - 1 bytes). */
@@ -112,14 +136,16 @@ export function maskingStream(secrets: Iterable<string>): TransformStream<Uint8A
   const masker = new LogMasker(secrets);
   return new TransformStream({
     transform(chunk, controller) {
-      const out = masker.write(chunk);
-      if (out.length > 0) controller.enqueue(out);
+      for (const out of masker.write(chunk)) controller.enqueue(out);
     },
     flush(controller) {
-      const out = masker.end();
-      if (out.length > 0) controller.enqueue(out);
+      for (const out of masker.end()) controller.enqueue(out);
     },
   });
+}
+
+function nonEmpty(...parts: Uint8Array[]): Uint8Array[] {
+  return parts.filter((part) => part.length > 0);
 }
 
 function toBuffer(chunk: Uint8Array): Buffer {

@@ -48,40 +48,58 @@ export function encodePhaseMarker(nonce: string, name: string): Uint8Array {
 
 export type MarkerEvent = { kind: "phase"; name: string } | { kind: "output"; data: Uint8Array };
 
+export interface MarkerParserOptions {
+  /**
+   * Return a lone held-back line break at once instead of keeping it until the next read. A command
+   * that prints a line and then works quietly would otherwise have that line break wait - for minutes,
+   * and behind the other stream's output. If a marker follows, the returned line break stands for the
+   * marker's own leading newline (a line break either way); if output follows, it is not returned
+   * twice. The output then differs from what the commands wrote only when a read ended right after a
+   * marker's leading newline: it keeps that newline. Longer held-back bytes (the line break and the
+   * start of the marker head) are never returned early: they could be part of the nonce.
+   */
+  releaseLineBreak?: boolean;
+}
+
 /**
  * Splits a byte stream into output and phase events, for any split of the stream into reads.
- * It holds back at most one incomplete marker (< 100 bytes + nonce) between reads; `end()` returns
- * whatever was held back as output. Output slices may alias the pushed chunks; they are not copied.
+ * It holds back at most one incomplete marker (< 100 bytes + nonce, `maxHeldBack`) between reads;
+ * `end()` returns whatever was held back as output. Output slices may alias the written chunks;
+ * they are not copied. Shaped as a log stage (src/launcher/log-stage.ts) whose output is events.
  */
 export class PhaseMarkerParser {
+  readonly maxHeldBack: number;
   private readonly head: Uint8Array;
   private readonly maxMarker: number;
+  private readonly releaseLineBreak: boolean;
   private pending: Uint8Array = new Uint8Array(0);
+  /** `pending` begins with a line break that was already returned as output. */
+  private released = false;
 
-  constructor(nonce: string) {
+  constructor(nonce: string, options: MarkerParserOptions = {}) {
     this.head = markerHead(nonce);
     this.maxMarker = this.head.length + MAX_BODY + 1;
+    this.maxHeldBack = this.maxMarker - 1;
+    this.releaseLineBreak = options.releaseLineBreak ?? false;
   }
 
-  push(chunk: Uint8Array): MarkerEvent[] {
+  write(chunk: Uint8Array): MarkerEvent[] {
+    if (chunk.length === 0) return [];
     const buf = this.pending.length === 0 ? chunk : concat(this.pending, chunk);
     const events: MarkerEvent[] = [];
-    let emitted = 0;
+    let emitted = this.released ? 1 : 0;
     let from = 0;
     for (;;) {
       const at = indexOf(buf, this.head, from);
       if (at === -1) {
-        const hold = this.partialHeadAt(buf, Math.max(from, buf.length - this.head.length + 1));
-        pushOutput(events, buf.subarray(emitted, hold));
-        this.pending = buf.slice(hold);
+        this.hold(events, buf, emitted, this.partialHeadAt(buf, Math.max(from, buf.length - this.head.length + 1)));
         return events;
       }
       const bodyStart = at + this.head.length;
       const newline = buf.indexOf(NEWLINE, bodyStart);
       if (newline === -1 && buf.length - at < this.maxMarker) {
         // A marker cut by the read boundary: keep it for the next read.
-        pushOutput(events, buf.subarray(emitted, at));
-        this.pending = buf.slice(at);
+        this.hold(events, buf, emitted, at);
         return events;
       }
       const name = newline === -1 || newline - bodyStart > MAX_BODY ? null : phaseName(buf.subarray(bodyStart, newline));
@@ -90,6 +108,7 @@ export class PhaseMarkerParser {
         from = at + 1;
         continue;
       }
+      // A released line break at `at` was this marker's own: nothing more to return for it.
       pushOutput(events, buf.subarray(emitted, at));
       events.push({ kind: "phase", name });
       emitted = from = newline + 1;
@@ -98,9 +117,26 @@ export class PhaseMarkerParser {
 
   /** The stream ended: anything held back was output after all. */
   end(): MarkerEvent[] {
-    const rest = this.pending;
+    const rest = this.pending.subarray(this.released ? 1 : 0);
     this.pending = new Uint8Array(0);
+    this.released = false;
     return rest.length > 0 ? [{ kind: "output", data: rest }] : [];
+  }
+
+  heldBack(): number {
+    return this.pending.length - (this.released ? 1 : 0);
+  }
+
+  /** Returns buf[emitted, hold) as output and keeps buf[hold, ...) for the next read. */
+  private hold(events: MarkerEvent[], buf: Uint8Array, emitted: number, hold: number): void {
+    pushOutput(events, buf.subarray(emitted, Math.max(emitted, hold)));
+    this.pending = buf.slice(hold);
+    // Only a released line break can lie before `emitted` and still be kept.
+    this.released = emitted > hold;
+    if (this.releaseLineBreak && !this.released && this.pending.length === 1 && this.pending[0] === NEWLINE) {
+      pushOutput(events, this.pending);
+      this.released = true;
+    }
   }
 
   /**

@@ -1,29 +1,32 @@
 /**
- * A run's log path (DESIGN §7.6): container output frames and the launcher's own notes in, masked and
- * sequenced chunks and phase changes out.
+ * A run's log path: container output frames and the launcher's own notes in, masked and sequenced
+ * chunks and phase changes out.
  *
- *   stdout frames -> PhaseMarkerParser -> StreamMasker(stdout) -+
- *   stderr frames ---------------------> StreamMasker(stderr) -+-> LogChunker -> sink.log
- *   launcher notes -------------------> LogMasker(once) -------+         \-> stdout mirror (JSON lines)
+ *   stdout frames -> PhaseMarkerParser -> LogMasker(stdout) -+
+ *   stderr frames ---------------------> LogMasker(stderr) -+-> LogChunker -> sink.log
+ *   launcher notes -------------------> LogMasker(once) ----+         \-> stdout mirror (JSON lines)
  *
  * Markers are parsed BEFORE masking (a secret could otherwise hide one) and only on stdout, where the
- * worker writes them. Each stream has its own masker (stream-masker.ts), so a secret written in two pieces is masked
- * even when the other stream's output arrives in between. At a phase marker both maskers are flushed
- * and every chunk of the old phase reaches the sink before the phase change does, so the sink sees
- * each byte in the phase that printed it.
+ * worker writes them. Each stream has its own masker, so a secret written in two pieces is masked even
+ * when the other stream's output arrives in between. At a phase marker both maskers are ended and every
+ * chunk of the old phase reaches the sink before the phase change does, so the sink sees each byte in
+ * the phase that printed it.
+ *
+ * The parser and the maskers are log stages (../log-stage.ts): each decides alone what it must keep
+ * back between reads and releases it as soon as that is safe (the parser a lone line break, a masker a
+ * tail that cannot begin a secret), so a line is not delayed until its stream's next output. The
+ * pipeline only passes each stage's output on and ends the stages at a phase change or the end.
  *
  * Operations are serialized (notes come from timers while output is being read), and each one
  * returns only when its data is buffered within the chunker's bound: backpressure to the reader.
  */
 import type { OutputFrame } from "../../docker/demux.ts";
-import { type MarkerEvent, PhaseMarkerParser, encodePhaseMarker } from "../../protocol/phase-markers.ts";
+import { type MarkerEvent, PhaseMarkerParser } from "../../protocol/phase-markers.ts";
 import { LogMasker } from "../log-masker.ts";
+import type { LogStage } from "../log-stage.ts";
 import type { RunSink } from "../run-executor.ts";
 import { LogChunker } from "./log-chunker.ts";
-import { StreamMasker } from "./stream-masker.ts";
 
-const NEWLINE = 0x0a;
-const NEWLINE_BYTES = new Uint8Array([NEWLINE]);
 /** Longest line mirrored to stdout in one JSON record; longer ones are split. */
 const MAX_MIRROR_LINE = 16 * 1024;
 
@@ -41,53 +44,44 @@ export interface LogPipelineOptions {
 }
 
 export class LogPipeline {
-  private readonly parser: PhaseMarkerParser;
-  private readonly maskers: { stdout: StreamMasker; stderr: StreamMasker };
+  private readonly parser: LogStage<MarkerEvent>;
+  private readonly maskers: { stdout: LogStage; stderr: LogStage };
   private readonly chunker: LogChunker;
   private readonly mirror: LineMirror | undefined;
   private queue: Promise<void> = Promise.resolve();
-  /** stdout bytes given to the parser, and bytes it has returned as output or markers. */
-  private stdoutIn = 0;
-  private stdoutOut = 0;
-  private lastStdoutByte = -1;
-  private newlineReleased = false;
 
   constructor(private readonly options: LogPipelineOptions) {
-    this.parser = new PhaseMarkerParser(options.nonce);
-    this.maskers = { stdout: new StreamMasker(options.secrets), stderr: new StreamMasker(options.secrets) };
+    this.parser = new PhaseMarkerParser(options.nonce, { releaseLineBreak: true });
+    this.maskers = { stdout: new LogMasker(options.secrets), stderr: new LogMasker(options.secrets) };
     this.chunker = new LogChunker(options.run, options.sink, options.maxChunkBytes, options.maxChunkDelayMs);
     this.mirror = options.mirror
       ? new LineMirror(options.mirror, { run_ulid: options.run, stack_id: options.stackId }, options.now ?? (() => new Date()))
       : undefined;
   }
 
+  /** The seq of the last chunk handed to the sink (-1 when none). */
   get lastSeq(): number {
     return this.chunker.lastSeq;
+  }
+
+  /** Bytes some stage has taken and not yet passed on (0 once `finish` resolved). */
+  heldBack(): number {
+    return this.parser.heldBack() + this.maskers.stdout.heldBack() + this.maskers.stderr.heldBack() + this.chunker.heldBack();
   }
 
   /** One frame of the container's output. */
   output(frame: OutputFrame): Promise<void> {
     return this.serial(async () => {
-      if (frame.stream === "stderr") {
-        await this.releaseHeldNewline();
-        await this.emit(this.maskers.stderr.write(frame.data));
-        return;
-      }
-      if (frame.stream !== "stdout") return;
-      this.stdoutIn += frame.data.length;
-      this.lastStdoutByte = frame.data[frame.data.length - 1] ?? this.lastStdoutByte;
-      await this.parsed(this.parser.push(frame.data));
-      await this.releaseHeldNewline();
+      if (frame.stream === "stderr") await this.emit(this.maskers.stderr.write(frame.data));
+      else if (frame.stream === "stdout") await this.parsed(this.parser.write(frame.data));
     });
   }
 
   /** A line from the launcher itself (pull progress, debug output, why a run failed); masked like the rest. */
   note(line: string): Promise<void> {
     return this.serial(async () => {
-      await this.releaseHeldNewline();
       const masker = new LogMasker(this.options.secrets);
-      const bytes = new TextEncoder().encode(`[spacelift-launcher] ${line}\n`);
-      await this.emit(masker.write(bytes));
+      await this.emit(masker.write(new TextEncoder().encode(`[spacelift-launcher] ${line}\n`)));
       await this.emit(masker.end());
     });
   }
@@ -96,7 +90,7 @@ export class LogPipeline {
   finish(): Promise<void> {
     return this.serial(async () => {
       await this.parsed(this.parser.end());
-      await this.flushMaskers();
+      await this.endMaskers();
       await this.chunker.flush();
       this.mirror?.end();
     });
@@ -109,51 +103,23 @@ export class LogPipeline {
 
   private async parsed(events: MarkerEvent[]): Promise<void> {
     for (const event of events) {
-      if (event.kind === "phase") {
-        this.stdoutOut += encodePhaseMarker(this.options.nonce, event.name).length;
-        this.newlineReleased = false; // the marker began with it: it was a line break either way
-        await this.changePhase(event.name);
+      if (event.kind === "output") {
+        await this.emit(this.maskers.stdout.write(event.data));
         continue;
       }
-      this.stdoutOut += event.data.length;
-      let data = event.data;
-      if (this.newlineReleased) {
-        data = data.subarray(1);
-        this.newlineReleased = false;
-      }
-      await this.emit(this.maskers.stdout.write(data));
+      await this.endMaskers();
+      await this.chunker.flush();
+      this.options.sink.phase(this.options.run, event.name);
     }
   }
 
-  /**
-   * The marker parser holds back a final "\n" of stdout (it could begin a marker) until more stdout
-   * arrives — for a command that prints a line and then works quietly, that could be minutes, and
-   * stderr output or a launcher note would get in front of it ("out" "err\n" "\n"). So the line break
-   * is sent at once and dropped from the parser's next output; if a marker follows instead, it was
-   * the marker's own leading newline, which is a line break either way. Longer held-back bytes (a
-   * line break and the start of the marker head) are never released early: they could be part of
-   * the nonce.
-   */
-  private async releaseHeldNewline(): Promise<void> {
-    if (this.newlineReleased || this.stdoutIn - this.stdoutOut !== 1 || this.lastStdoutByte !== NEWLINE) return;
-    this.newlineReleased = true;
-    await this.emit(this.maskers.stdout.write(NEWLINE_BYTES));
-  }
-
-  private async changePhase(name: string): Promise<void> {
-    await this.flushMaskers();
-    await this.chunker.flush();
-    this.options.sink.phase(this.options.run, name);
-  }
-
-  private async flushMaskers(): Promise<void> {
+  private async endMaskers(): Promise<void> {
     await this.emit(this.maskers.stdout.end());
     await this.emit(this.maskers.stderr.end());
   }
 
-  private async emit(masked: Uint8Array | Uint8Array[]): Promise<void> {
-    for (const part of Array.isArray(masked) ? masked : [masked]) {
-      if (part.length === 0) continue;
+  private async emit(masked: Uint8Array[]): Promise<void> {
+    for (const part of masked) {
       this.mirror?.write(part);
       await this.chunker.push(part);
     }

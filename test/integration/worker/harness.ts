@@ -84,7 +84,7 @@ export async function runWorker(box: Sandbox, options: StartOptions = {}): Promi
 
 function parseMarkers(bytes: Uint8Array, nonce: string): Flat {
   const parser = new PhaseMarkerParser(nonce);
-  const events: MarkerEvent[] = [...parser.push(bytes), ...parser.end()];
+  const events: MarkerEvent[] = [...parser.write(bytes), ...parser.end()];
   const flat: Flat = [];
   for (const event of events) {
     const last = flat.at(-1);

@@ -1,5 +1,8 @@
+// The log masker on bytes: whole, split and overlapping secrets, multibyte secrets cut inside a
+// character, the held-back tail and its early release, and a seeded fuzz against a naive reference.
 import { describe, expect, test } from "bun:test";
 import { LogMasker, MASK, maskingStream } from "../../../src/launcher/log-masker.ts";
+import { rng } from "../../support/random.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -41,16 +44,22 @@ function reference(input: Uint8Array, secrets: string[]): Uint8Array {
   return new Uint8Array(out);
 }
 
-/** Feeds `input` cut at `cuts` (sorted offsets) through a fresh masker. */
+/**
+ * Feeds `input` cut at `cuts` (sorted offsets) through a fresh masker; checks after every read that
+ * the output so far holds no secret and that the masker keeps no more than it says.
+ */
 function streamed(input: Uint8Array, secrets: string[], cuts: number[]): Uint8Array {
   const masker = new LogMasker(secrets);
   const parts: Uint8Array[] = [];
   let prev = 0;
   for (const cut of [...cuts, input.length]) {
-    parts.push(Uint8Array.from(masker.write(input.subarray(prev, cut))));
+    // Copied: the masker may return views of the read, and the reader reuses nothing here, but be strict.
+    parts.push(...masker.write(input.subarray(prev, cut)).map((p) => Uint8Array.from(p)));
     prev = cut;
+    expect(masker.heldBack()).toBeLessThanOrEqual(masker.maxHeldBack);
   }
-  parts.push(Uint8Array.from(masker.end()));
+  parts.push(...masker.end());
+  expect(masker.heldBack()).toBe(0);
   return Buffer.concat(parts);
 }
 
@@ -115,13 +124,34 @@ describe("LogMasker", () => {
     }
   });
 
-  test("holds back only longest secret - 1 bytes", () => {
+  test("holds back at most longest secret - 1 bytes, and only while they may begin a secret", () => {
     const masker = new LogMasker(["12345", "xy"]);
-    expect(masker.write(enc.encode("abcdefgh")).length).toBe(4);
-    expect(masker.write(enc.encode("i")).length).toBe(1);
-    expect(dec.decode(masker.end())).toBe("fghi");
+    const text = (parts: Uint8Array[]) => dec.decode(Buffer.concat(parts));
+    expect(masker.maxHeldBack).toBe(4);
+    expect(text(masker.write(enc.encode("abcdefgh")))).toBe("abcdefgh");
+    expect(text(masker.write(enc.encode("abc1234")))).toBe("abc");
+    expect(masker.heldBack()).toBe(4);
+    // "234x" still may be followed by "y".
+    expect(text(masker.write(enc.encode("x")))).toBe("1");
+    expect(text(masker.write(enc.encode("z")))).toBe("234xz");
+    expect(masker.heldBack()).toBe(0);
+    expect(text(masker.end())).toBe("");
     const single = new LogMasker(["z"]);
-    expect(dec.decode(single.write(enc.encode("zaz")))).toBe("*****a*****");
+    expect(text(single.write(enc.encode("zaz")))).toBe("*****a*****");
+  });
+
+  test("lengths are bytes: a one-character multibyte secret cut after its first byte is held and masked", () => {
+    for (const secret of ["€", "é", "😀"]) {
+      const bytes = enc.encode(`a${secret}b`);
+      const masker = new LogMasker([secret]);
+      expect(masker.maxHeldBack).toBe(enc.encode(secret).length - 1);
+      const first = Buffer.concat(masker.write(bytes.subarray(0, 2)));
+      // The secret's first byte stays back whatever else does.
+      expect(first.includes(bytes[1]!)).toBe(false);
+      expect(masker.heldBack()).toBeGreaterThanOrEqual(1);
+      const rest = Buffer.concat([...masker.write(bytes.subarray(2)), ...masker.end()]);
+      expect(dec.decode(Buffer.concat([first, rest]))).toBe("a*****b");
+    }
   });
 
   test("equals the non-streaming reference on random inputs and random splits", () => {
@@ -144,15 +174,61 @@ describe("LogMasker", () => {
     }
   });
 
+  test("fuzz (seeded): multibyte, emoji and overlapping secrets, cut at random byte positions - streaming equals one-shot, no secret leaves", () => {
+    const random = rng(20240611);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
+    const int = (n: number): number => Math.floor(random() * n);
+    // Characters that share leading bytes with each other ("€" and "₤", the two emoji), so a read cut
+    // inside one leaves bytes that could begin another. No "*": the mask itself must not look like a secret.
+    const chars = ["a", "b", "\n", "é", "è", "€", "₤", "中", "😀", "😁", "🔑"];
+    const word = (max: number): string => Array.from({ length: 1 + int(max) }, () => pick(chars)).join("");
+    const cases = 4000;
+    for (let round = 0; round < cases; round++) {
+      const secrets: string[] = [];
+      for (let i = 1 + int(4); i > 0; i--) {
+        const kind = int(5);
+        const other = secrets.length > 0 ? Array.from(pick(secrets)) : null;
+        if (kind === 0) secrets.push(pick(["€", "é", "中", "₤"]));
+        else if (kind === 1) secrets.push(pick(["😀", "🔑", "😀😁"]));
+        else if (kind === 2 && other) secrets.push(other.slice(int(other.length)).join("") + word(3)); // overlaps the other's end
+        else if (kind === 3 && other) secrets.push(other.slice(0, 1 + int(other.length)).join("")); // a prefix of the other
+        else secrets.push(word(6));
+      }
+      const encoded = secrets.map((x) => enc.encode(x));
+      const pieces: Uint8Array[] = [];
+      for (let i = int(40); i > 0; i--) {
+        const r = int(6);
+        if (r === 0) pieces.push(pick(encoded));
+        else if (r === 1) {
+          const sec = pick(encoded); // a secret's first bytes only, often ending inside a character
+          pieces.push(sec.subarray(0, int(sec.length)));
+        } else pieces.push(enc.encode(word(3)));
+      }
+      const input = Buffer.concat(pieces);
+      const everyByte = int(20) === 0;
+      const cuts = everyByte
+        ? Array.from({ length: input.length }, (_, i) => i)
+        : Array.from({ length: int(16) }, () => int(input.length + 1)).sort((x, y) => x - y);
+      const actual = Buffer.from(streamed(input, secrets, cuts));
+      const oneShot = new LogMasker(secrets);
+      const whole = Buffer.concat([...oneShot.write(input), ...oneShot.end()]);
+      const expected = Buffer.from(reference(input, secrets));
+      const where = `seed 20240611 round ${round}: secrets=${JSON.stringify(secrets)} input=${input.toString("hex")} cuts=${cuts.join(",")}`;
+      if (!actual.equals(whole) || !actual.equals(expected)) throw new Error(`streaming differs from one-shot masking at ${where}`);
+      for (const sec of encoded) if (actual.indexOf(sec) !== -1) throw new Error(`secret bytes in the output at ${where}`);
+    }
+    expect(cases).toBe(4000);
+  });
+
   test("a caller reusing its read buffer does not corrupt the held-back tail", () => {
     const masker = new LogMasker(["secret"]);
     const buffer = new Uint8Array(6);
     const out: Uint8Array[] = [];
     for (const piece of ["xxxsec", "retyyy"]) {
       buffer.set(enc.encode(piece));
-      out.push(Uint8Array.from(masker.write(buffer)));
+      out.push(...masker.write(buffer).map((p) => Uint8Array.from(p)));
     }
-    out.push(Uint8Array.from(masker.end()));
+    out.push(...masker.end());
     expect(dec.decode(Buffer.concat(out))).toBe("xxx*****yyy");
   });
 

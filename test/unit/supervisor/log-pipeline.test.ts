@@ -1,20 +1,24 @@
-// The run log path without Docker: masking per stream (also across random read boundaries), phase
-// markers parsed before masking, early release of safe tails, chunk sequencing, size and backpressure.
+// The run log path without Docker: masking per stream (also across random read boundaries, multibyte
+// secrets cut inside a character), phase markers parsed before masking, early release of safe tails,
+// every stage empty after finish, chunk sequencing from 0, size and backpressure.
 import { describe, expect, test } from "bun:test";
 import type { LogChunk, RunSink } from "../../../src/launcher/run-executor.ts";
 import { LogMasker } from "../../../src/launcher/log-masker.ts";
 import { LogChunker } from "../../../src/launcher/supervisor/log-chunker.ts";
 import { LogPipeline } from "../../../src/launcher/supervisor/log-pipeline.ts";
-import { StreamMasker } from "../../../src/launcher/supervisor/stream-masker.ts";
 import { encodePhaseMarker, newMarkerNonce } from "../../../src/protocol/phase-markers.ts";
 import { rng } from "../../support/random.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-function oneShot(text: string, secrets: string[]): string {
+function oneShotBytes(bytes: Uint8Array, secrets: string[]): Buffer {
   const m = new LogMasker(secrets);
-  return dec.decode(Buffer.concat([m.write(enc.encode(text)), m.end()]));
+  return Buffer.concat([...m.write(bytes), ...m.end()]);
+}
+
+function oneShot(text: string, secrets: string[]): string {
+  return dec.decode(oneShotBytes(enc.encode(text), secrets));
 }
 
 /** Splits `bytes` at random points into 1..n pieces. */
@@ -41,45 +45,22 @@ class Sink implements RunSink {
   chunks(): LogChunk[] {
     return this.events.flatMap((e) => ("chunk" in e ? [e.chunk] : []));
   }
+  /** Each phase's bytes decoded whole: a chunk may end inside a multibyte character. */
   byPhase(): Array<{ phase: string; text: string }> {
-    const out = [{ phase: "(start)", text: "" }];
+    const out: Array<{ phase: string; bytes: Uint8Array[] }> = [{ phase: "(start)", bytes: [] }];
     for (const e of this.events) {
-      if ("phase" in e) out.push({ phase: e.phase, text: "" });
-      else out.at(-1)!.text += dec.decode(e.chunk.data);
+      if ("phase" in e) out.push({ phase: e.phase, bytes: [] });
+      else out.at(-1)!.bytes.push(e.chunk.data);
     }
-    return out;
+    return out.map((p) => ({ phase: p.phase, text: dec.decode(Buffer.concat(p.bytes)) }));
   }
 }
-
-describe("StreamMasker", () => {
-  test("equals one-shot masking for random secrets, texts and read boundaries", () => {
-    const random = rng(7);
-    const alphabet = "ab\nc-";
-    const word = (n: number) => Array.from({ length: n }, () => alphabet[Math.floor(random() * alphabet.length)]).join("");
-    for (let round = 0; round < 400; round++) {
-      const secrets = Array.from({ length: 1 + Math.floor(random() * 3) }, () => word(1 + Math.floor(random() * 5)));
-      const text = word(Math.floor(random() * 60));
-      const masker = new StreamMasker(secrets);
-      const parts = split(enc.encode(text), random).flatMap((p) => masker.write(p));
-      parts.push(...masker.end());
-      expect(dec.decode(Buffer.concat(parts))).toBe(oneShot(text, secrets));
-    }
-  });
-
-  test("releases a tail that cannot begin a secret, holds one that can", () => {
-    const masker = new StreamMasker(["hunter2"]);
-    expect(dec.decode(Buffer.concat(masker.write(enc.encode("line one\n"))))).toBe("line one\n");
-    // "hun" may continue as the secret: the masker keeps its usual (longest secret - 1) bytes.
-    expect(dec.decode(Buffer.concat(masker.write(enc.encode("pw: hun"))))).toBe("p");
-    expect(dec.decode(Buffer.concat(masker.write(enc.encode("ter2 ok\n"))))).toBe("w: ***** ok\n");
-  });
-});
 
 describe("LogPipeline", () => {
   test("property: phases in order, each phase's text masked exactly, whatever the read boundaries", async () => {
     const random = rng(42);
-    const secrets = ["s3cret-value", "multi\nline\nsecret", "ab"];
-    const pieces = ["plain output ", "s3cret-value", "multi\nline\nsecret", "a", "b", "\n", "x", "s3cret-", "value\n", "\x1e not a marker\n"];
+    const secrets = ["s3cret-value", "multi\nline\nsecret", "ab", "€", "pässwörd🔑"];
+    const pieces = ["plain output ", "s3cret-value", "multi\nline\nsecret", "a", "b", "\n", "x", "s3cret-", "value\n", "\x1e not a marker\n", "€", "₤", "pässwörd🔑", "pässw", "🔑"];
     for (let round = 0; round < 150; round++) {
       const nonce = newMarkerNonce();
       const phases = ["initializing", "planning", "applying"].slice(0, 1 + Math.floor(random() * 3));
@@ -96,6 +77,7 @@ describe("LogPipeline", () => {
       const pipeline = new LogPipeline({ run: "r", stackId: "s", sink, nonce, secrets, maxChunkBytes: 1 + Math.floor(random() * 40) });
       for (const data of split(enc.encode(stream), random, 20)) await pipeline.output({ stream: "stdout", data });
       await pipeline.finish();
+      expect(pipeline.heldBack()).toBe(0);
       const got = sink.byPhase();
       expect(got.map((p) => p.phase)).toEqual(expected.map((p) => p.phase));
       got.forEach((p, i) => {
@@ -103,8 +85,10 @@ describe("LogPipeline", () => {
         const want = expected[i]!.text;
         if (p.text !== want) expect(p.text).toBe(`${want}\n`);
       });
-      for (const chunk of sink.chunks()) for (const s of secrets) expect(dec.decode(chunk.data)).not.toContain(s);
-      expect(sink.chunks().map((c) => c.seq)).toEqual(sink.chunks().map((_, i) => i + 1));
+      // Per phase: the phase change stands where the marker was, so two phases' bytes never form one secret.
+      for (const p of got) for (const s of secrets) expect(p.text).not.toContain(s);
+      expect(sink.chunks().map((c) => c.seq)).toEqual(sink.chunks().map((_, i) => i));
+      expect(pipeline.lastSeq).toBe(sink.chunks().length - 1);
       expect(dec.decode(Buffer.concat(sink.chunks().map((c) => c.data)))).not.toContain(nonce);
     }
   });
@@ -134,6 +118,73 @@ describe("LogPipeline", () => {
     expect(sink.byPhase()[0]!.text).toBe("out\nerr\n[spacelift-launcher] debug: password *****\nmore\n");
   });
 
+  test("the first chunk has seq 0; a run that printed nothing has lastSeq -1", async () => {
+    const quiet = new Sink();
+    const nothing = new LogPipeline({ run: "r", stackId: "s", sink: quiet, nonce: newMarkerNonce(), secrets: ["x"] });
+    await nothing.finish();
+    expect(quiet.chunks()).toEqual([]);
+    expect(nothing.lastSeq).toBe(-1);
+    const sink = new Sink();
+    const nonce = newMarkerNonce();
+    const pipeline = new LogPipeline({ run: "r", stackId: "s", sink, nonce, secrets: [], maxChunkBytes: 4 });
+    // A marker alone prints nothing: the phase change carries no chunk.
+    await pipeline.output({ stream: "stdout", data: encodePhaseMarker(nonce, "planning") });
+    expect(pipeline.lastSeq).toBe(-1);
+    await pipeline.output({ stream: "stdout", data: enc.encode("hello\n") });
+    await pipeline.finish();
+    expect(sink.chunks().map((c) => [c.seq, dec.decode(c.data)])).toEqual([[0, "hell"], [1, "o\n"]]);
+    expect(pipeline.lastSeq).toBe(1);
+  });
+
+  test("a one-character multibyte secret cut inside it, with the other stream in between, never leaks", async () => {
+    for (const secret of ["€", "é", "🔑"]) {
+      const bytes = enc.encode(`pw ${secret} ok\n`);
+      for (let cut = 1; cut < bytes.length; cut++) {
+        const sink = new Sink();
+        const pipeline = new LogPipeline({ run: "r", stackId: "s", sink, nonce: newMarkerNonce(), secrets: [secret] });
+        await pipeline.output({ stream: "stdout", data: bytes.subarray(0, cut) });
+        await pipeline.output({ stream: "stderr", data: enc.encode("E") });
+        await pipeline.output({ stream: "stdout", data: bytes.subarray(cut) });
+        await pipeline.finish();
+        const all = Buffer.concat(sink.chunks().map((c) => c.data));
+        expect(all.includes(enc.encode(secret))).toBe(false);
+        expect(Buffer.from(all.filter((b) => b !== 0x45)).toString("hex")).toBe(oneShotBytes(bytes, [secret]).toString("hex"));
+      }
+    }
+  });
+
+  test("fuzz (seeded): each stream, cut at random byte positions between the other's reads, equals one-shot masking", async () => {
+    const random = rng(1337);
+    const int = (n: number): number => Math.floor(random() * n);
+    const chars = ["a", "b", "\n", " ", "é", "€", "₤", "😀", "😁", "🔑"];
+    const word = (max: number): string => Array.from({ length: 1 + int(max) }, () => chars[int(chars.length)]).join("");
+    // The other stream prints only X and Y, bytes no secret and no multibyte character contains,
+    // so the two streams can be told apart in the sink's bytes whatever the interleaving.
+    const other = (n: number): Uint8Array => enc.encode(Array.from({ length: n }, () => (int(2) === 0 ? "X" : "Y")).join(""));
+    for (let round = 0; round < 600; round++) {
+      const secrets = Array.from({ length: 1 + int(3) }, () => (int(3) === 0 ? ["€", "😀", "é"][int(3)]! : word(5)));
+      const data = enc.encode(Array.from({ length: int(30) }, () => (int(3) === 0 ? secrets[int(secrets.length)] : word(3))).join(""));
+      const stream = int(2) === 0 ? "stdout" : "stderr";
+      const sink = new Sink();
+      const pipeline = new LogPipeline({ run: "r", stackId: "s", sink, nonce: newMarkerNonce(), secrets, maxChunkBytes: 1 + int(64) });
+      let otherBytes = 0;
+      for (const piece of split(data, random, 16)) {
+        await pipeline.output({ stream, data: piece });
+        const noise = other(int(3));
+        otherBytes += noise.length;
+        await pipeline.output({ stream: stream === "stdout" ? "stderr" : "stdout", data: noise });
+      }
+      await pipeline.finish();
+      expect(pipeline.heldBack()).toBe(0);
+      const all = Buffer.concat(sink.chunks().map((c) => c.data));
+      const mine = all.filter((b) => b !== 0x58 && b !== 0x59);
+      const where = `seed 1337 round ${round} (${stream}): secrets=${JSON.stringify(secrets)} data=${Buffer.from(data).toString("hex")}`;
+      if (!Buffer.from(mine).equals(oneShotBytes(data, secrets))) throw new Error(`streaming differs from one-shot masking at ${where}`);
+      expect(all.length - mine.length).toBe(otherBytes);
+      for (const s of secrets) if (all.includes(enc.encode(s))) throw new Error(`secret bytes in the output at ${where}`);
+    }
+  });
+
   test("the stdout mirror writes masked JSON lines", async () => {
     const lines: string[] = [];
     const nonce = newMarkerNonce();
@@ -151,16 +202,19 @@ describe("LogPipeline", () => {
 });
 
 describe("LogChunker", () => {
-  test("chunks are at most maxBytes, seq starts at 1 without gaps, and the bytes are copied", async () => {
+  test("chunks are at most maxBytes, seq starts at 0 without gaps, and the bytes are copied", async () => {
     const sink = new Sink();
     const chunker = new LogChunker("r", sink, 10, 1000);
+    expect(chunker.lastSeq).toBe(-1);
     const buf = enc.encode("0123456789abcdefghijKLMNO");
     await chunker.push(buf);
+    expect(chunker.heldBack()).toBe(5);
     buf.fill(0x21);
     await chunker.flush();
+    expect(chunker.heldBack()).toBe(0);
     const chunks = sink.chunks();
-    expect(chunks.map((c) => [c.seq, dec.decode(c.data)])).toEqual([[1, "0123456789"], [2, "abcdefghij"], [3, "KLMNO"]]);
-    expect(chunker.lastSeq).toBe(3);
+    expect(chunks.map((c) => [c.seq, dec.decode(c.data)])).toEqual([[0, "0123456789"], [1, "abcdefghij"], [2, "KLMNO"]]);
+    expect(chunker.lastSeq).toBe(2);
   });
 
   test("a small write goes out after maxDelayMs without another push", async () => {

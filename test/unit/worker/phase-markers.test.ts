@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { type MarkerEvent, PhaseMarkerParser, encodePhaseMarker, newMarkerNonce } from "../../../src/protocol/phase-markers.ts";
+import { type MarkerEvent, type MarkerParserOptions, PhaseMarkerParser, encodePhaseMarker, newMarkerNonce } from "../../../src/protocol/phase-markers.ts";
+import { rng } from "../../support/random.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -7,16 +8,28 @@ const NONCE = "a1b2c3d4e5f6a7b8c9d0";
 
 type Flat = Array<{ phase: string } | { out: string }>;
 
-/** Parses `stream` cut at `cuts`, merging adjacent output events so splits do not show. */
-function parse(stream: Uint8Array, cuts: number[], nonce = NONCE): Flat {
-  const parser = new PhaseMarkerParser(nonce);
+/**
+ * Parses `stream` cut at `cuts`, merging adjacent output events so splits do not show. After every
+ * read it checks the parser's own account of what it holds: within its bound, and (without an early
+ * released line break) exactly the input not yet returned as output or taken by a marker.
+ */
+function parse(stream: Uint8Array, cuts: number[], nonce = NONCE, options: MarkerParserOptions = {}): Flat {
+  const parser = new PhaseMarkerParser(nonce, options);
   const events: MarkerEvent[] = [];
   let prev = 0;
+  let accounted = 0;
   for (const cut of [...cuts, stream.length]) {
-    events.push(...parser.push(stream.slice(prev, cut)));
+    const got = parser.write(stream.slice(prev, cut));
     prev = cut;
+    events.push(...got);
+    for (const e of got) accounted += e.kind === "output" ? e.data.length : encodePhaseMarker(nonce, e.name).length;
+    expect(parser.heldBack()).toBeLessThanOrEqual(parser.maxHeldBack);
+    if (!options.releaseLineBreak) expect(parser.heldBack()).toBe(prev - accounted);
   }
-  events.push(...parser.end());
+  const rest = parser.end();
+  if (!options.releaseLineBreak) expect(rest.reduce((n, e) => n + (e.kind === "output" ? e.data.length : 0), 0)).toBe(prev - accounted);
+  expect(parser.heldBack()).toBe(0);
+  events.push(...rest);
   const flat: Flat = [];
   let text: Uint8Array[] = [];
   const flush = (): void => {
@@ -34,6 +47,16 @@ function parse(stream: Uint8Array, cuts: number[], nonce = NONCE): Flat {
   }
   flush();
   return flat;
+}
+
+/** The output text before the first phase and after each phase. */
+function bySegment(flat: Flat): Array<{ phase: string; out: string }> {
+  const out = [{ phase: "(start)", out: "" }];
+  for (const e of flat) {
+    if ("phase" in e) out.push({ phase: e.phase, out: "" });
+    else out.at(-1)!.out += e.out;
+  }
+  return out;
 }
 
 function stream(...parts: Array<string | { phase: string }>): Uint8Array {
@@ -80,10 +103,45 @@ describe("phase markers", () => {
 
   test("holds back nothing when the tail cannot start a marker", () => {
     const parser = new PhaseMarkerParser(NONCE);
-    const events = parser.push(enc.encode("line one\nline two"));
+    const events = parser.write(enc.encode("line one\nline two"));
     expect(events).toEqual([{ kind: "output", data: enc.encode("line one\nline two") }]);
-    expect(parser.push(enc.encode("\n"))).toEqual([]);
+    expect(parser.write(enc.encode("\n"))).toEqual([]);
     expect(parser.end()).toEqual([{ kind: "output", data: enc.encode("\n") }]);
+  });
+
+  test("releaseLineBreak: a lone trailing line break is output at once, never twice, and a marker after it still parses", () => {
+    const parser = new PhaseMarkerParser(NONCE, { releaseLineBreak: true });
+    const out = (events: MarkerEvent[]) => events.map((e) => (e.kind === "output" ? dec.decode(e.data) : { phase: e.name }));
+    expect(out(parser.write(enc.encode("line\n")))).toEqual(["line", "\n"]);
+    expect(parser.heldBack()).toBe(0);
+    expect(out(parser.write(enc.encode("more\n\n")))).toEqual(["more\n", "\n"]);
+    const marker = encodePhaseMarker(NONCE, "planning");
+    // The released line break stands for the marker's own leading newline.
+    expect(out(parser.write(marker.subarray(1)))).toEqual([{ phase: "planning" }]);
+    // Longer held-back bytes could be the nonce: they wait.
+    expect(out(parser.write(marker.subarray(0, 5)))).toEqual([]);
+    expect(parser.heldBack()).toBe(5);
+    expect(out(parser.end())).toEqual([dec.decode(marker.subarray(0, 5))]);
+  });
+
+  test("releaseLineBreak, random streams and splits: the same events, a phase's output at most one extra line break", () => {
+    const random = rng(99);
+    const pieces = ["\n", "\x1e", NONCE.slice(0, 5), "x", `\x1e${NONCE}`, "é", " phase ", "\n\n"];
+    for (let round = 0; round < 400; round++) {
+      const parts: Array<string | { phase: string }> = [];
+      for (let i = Math.floor(random() * 8); i > 0; i--) {
+        if (random() < 0.4) parts.push({ phase: ["planning", "applying", "init-1"][Math.floor(random() * 3)]! });
+        else parts.push(Array.from({ length: 1 + Math.floor(random() * 6) }, () => pieces[Math.floor(random() * pieces.length)]).join(""));
+      }
+      const s = stream(...parts);
+      const cuts = Array.from({ length: Math.floor(random() * 10) }, () => Math.floor(random() * (s.length + 1))).sort((a, b) => a - b);
+      const exact = bySegment(parse(s, cuts));
+      const eager = bySegment(parse(s, cuts, NONCE, { releaseLineBreak: true }));
+      expect(eager.map((x) => x.phase)).toEqual(exact.map((x) => x.phase));
+      eager.forEach((x, i) => {
+        if (x.out !== exact[i]!.out) expect(x.out).toBe(`${exact[i]!.out}\n`);
+      });
+    }
   });
 
   test("random streams with random splits parse back to what was written", () => {
