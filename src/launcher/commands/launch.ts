@@ -17,7 +17,7 @@ import { Agent } from "../agent/agent.ts";
 import { LogSpool } from "../agent/log-spool.ts";
 import { SpotWatcher } from "../agent/spot-watcher.ts";
 import { chooseWorkerId } from "../agent/worker-id.ts";
-import { createInitPolicy } from "../init-policy.ts";
+import { createInitPolicy } from "../init-policy/check.ts";
 import type { Io } from "../main.ts";
 import { createRunSupervisor } from "../supervisor/run-supervisor.ts";
 

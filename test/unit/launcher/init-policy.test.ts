@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadLauncherConfig, type LauncherConfig } from "../../../src/config/launcher-config.ts";
-import { createInitPolicy, type InitPolicyCheck, type InitPolicyOptions } from "../../../src/launcher/init-policy.ts";
+import { createInitPolicy, type InitPolicyCheck, type InitPolicyOptions } from "../../../src/launcher/init-policy/check.ts";
 import { buildInitPolicyInput, type PolicyRunSpec } from "../../../src/launcher/init-policy/input.ts";
 import { createLogger } from "../../../src/log/logger.ts";
 import { sanitized } from "../../../src/policy/spacelift.ts";

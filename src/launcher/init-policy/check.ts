@@ -1,7 +1,7 @@
 /**
  * The run-initialization policy, launcher side (DESIGN §7 step 2): before anything of a run exists
  * (no image pull, no workspace, no container) the policy the operator configured is evaluated against
- * the run's input document (./init-policy/input.ts); every `deny` message fails the run with reason
+ * the run's input document (./input.ts); every `deny` message fails the run with reason
  * policy-denied, and the supervisor writes the messages into the run's initialization log.
  *
  * Evaluation never fails the launcher: a policy that errors or runs past its time limit denies the run
@@ -10,13 +10,13 @@
  * `{"input": ..., "results": {"deny": [...], "sample": true}, "outcome": "allow"|"deny"}`, which is how
  * Spacelift's launcher lets operators capture real inputs to develop policies against.
  */
-import type { LauncherConfig } from "../config/launcher-config.ts";
-import type { Logger } from "../log/logger.ts";
-import { evaluateInitPolicy, PolicyError, type Value } from "../policy/index.ts";
-import type { RunSpec } from "../protocol/run-spec.ts";
-import { buildInfo } from "../version.ts";
-import { execHostFunction } from "./init-policy/exec.ts";
-import { buildInitPolicyInput, type InitPolicyInput, type PolicyRunSpec } from "./init-policy/input.ts";
+import type { LauncherConfig } from "../../config/launcher-config.ts";
+import type { Logger } from "../../log/logger.ts";
+import { evaluateInitPolicy, PolicyError, type Value } from "../../policy/index.ts";
+import type { RunSpec } from "../../protocol/run-spec.ts";
+import { buildInfo } from "../../version.ts";
+import { execHostFunction } from "./exec.ts";
+import { buildInitPolicyInput, type InitPolicyInput, type PolicyRunSpec } from "./input.ts";
 
 /** Default limit for one evaluation; the evaluator blocks the event loop while it runs, so keep it short. */
 export const INIT_POLICY_TIME_LIMIT_MS = 5_000;
