@@ -118,6 +118,7 @@ export function launcherSchema(env: Env, options: SchemaOptions) {
     ),
     SPACELIFT_WORKER_COMMS_PROTOCOL: optional(parseProtocol, "poll"),
     SPACELIFT_WORKER_COMMS_URL: optional(parseHttpUrl, "https://mothership.example.com:8443"),
+    SPACELIFT_WORKER_COMMS_INSECURE_HTTP: optional(parseBoolean, "true", "false"),
     // Empty means unset here, as for the Docker CLI, which shares this variable with us.
     DOCKER_HOST: variable((raw) => parseDockerHost(raw === undefined || raw === "" ? "unix:///var/run/docker.sock" : raw)),
     SPACELIFT_LAUNCHER_SCRATCH_DIR: optional(
@@ -201,6 +202,23 @@ export function launcherSchema(env: Env, options: SchemaOptions) {
       ),
       ["SPACELIFT_WORKER_COMMS_PROTOCOL"],
     ),
+    // Plain HTTP to the mothership only when the operator says so (README: SPACELIFT_WORKER_COMMS_INSECURE_HTTP).
+    v.forward(
+      v.partialCheck(
+        [["SPACELIFT_TOKEN"], ["SPACELIFT_WORKER_COMMS_PROTOCOL"], ["SPACELIFT_WORKER_COMMS_URL"], ["SPACELIFT_WORKER_COMMS_INSECURE_HTTP"]],
+        (c) => c.SPACELIFT_WORKER_COMMS_INSECURE_HTTP || !usesPoll(c) || !isPlainHttp(c.SPACELIFT_WORKER_COMMS_URL),
+        `is a plain http:// URL; give the https:// URL of the mothership or of the TLS-terminating proxy in front of it, or set ${INSECURE_HTTP}=true ${INSECURE_HTTP_RISK}`,
+      ),
+      ["SPACELIFT_WORKER_COMMS_URL"],
+    ),
+    v.forward(
+      v.partialCheck(
+        [["SPACELIFT_TOKEN"], ["SPACELIFT_WORKER_COMMS_PROTOCOL"], ["SPACELIFT_WORKER_COMMS_URL"], ["SPACELIFT_WORKER_COMMS_INSECURE_HTTP"]],
+        (c) => c.SPACELIFT_WORKER_COMMS_INSECURE_HTTP || !usesPoll(c) || c.SPACELIFT_WORKER_COMMS_URL !== undefined || !isPlainHttp(c.SPACELIFT_TOKEN?.token.comms_url),
+        `has a plain http:// comms_url; set SPACELIFT_WORKER_COMMS_URL to the https:// URL of the mothership or of the TLS-terminating proxy in front of it, or set ${INSECURE_HTTP}=true ${INSECURE_HTTP_RISK}`,
+      ),
+      ["SPACELIFT_TOKEN"],
+    ),
   );
 
   return { schema, input: schemaInput(env, fixed, metadata, vcs) };
@@ -223,6 +241,16 @@ function policyExecFlag(raw: string | undefined): boolean {
   if (raw === undefined) return false;
   const parsed = parseBoolean(raw);
   return parsed.ok ? parsed.value : true;
+}
+
+const INSECURE_HTTP = "SPACELIFT_WORKER_COMMS_INSECURE_HTTP";
+const INSECURE_HTTP_RISK = "(messages stay signed both ways, but run logs and metadata travel readable)";
+
+const isPlainHttp = (url: string | undefined): boolean => url !== undefined && url.toLowerCase().startsWith("http:");
+
+/** The protocol in force: the variable, else mqtt when the token names a broker (launcher-config.ts does the same). */
+function usesPoll(c: { SPACELIFT_TOKEN?: { token: { broker?: unknown } }; SPACELIFT_WORKER_COMMS_PROTOCOL?: string }): boolean {
+  return (c.SPACELIFT_WORKER_COMMS_PROTOCOL ?? (c.SPACELIFT_TOKEN?.token.broker !== undefined ? "mqtt" : "poll")) === "poll";
 }
 
 function chain<A, B>(first: ParseResult<A>, then: (a: A) => ParseResult<B>): ParseResult<B> {

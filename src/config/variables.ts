@@ -15,6 +15,7 @@ export const VARIABLE_DOCS: readonly VariableDoc[] = [
   { name: "SPACELIFT_POOL_PRIVATE_KEY", default: "required", meaning: "the pool private key: base64 of the whole PEM file (`base64 -w 0 spacelift.key`); PKCS#8, PKCS#1 RSA or SEC1 EC, unencrypted; raw PEM text is accepted too" },
   { name: "SPACELIFT_WORKER_COMMS_PROTOCOL", default: "`mqtt` when the token has a broker, else `poll`", meaning: "`mqtt` (the token's broker, mutual TLS) or `poll` (HTTP long-poll to the comms URL)" },
   { name: "SPACELIFT_WORKER_COMMS_URL", default: "the token's `comms_url`", meaning: "base http(s) URL of the mothership for `poll` (signed requests; https trusts the token's CA)" },
+  { name: "SPACELIFT_WORKER_COMMS_INSECURE_HTTP", default: "`false`", meaning: "let `poll` use a plain `http://` comms URL (e.g. behind a proxy on the same host); messages stay signed both ways, so nobody on the path can forge or replay them, but run logs and metadata travel readable; `true/false/1/0/yes/no`" },
   { name: "DOCKER_HOST", default: "`unix:///var/run/docker.sock`", meaning: "Docker Engine endpoint: `unix:///path` or `tcp://host:port`" },
   { name: "SPACELIFT_LAUNCHER_SCRATCH_DIR", default: "`/opt/spacelift`", meaning: "absolute directory for run workspaces and the worker bundle; the Docker daemon must see the same path" },
   { name: "SPACELIFT_DOCKER_CONFIG_DIR", default: "none", meaning: "directory holding a Docker `config.json` (auths, credHelpers, credsStore) used for image pulls, e.g. `/root/.docker`" },

@@ -14,6 +14,7 @@ import { ENDPOINT_FILE } from "./cli/client.ts";
 import { createCommsPoll } from "./comms-poll.ts";
 import { FILE_MODE, prepareDataDir, touchPrivate } from "./data-dir.ts";
 import { ControlPlane } from "./control.ts";
+import { DownlinkSigner } from "./downlink-signer.ts";
 import { createApi } from "./http/api.ts";
 import { PollMailboxes } from "./poll-mailbox.ts";
 import { PoolService } from "./pool-service.ts";
@@ -59,6 +60,7 @@ export async function startMothership(cfg: ServeConfig): Promise<RunningMothersh
   // Private (0700 dir, 0600 files, owned by us) before anything in it is read or written.
   await prepareDataDir(cfg.dataDir, log);
   const ca = await loadOrCreateCa(join(cfg.dataDir, "ca"));
+  const signer = await DownlinkSigner.open(join(cfg.dataDir, "downlink"), ca, log);
   const admin = await loadOrCreateAdminToken(cfg.dataDir);
   const dbPath = join(cfg.dataDir, "mothership.db");
   await touchPrivate(dbPath);
@@ -85,10 +87,18 @@ export async function startMothership(cfg: ServeConfig): Promise<RunningMothersh
     },
     logger: log,
   });
+  // Every message to a launcher leaves signed for its pool and worker, whichever way it goes.
   const deliver = (topic: string, payload: string): Promise<void> => {
     const addr = parseTopic(topic);
-    if (addr && mailboxes.offer(addr.pool, addr.worker, payload)) return Promise.resolve();
-    return broker.publish(topic, payload);
+    if (!addr) return Promise.reject(new Error(`not a worker topic: ${topic}`));
+    let signed: string;
+    try {
+      signed = signer.sign(addr.pool, addr.worker, payload);
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+    if (mailboxes.offer(addr.pool, addr.worker, signed)) return Promise.resolve();
+    return broker.publish(topic, signed);
   };
   control = new ControlPlane({
     store,

@@ -10,6 +10,7 @@ import { isIP } from "node:net";
 import { join } from "node:path";
 import * as x509 from "@peculiar/x509";
 import { SpaceliftError } from "../errors.ts";
+import { DOWNLINK_SIGNER_CN, DOWNLINK_SIGNER_EKU } from "../protocol/downlink-signature.ts";
 import { fromPem, normalizeSerial, toPem } from "./der.ts";
 
 const SIGNING = { name: "ECDSA", hash: "SHA-256" } as const;
@@ -124,6 +125,17 @@ export async function issuePoolCertificate(
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment | x509.KeyUsageFlags.keyAgreement, true),
     new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth], false),
     new x509.SubjectAlternativeNameExtension([{ type: "url", value: `urn:spacelift:pool:${poolId}` }], false),
+  ], validityDays);
+}
+
+/**
+ * The mothership's downlink signer (src/protocol/downlink-signature.ts): signing only, with an extended
+ * key usage no other certificate of this CA carries, so a pool's certificate cannot sign for the mothership.
+ */
+export async function issueDownlinkSignerCertificate(ca: CertificateAuthority, publicKey: CryptoKey, validityDays = 397): Promise<IssuedCertificate> {
+  return issue(ca, `CN=${DOWNLINK_SIGNER_CN}`, publicKey, [
+    new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+    new x509.ExtendedKeyUsageExtension([DOWNLINK_SIGNER_EKU], false),
   ], validityDays);
 }
 

@@ -8,9 +8,10 @@
 import mqtt, { type MqttClient } from "mqtt";
 import { errorMessage } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
-import { encodeMessage, parseMessage, type UplinkMessage } from "../protocol/messages.ts";
+import type { DownlinkVerifier } from "../protocol/downlink-signature.ts";
+import { encodeMessage, type UplinkMessage } from "../protocol/messages.ts";
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from "./backoff.ts";
-import { deliverDownlink } from "./downlink.ts";
+import { DownlinkReceiver } from "./downlink.ts";
 import { Emitter } from "./emitter.ts";
 import { FirstConnect, closedError } from "./first-connect.ts";
 import type { Transport, TransportEvents } from "./transport.ts";
@@ -29,6 +30,8 @@ export interface MqttTransportOptions {
   will: UplinkMessage;
   /** Made fresh and published first after every (re)connect (the hello), before anything queued. */
   greeting: () => UplinkMessage;
+  /** Checks that each downlink message is signed by the mothership for this worker (src/transport/downlink.ts). */
+  verifier: DownlinkVerifier;
   logger: Logger;
   backoff?: BackoffPolicy;
   connectTimeoutMs?: number;
@@ -59,10 +62,12 @@ export class MqttTransport implements Transport {
   private everConnected = false;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly firstConnect = new FirstConnect();
+  private readonly downlink: DownlinkReceiver;
 
   constructor(private readonly opts: MqttTransportOptions) {
     this.log = opts.logger.child({ component: "mqtt" });
     this.events = new Emitter<TransportEvents>((err) => this.log.error("transport event handler failed", { error: errorMessage(err) }));
+    this.downlink = new DownlinkReceiver(opts.verifier, this.log, (m) => this.events.emit("message", m));
   }
 
   on<E extends keyof TransportEvents>(event: E, handler: TransportEvents[E]): () => void {
@@ -211,7 +216,7 @@ export class MqttTransport implements Transport {
       this.log.warn("message on an unexpected topic dropped", { topic });
       return;
     }
-    deliverDownlink(parseMessage(payload, "downlink"), this.log, (m) => this.events.emit("message", m));
+    void this.downlink.receive(payload);
   }
 }
 

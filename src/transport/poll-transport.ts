@@ -14,7 +14,8 @@
 import * as v from "valibot";
 import { SpaceliftError, errorMessage } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
-import { decodeMessage, encodeMessage, type UplinkMessage } from "../protocol/messages.ts";
+import type { DownlinkVerifier } from "../protocol/downlink-signature.ts";
+import { encodeMessage, type UplinkMessage } from "../protocol/messages.ts";
 import {
   DownlinkAnswerSchema,
   MAX_BATCH,
@@ -25,7 +26,7 @@ import {
   type SigningKey,
 } from "../protocol/poll.ts";
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from "./backoff.ts";
-import { deliverDownlink } from "./downlink.ts";
+import { DownlinkReceiver } from "./downlink.ts";
 import { Emitter } from "./emitter.ts";
 import { FirstConnect, closedError } from "./first-connect.ts";
 import type { Transport, TransportEvents } from "./transport.ts";
@@ -40,6 +41,8 @@ export interface PollTransportOptions {
   signingKey: SigningKey;
   /** Made fresh and POSTed first in every session, before anything queued. */
   greeting: () => UplinkMessage;
+  /** Checks that each downlink message is signed by the mothership for this worker (src/transport/downlink.ts). */
+  verifier: DownlinkVerifier;
   logger: Logger;
   backoff?: BackoffPolicy;
   /** How long one downlink poll may wait on the mothership (at most 25 s). */
@@ -72,10 +75,12 @@ export class PollTransport implements Transport {
   private cursor = 0;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly firstConnect = new FirstConnect();
+  private readonly downlink: DownlinkReceiver;
 
   constructor(private readonly opts: PollTransportOptions) {
     this.log = opts.logger.child({ component: "poll" });
     this.events = new Emitter<TransportEvents>((err) => this.log.error("transport event handler failed", { error: errorMessage(err) }));
+    this.downlink = new DownlinkReceiver(opts.verifier, this.log, (m) => this.events.emit("message", m));
     this.base = new URL(opts.url.endsWith("/") ? opts.url : `${opts.url}/`);
   }
 
@@ -191,7 +196,8 @@ export class PollTransport implements Transport {
       if (!parsed.success) throw new RequestFailed("poll-bad-answer", "the mothership's poll answer is not a downlink batch");
       if (generation !== this.generation) return;
       this.cursor = parsed.output.cursor;
-      for (const item of parsed.output.messages) this.receive(item.message);
+      // In order, each checked before the next poll: a slow check holds the poll back, not memory.
+      for (const item of parsed.output.messages) await this.downlink.receive(item.message);
     }
   }
 
@@ -224,10 +230,6 @@ export class PollTransport implements Transport {
     const code = await errorCode(res);
     if (res.status === 401) this.log.error("the mothership refused the pool's signature", { status: res.status, code });
     throw new RequestFailed("poll-request-refused", `${method} ${url.pathname}: HTTP ${res.status}${code ? ` (${code})` : ""}`);
-  }
-
-  private receive(value: unknown): void {
-    deliverDownlink(decodeMessage(value, "downlink"), this.log, (m) => this.events.emit("message", m));
   }
 }
 

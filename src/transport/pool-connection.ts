@@ -1,7 +1,8 @@
 /**
  * The transport of one worker of a pool, from what the token and key give. MQTT: the broker
  * endpoint, the pool certificate and CA from the token, the pool key, and the worker's two topics.
- * Poll: the comms URL, the token's CA, and the pool key imported for signing requests.
+ * Poll: the comms URL, the token's CA, and the pool key imported for signing requests. Both: the
+ * token's CA, pool and the worker id check that every downlink message is the mothership's, for this worker.
  */
 import type { Logger } from "../log/logger.ts";
 import type { UplinkMessage } from "../protocol/messages.ts";
@@ -12,6 +13,9 @@ import type { BackoffPolicy } from "./backoff.ts";
 import { MqttTransport } from "./mqtt-transport.ts";
 import { PollTransport } from "./poll-transport.ts";
 import type { SigningKey } from "../protocol/poll.ts";
+import { DownlinkVerifier } from "../protocol/downlink-signature.ts";
+
+const verifierFor = (token: PoolToken, worker: string) => new DownlinkVerifier({ ca: token.ca, pool: token.pool, worker });
 
 export interface PoolConnectionOptions {
   token: PoolToken;
@@ -35,6 +39,7 @@ export function poolMqttTransport(o: PoolConnectionOptions): MqttTransport {
     publishTopic: writeonlyTopic(broker.namespace, o.token.pool, o.worker),
     will: o.will,
     greeting: o.greeting,
+    verifier: verifierFor(o.token, o.worker),
     logger: o.logger,
     backoff: o.backoff,
   });
@@ -60,6 +65,7 @@ export function poolPollTransport(o: PoolPollOptions): PollTransport {
     worker: o.worker,
     signingKey: o.signingKey,
     greeting: o.greeting,
+    verifier: verifierFor(o.token, o.worker),
     logger: o.logger,
     backoff: o.backoff,
     pollWaitSeconds: o.pollWaitSeconds,

@@ -11,9 +11,11 @@ import { join } from "node:path";
 import { createLogger, silentLogger } from "../../../src/log/logger.ts";
 import { decodeToken, type PoolToken } from "../../../src/pki/token.ts";
 import { importRunDecryptionKey } from "../../../src/protocol/envelope.ts";
-import { encodeMessage, makeMessage, parseMessage, type DownlinkMessage, type MessageBody, type UplinkMessage } from "../../../src/protocol/messages.ts";
+import { DownlinkVerifier } from "../../../src/protocol/downlink-signature.ts";
+import { encodeMessage, makeMessage, type DownlinkMessage, type MessageBody, type UplinkMessage } from "../../../src/protocol/messages.ts";
 import { readonlyTopic, writeonlyTopic } from "../../../src/protocol/topics.ts";
 import { startMothership, type RunningMothership } from "../../../src/mothership/serve.ts";
+import { DownlinkReceiver } from "../../../src/transport/downlink.ts";
 import { ulid } from "../../../src/protocol/ulid.ts";
 
 export const repoRoot = join(import.meta.dir, "../../..");
@@ -115,11 +117,13 @@ export class FakeLauncher {
       connectTimeout: 5000,
       will: { topic: this.uplink, payload: Buffer.from(encodeMessage(makeMessage("gone", { crashed: true }))), qos: 1, retain: false },
     });
+    const verifier = new DownlinkVerifier({ ca: this.token.ca, pool: this.token.pool, worker: this.worker });
+    const downlink = new DownlinkReceiver(verifier, silentLogger, (m) => this.received.push(m));
     this.client.on("message", (topic, payload) => {
       this.deliveries.push({ topic, payload: payload.toString() });
       if (topic !== this.downlink) return;
-      const r = parseMessage(payload, "downlink");
-      if (r.kind === "ok") this.received.push(r.message);
+      // Checked as a launcher checks it: only what the mothership signed for this worker counts.
+      void downlink.receive(payload);
     });
     this.client.on("error", () => {});
     await new Promise<void>((resolve, reject) => {

@@ -1,12 +1,15 @@
 // The MQTT transport against the test environment's real Mosquitto (mutual TLS): greeting first, QoS 1
 // both ways, invalid messages dropped without a crash, the Last Will only on an unclean close, and
-// messages sent while the connection is down delivered after the jittered reconnect.
-import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
+// messages sent while the connection is down delivered after the jittered reconnect. Downlink messages
+// are signed by a real CA-issued downlink signer (test/support/downlink-signer.ts); unsigned ones are refused.
+import { afterAll, afterEach, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import mqtt, { type MqttClient } from "mqtt";
 import { createLogger, silentLogger, type Logger } from "../../../src/log/logger.ts";
+import { DownlinkVerifier } from "../../../src/protocol/downlink-signature.ts";
 import { makeMessage, parseMessage, type UplinkMessage } from "../../../src/protocol/messages.ts";
 import { MqttTransport } from "../../../src/transport/mqtt-transport.ts";
+import { makeTestCa, type TestCa } from "../../support/downlink-signer.ts";
 import { mqttTestEnv } from "../../support/env.ts";
 
 setDefaultTimeout(20_000);
@@ -20,6 +23,13 @@ describe.skipIf(!env)("MQTT transport on Mosquitto", () => {
   const { url, ca, cert, key } = env!;
   const tls = { ca: readFileSync(ca, "utf8"), cert: readFileSync(cert, "utf8"), key: readFileSync(key, "utf8"), servername: "localhost" };
   const cleanups: Array<() => Promise<void>> = [];
+  let signing: TestCa;
+  beforeAll(async () => {
+    signing = await makeTestCa();
+  });
+  afterAll(async () => {
+    await signing?.remove();
+  });
   afterEach(async () => {
     for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
   });
@@ -40,11 +50,14 @@ describe.skipIf(!env)("MQTT transport on Mosquitto", () => {
         hellos++;
         return makeMessage("hello", { metadata: { n: String(hellos) }, version: "t", arch: "x86_64", state: "IDLE", run: null });
       },
+      verifier: new DownlinkVerifier({ ca: signing.caPem, pool: "test", worker: id }),
       logger,
       backoff: { initialMs: 50, maxMs: 200, factor: 2, jitter: 0.5 },
     });
     cleanups.push(() => transport.close(true));
-    return { transport, down, up, id };
+    /** What the mothership would publish on `down` for this worker. */
+    const signed = (message: Parameters<TestCa["signer"]["sign"]>[1]) => signing.signer.sign({ pool: "test", worker: id }, message);
+    return { transport, down, up, id, signed };
   }
 
   async function peer(topic: string): Promise<{ client: MqttClient; got: UplinkMessage[] }> {
@@ -68,7 +81,7 @@ describe.skipIf(!env)("MQTT transport on Mosquitto", () => {
   }
 
   test("the greeting goes first, sends are acknowledged, downlink messages are typed", async () => {
-    const { transport, down, up } = setup();
+    const { transport, down, up, signed } = setup();
     const uplink = await peer(up);
     const received: string[] = [];
     transport.on("message", (m) => received.push(m.type));
@@ -77,13 +90,13 @@ describe.skipIf(!env)("MQTT transport on Mosquitto", () => {
     await until("two uplink messages", () => uplink.got.length === 2);
     expect(uplink.got.map((m) => m.type)).toEqual(["hello", "heartbeat"]);
 
-    await uplink.client.publishAsync(down, JSON.stringify(makeMessage("drain", {})), { qos: 1 });
+    await uplink.client.publishAsync(down, signed(makeMessage("drain", {})), { qos: 1 });
     await until("drain", () => received.includes("drain"));
   });
 
-  test("invalid and unknown messages are dropped and logged; the next valid one still arrives", async () => {
+  test("unsigned, invalid and unknown messages are dropped and logged; the next valid one still arrives", async () => {
     const lines: string[] = [];
-    const { transport, down, up } = setup(capturingLogger(lines));
+    const { transport, down, up, signed } = setup(capturingLogger(lines));
     const uplink = await peer(up);
     const received: string[] = [];
     transport.on("message", (m) => received.push(m.type));
@@ -94,16 +107,15 @@ describe.skipIf(!env)("MQTT transport on Mosquitto", () => {
     await transport.connect();
     const c = uplink.client;
     await c.publishAsync(down, "{not json", { qos: 1 });
-    await c.publishAsync(down, JSON.stringify({ v: 1, type: "schedule", id: "x", ts: new Date().toISOString() }), { qos: 1 });
-    await c.publishAsync(down, JSON.stringify({ v: 1, type: "from-the-future", id: "y", ts: new Date().toISOString() }), { qos: 1 });
-    await c.publishAsync(down, JSON.stringify(makeMessage("undrain", {})), { qos: 1 });
+    await c.publishAsync(down, JSON.stringify(makeMessage("drain", {})), { qos: 1 });
+    await c.publishAsync(down, signed(JSON.stringify({ v: 1, type: "schedule", id: "x", ts: new Date().toISOString() })), { qos: 1 });
+    await c.publishAsync(down, signed(JSON.stringify({ v: 1, type: "from-the-future", id: "y", ts: new Date().toISOString() })), { qos: 1 });
+    await c.publishAsync(down, signed(makeMessage("undrain", {})), { qos: 1 });
     await until("undrain", () => received.includes("undrain"));
     expect(received).toEqual(["undrain"]);
-    const warnings = lines.map((l) => JSON.parse(l) as { msg: string; error?: string });
-    expect(warnings.filter((w) => w.msg === "invalid message from the mothership dropped").map((w) => w.error)).toEqual([
-      "payload is not JSON",
-      expect.stringContaining("schedule"),
-    ]);
+    const warnings = lines.map((l) => JSON.parse(l) as { msg: string; error?: string; reason?: string });
+    expect(warnings.filter((w) => w.msg === "downlink message refused").map((w) => w.reason)).toEqual(["downlink-malformed", "downlink-unsigned"]);
+    expect(warnings.filter((w) => w.msg === "invalid message from the mothership dropped").map((w) => w.error)).toEqual([expect.stringContaining("schedule")]);
     expect(warnings.some((w) => w.msg === "message of an unknown type ignored")).toBe(true);
     expect(warnings.some((w) => w.msg === "transport event handler failed")).toBe(true);
   });

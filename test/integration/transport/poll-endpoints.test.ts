@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readFile } from "node:fs/promises";
 import { decodePrivateKey } from "../../../src/pki/keys.ts";
+import { DownlinkVerifier, type SignedDownlink } from "../../../src/protocol/downlink-signature.ts";
 import { makeMessage, type DownlinkMessage, type UplinkMessage } from "../../../src/protocol/messages.ts";
 import { importSigningKey, POLL_DOWNLINK_PATH, POLL_UPLINK_PATH, signRequest, type DownlinkAnswer, type SigningKey } from "../../../src/protocol/poll.ts";
 import { ulid } from "../../../src/protocol/ulid.ts";
@@ -73,7 +74,8 @@ async function poll(pool: { id: string; key: SigningKey }, worker: string, after
   return r.json as unknown as DownlinkAnswer;
 }
 
-const types = (a: DownlinkAnswer) => a.messages.map((m) => (m.message as DownlinkMessage).type);
+/** Each message in an answer is the mothership's signed envelope around it. */
+const types = (a: DownlinkAnswer) => a.messages.map((m) => (JSON.parse((m.message as SignedDownlink).message) as DownlinkMessage).type);
 
 describe("poll endpoints", () => {
   test("hello registers the worker; a lost poll answer is answered again until acknowledged by cursor", async () => {
@@ -84,6 +86,11 @@ describe("poll endpoints", () => {
 
     const first = await poll(pools.a, worker, 0);
     expect(types(first)).toEqual(["registered"]);
+    // Signed for this worker of this pool by a downlink signer of the CA in the pool's token.
+    const envelope = first.messages[0]!.message;
+    expect((await new DownlinkVerifier({ ca: server.caPem, pool: pools.a.id, worker }).open(envelope)).message).toMatchObject({ type: "registered", worker });
+    const elsewhere = new DownlinkVerifier({ ca: server.caPem, pool: pools.a.id, worker: ulid() }).open(envelope);
+    await expect(elsewhere).rejects.toMatchObject({ code: "downlink-audience" });
     // The answer "was lost": the launcher polls again with its old cursor and gets the same message.
     const again = await poll(pools.a, worker, 0);
     expect(again).toEqual(first);

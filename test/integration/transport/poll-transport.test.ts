@@ -8,6 +8,7 @@ import { hasCode } from "../../../src/errors.ts";
 import { silentLogger } from "../../../src/log/logger.ts";
 import { decodePrivateKey } from "../../../src/pki/keys.ts";
 import { decodeToken, type PoolToken } from "../../../src/pki/token.ts";
+import { DownlinkVerifier, type SignedDownlink } from "../../../src/protocol/downlink-signature.ts";
 import { makeMessage, type DownlinkMessage } from "../../../src/protocol/messages.ts";
 import { importSigningKey, POLL_DOWNLINK_PATH, type SigningKey } from "../../../src/protocol/poll.ts";
 import type { RunningMothership } from "../../../src/mothership/serve.ts";
@@ -76,6 +77,7 @@ function transport(worker = ulid()) {
     worker,
     signingKey,
     greeting: () => makeMessage("hello", { metadata: {}, version: "1.0.0", arch: "x86_64", state: "IDLE", run: null }),
+    verifier: new DownlinkVerifier({ ca: token.ca, pool: token.pool, worker }),
     logger: silentLogger,
     backoff: { initialMs: 50, maxMs: 200, factor: 2, jitter: 0.5 },
     pollWaitSeconds: 5,
@@ -111,7 +113,8 @@ describe("poll transport", () => {
     faults.lost = [];
     await admin(`/workers/${worker}/drain`, "POST");
     await waitFor("the answer lost", () => faults.lost.length === 1);
-    const lost = (JSON.parse(faults.lost[0]!) as { messages: Array<{ message: DownlinkMessage }> }).messages.map((m) => m.message);
+    // Each is the mothership's signed envelope around the message.
+    const lost = (JSON.parse(faults.lost[0]!) as { messages: Array<{ message: SignedDownlink }> }).messages.map((m) => JSON.parse(m.message.message) as DownlinkMessage);
     expect(lost.map((m) => m.type)).toEqual(["drain"]);
     // That very message (by id), not only the drain the mothership repeats after the new hello.
     await waitFor("the lost drain delivered", () => received.some((m) => m.id === lost[0]!.id));
