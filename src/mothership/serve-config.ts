@@ -40,6 +40,11 @@ export function serveConfigFromArgs(a: ParsedArgs, env: Record<string, string | 
   if (given !== undefined && !/^mqtts:\/\/[^/]+:\d+$/.test(given)) throw usageError("--broker-endpoint must be mqtts://HOST:PORT");
   const commsUrl = flag(a, "comms-url");
   if (commsUrl !== undefined && !URL.canParse(commsUrl)) throw usageError("--comms-url must be a URL, e.g. https://mothership.example.com");
+  if (commsUrl !== undefined && !["http:", "https:"].includes(new URL(commsUrl).protocol)) throw usageError("--comms-url must be an http(s) URL, e.g. https://mothership.example.com");
+  // Without it, tokens would advertise this server's own http:// URL, which launchers refuse (and should).
+  if (a.switches.has("http-plain") && commsUrl === undefined) {
+    throw usageError("--http-plain needs --comms-url https://HOST: the URL of the TLS-terminating proxy in front, which tokens give to launchers");
+  }
   return {
     dataDir: flag(a, "data") ?? DEFAULT_DATA_DIR,
     httpHost: http.host,

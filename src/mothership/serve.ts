@@ -134,6 +134,9 @@ export async function startMothership(cfg: ServeConfig): Promise<RunningMothersh
   const httpUrl = `${cfg.httpPlain ? "http" : "https"}://${urlHost(advertisedHost(cfg.httpHost))}:${http.port}`;
   endpointsRef.commsUrl = cfg.commsUrl ?? httpUrl;
   log.info("HTTP API listening", { url: httpUrl });
+  if (endpointsRef.commsUrl.startsWith("http:")) {
+    log.warn("tokens advertise a plain http:// comms URL: poll launchers refuse it unless they set SPACELIFT_WORKER_COMMS_INSECURE_HTTP=true, and run logs then travel readable; give --comms-url https://...", { comms_url: endpointsRef.commsUrl });
+  }
   // The local CLI (`--data DIR`) finds the API here, also when it listens on a port picked at start.
   await writeFile(join(cfg.dataDir, ENDPOINT_FILE), JSON.stringify({ http_url: httpUrl, broker_endpoint: brokerEndpoint }) + "\n", { mode: FILE_MODE });
 
