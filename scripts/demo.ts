@@ -1,8 +1,9 @@
 /**
  * `make demo`: the operator workflow end to end with the compiled binaries — build, a mothership on a
  * temp data dir, `openssl req` key + CSR, pool create, a launcher with SPACELIFT_TOKEN and the base64
- * key, a stack with two phases and a secret the phase prints (masked), a run with its logs followed,
- * the worker list — then everything it started is stopped. Docker comes from the test environment
+ * key, a stack with two phases and a secret (given from a file, never on argv) the phase prints
+ * (masked), a run with its logs followed, the worker list — then everything it started is stopped.
+ * The mothership's output must not contain the admin token, nor the database the secret. Docker comes from the test environment
  * (a private dockerd with a locally made busybox image when none answers).
  */
 import { withTestEnv } from "./testenv/index.ts";
@@ -24,10 +25,12 @@ async function demo(): Promise<void> {
       say("spacelift-launcher with SPACELIFT_TOKEN and SPACELIFT_POOL_PRIVATE_KEY=$(base64 -w0 spacelift.key)");
       const launcher = world.startLauncher();
       await world.waitFor("the worker to register", async () => (await world.json<unknown[]>(["worker", "list", "--pool", world.pool])).length > 0);
+      const secretFile = world.privateFile("demo-secret", `${SECRET}\n`);
+      say(`stack create with --secret-file DEMO_SECRET=${secretFile} (a secret on the command line is visible in ps)`);
       const stack = (
         await world.cliOk([
           "stack", "create", "--name", "demo-stack", "--pool", world.pool, "--image", image,
-          "--env", "GREETING=hello", "--secret", `DEMO_SECRET=${SECRET}`,
+          "--env", "GREETING=hello", "--secret-file", `DEMO_SECRET=${secretFile}`,
           "--phase", "plan=echo \"$GREETING from the planning phase\"; echo \"the secret is $DEMO_SECRET\"",
           "--phase", "apply=echo applying; uname -m; echo done",
         ])
@@ -50,6 +53,9 @@ async function demo(): Promise<void> {
         throw new Error(`the run ended ${shown.state}`);
       }
       if (secret) throw new Error(`DEMO_SECRET: ${secret.message}`);
+      const leaks = world.secretLeaks(SECRET);
+      if (leaks.length > 0) throw new Error(`secrets in the clear: ${leaks.join("; ")}`);
+      say("the mothership printed no admin token and its database holds DEMO_SECRET only encrypted");
       say("stopping the launcher (SIGTERM: drain, goodbye, exit 0) and the mothership");
     } finally {
       await world.close();

@@ -5,7 +5,7 @@
  * stopped by its PID.
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, stopPid } from "../testenv/util.ts";
@@ -196,6 +196,27 @@ export class DemoWorld {
       if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
       await Bun.sleep(100);
     }
+  }
+
+  /** A file only this user can read, in the world's temp dir (for `--secret-file`); its path. */
+  privateFile(name: string, content: string): string {
+    const path = join(this.dir, name);
+    writeFileSync(path, content, { mode: 0o600 });
+    return path;
+  }
+
+  /**
+   * Where a secret shows in the clear: the mothership's output holding its admin token, or the
+   * database files holding `secret` (stack secret values are stored encrypted).
+   */
+  secretLeaks(secret: string): string[] {
+    const leaks: string[] = [];
+    const token = readFileSync(join(this.data, "admin-token"), "utf8").trim();
+    if (readFileSync(join(this.dir, "mothership.log"), "utf8").includes(token)) leaks.push("the mothership's output contains the admin token");
+    for (const f of ["mothership.db", "mothership.db-wal", "mothership.db-shm"].map((n) => join(this.data, n))) {
+      if (existsSync(f) && readFileSync(f).includes(Buffer.from(secret))) leaks.push(`${f} contains the secret`);
+    }
+    return leaks;
   }
 
   /** Stops every launcher and the mothership by PID, then removes the temp dir. */

@@ -12,6 +12,7 @@ import { flag, parseArgs, usageError, type ParsedArgs } from "./cli/args.ts";
 import { connect } from "./cli/client.ts";
 import { poolCommand, runCommand, stackCommand, workerCommand, type Io } from "./cli/commands.ts";
 import { TOKEN_ON_ARGV_WARNING } from "./cli/secret-input.ts";
+import { SECRETS_FLAGS, secretsCommand } from "./cli/secrets.ts";
 import { printable } from "./cli/terminal.ts";
 import { SERVE_FLAGS, serveConfigFromArgs } from "./serve-config.ts";
 import { startMothership } from "./serve.ts";
@@ -41,10 +42,15 @@ or --data DIR of a local mothership for all three; without a CA, ./mothership-da
 List and show commands take --json.
 `;
 
+Offline (the mothership stopped):
+  mothership secrets rotate-key [--data DIR]   re-encrypts every stack secret value under a new key
+                                               in DIR/secrets.key; safe to run again after a crash
+
 const CLIENT_FLAGS = ["url", "token", "token-file", "ca", "data"];
 const SPECS: Record<string, { values: string[]; switches: string[] }> = {
   serve: SERVE_FLAGS,
   pool: { values: [...CLIENT_FLAGS, "name", "csr", "description"], switches: ["json"] },
+  secrets: SECRETS_FLAGS,
   worker: { values: [...CLIENT_FLAGS, "pool"], switches: ["json"] },
   stack: { values: [...CLIENT_FLAGS, "name", "pool", "image", "env", "secret", "secret-file", "secret-stdin", "phase", "repository", "branch"], switches: ["json"] },
   run: { values: [...CLIENT_FLAGS, "type", "stack", "pool", "state"], switches: ["json", "wait", "follow"] },
@@ -96,6 +102,7 @@ export async function main(argv: string[], env: Record<string, string | undefine
   if (!sub) throw usageError(`${group} needs a command; see mothership --help`);
   const a = parseArgs(more, { values: spec.values, switches: spec.switches });
   const tokenFile = flag(a, "token-file");
+  if (group === "secrets") return secretsCommand(sub, a, io);
   if (flag(a, "token") !== undefined) {
     if (tokenFile !== undefined) throw usageError("give the admin token once: --token-file PATH or --token, not both");
     io.err(printable(TOKEN_ON_ARGV_WARNING));

@@ -13,6 +13,7 @@ import { startBroker } from "./broker.ts";
 import { ENDPOINT_FILE } from "./cli/client.ts";
 import { createCommsPoll } from "./comms-poll.ts";
 import { FILE_MODE, prepareDataDir, touchPrivate } from "./data-dir.ts";
+import { loadOrCreateSecretBox, type SecretBox } from "./secret-box.ts";
 import { ControlPlane } from "./control.ts";
 import { DownlinkSigner } from "./downlink-signer.ts";
 import { createApi } from "./http/api.ts";
@@ -20,7 +21,7 @@ import { PollMailboxes } from "./poll-mailbox.ts";
 import { PoolService } from "./pool-service.ts";
 import { parseTopic } from "../protocol/topics.ts";
 import { advertisedHost, brokerEndpointFor, urlHost } from "./serve-config.ts";
-import { openStore } from "./store/index.ts";
+import { openStore, type Store } from "./store/index.ts";
 
 export interface ServeConfig {
   dataDir: string;
@@ -64,7 +65,9 @@ export async function startMothership(cfg: ServeConfig): Promise<RunningMothersh
   const admin = await loadOrCreateAdminToken(cfg.dataDir);
   const dbPath = join(cfg.dataDir, "mothership.db");
   await touchPrivate(dbPath);
-  const store = openStore(dbPath);
+  const secrets = await loadOrCreateSecretBox(cfg.dataDir);
+  const store = openStore(dbPath, { secrets: secrets.box });
+  sealStoredSecrets(store, secrets.box, log);
   const extraHosts = [cfg.httpHost, cfg.mqttHost];
   if (cfg.brokerEndpoint) extraHosts.push(new URL(cfg.brokerEndpoint).hostname.replace(/^\[|\]$/g, ""));
   if (cfg.commsUrl) extraHosts.push(new URL(cfg.commsUrl).hostname.replace(/^\[|\]$/g, ""));
@@ -165,4 +168,20 @@ export async function startMothership(cfg: ServeConfig): Promise<RunningMothersh
       store.close();
     },
   };
+}
+
+/**
+ * Stack secret values at rest: plaintext ones (a data dir of an older version) are sealed now; values
+ * sealed under a key the keyring does not hold are reported, as their stacks' runs cannot be built.
+ */
+function sealStoredSecrets(store: Store, box: SecretBox, log: Logger): void {
+  const { keyIds, plaintext } = store.stacks.sealedKeyIds();
+  if (plaintext > 0) {
+    const sealed = store.stacks.reseal(box);
+    log.info("stack secret values were stored in plaintext; sealed them with the data dir's secrets.key", sealed);
+  }
+  const missing = [...keyIds].filter((id) => !box.hasKey(id));
+  if (missing.length > 0) {
+    log.error("some stack secret values are sealed with keys that secrets.key does not hold; runs of those stacks fail until the stacks are made again", { keys: missing });
+  }
 }

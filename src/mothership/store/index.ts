@@ -1,5 +1,6 @@
 /** The mothership's store: one SQLite file in the data dir, one repository per resource. */
 import type { Database } from "bun:sqlite";
+import type { SecretBox } from "../secret-box.ts";
 import { openDatabase } from "./db.ts";
 import { PoolRepo } from "./pools.ts";
 import { RunRepo } from "./runs.ts";
@@ -15,12 +16,13 @@ export interface Store {
   close(): void;
 }
 
-export function openStore(path: string): Store {
+/** `secrets` seals stack secret values (the data dir's secrets.key); without it none can be stored. */
+export function openStore(path: string, opts: { secrets?: SecretBox } = {}): Store {
   const db = openDatabase(path);
   return {
     db,
     pools: new PoolRepo(db),
-    stacks: new StackRepo(db),
+    stacks: new StackRepo(db, opts.secrets),
     workers: new WorkerRepo(db),
     runs: new RunRepo(db),
     close: () => db.close(),

@@ -28,7 +28,7 @@ function modes(root: string, rel = ""): Record<string, string> {
   const out: Record<string, string> = {};
   for (const name of readdirSync(join(root, rel))) {
     const path = join(root, rel, name);
-    out[rel + name] = mode(path);
+    out[rel + name] = `${statSync(path).isDirectory() ? "dir" : "file"} ${mode(path)}`;
     if (statSync(path).isDirectory()) Object.assign(out, modes(root, `${rel}${name}/`));
   }
   return out;
@@ -56,8 +56,10 @@ describe("a fresh data dir", () => {
       process.umask(oldUmask);
     }
     expect(mode(data)).toBe("700");
-    expect(Object.keys(all).sort()).toEqual(["admin-token", "ca", "ca/ca.crt", "ca/ca.key", "endpoint.json", "mothership.db", "mothership.db-shm", "mothership.db-wal"]);
-    for (const [path, m] of Object.entries(all)) expect(`${path} ${m}`).toBe(`${path} ${path === "ca" ? "700" : "600"}`);
+    expect(Object.keys(all)).toEqual(
+      expect.arrayContaining(["admin-token", "ca", "ca/ca.crt", "ca/ca.key", "endpoint.json", "mothership.db", "mothership.db-shm", "mothership.db-wal", "secrets.key"]),
+    );
+    for (const [path, m] of Object.entries(all)) expect(`${path}: ${m}`).toBe(`${path}: ${m.startsWith("dir") ? "dir 700" : "file 600"}`);
   });
 });
 
@@ -72,15 +74,16 @@ describe("an existing data dir open to others", () => {
     chmodSync(join(data, "admin-token"), 0o644);
     chmodSync(join(data, "mothership.db"), 0o644);
     chmodSync(join(data, "ca", "ca.crt"), 0o644);
+    chmodSync(join(data, "secrets.key"), 0o640);
 
     const { logger, lines } = capture();
     await prepareDataDir(data, logger);
     expect(mode(data)).toBe("700");
-    for (const [path, m] of Object.entries(modes(data))) expect(`${path} ${m}`).toBe(`${path} ${path === "ca" ? "700" : "600"}`);
+    for (const [path, m] of Object.entries(modes(data))) expect(`${path}: ${m}`).toBe(`${path}: ${m.startsWith("dir") ? "dir 700" : "file 600"}`);
 
     expect(lines).toContainEqual(expect.objectContaining({ level: "info", msg: expect.stringContaining("data dir was open to group/others"), was: "0755", now: "0700" }));
     const warned = lines.filter((l) => l.level === "warn").map((l) => l.path);
-    expect(warned.sort()).toEqual([join(data, "admin-token"), join(data, "ca", "ca.key")]);
+    expect(warned.sort()).toEqual([join(data, "admin-token"), join(data, "ca", "ca.key"), join(data, "secrets.key")]);
     expect(lines).toContainEqual(
       expect.objectContaining({ level: "info", fixed: expect.arrayContaining(["ca (was 0755)", "ca/ca.crt (was 0644)", "mothership.db (was 0644)"]) }),
     );

@@ -96,22 +96,16 @@ describe("mothership serve with its defaults", () => {
     const walk = (dir: string, rel: string): void => {
       for (const name of readdirSync(dir)) {
         const st = statSync(join(dir, name));
-        modes[rel + name] = (st.mode & 0o777).toString(8);
+        modes[rel + name] = `${st.isDirectory() ? "dir" : "file"} ${(st.mode & 0o777).toString(8)}`;
         if (st.isDirectory()) walk(join(dir, name), `${rel}${name}/`);
       }
     };
     walk(data, "");
     expect((statSync(data).mode & 0o777).toString(8)).toBe("700");
-    expect(modes).toEqual({
-      "admin-token": "600",
-      ca: "700",
-      "ca/ca.crt": "600",
-      "ca/ca.key": "600",
-      "endpoint.json": "600",
-      "mothership.db": "600",
-      "mothership.db-shm": "600",
-      "mothership.db-wal": "600",
-    });
+    expect(Object.keys(modes)).toEqual(
+      expect.arrayContaining(["admin-token", "ca", "ca/ca.crt", "ca/ca.key", "endpoint.json", "mothership.db", "mothership.db-shm", "mothership.db-wal", "secrets.key"]),
+    );
+    for (const [path, m] of Object.entries(modes)) expect(`${path}: ${m}`).toBe(`${path}: ${m.startsWith("dir") ? "dir 700" : "file 600"}`);
     expect(existsSync(caPath())).toBe(true);
     expect(first.output).toContain(`CA certificate: ${caPath()}\n`);
     expect(first.output).toContain(`export MOTHERSHIP_CA=${caPath()}`);
