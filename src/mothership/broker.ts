@@ -1,8 +1,11 @@
 /**
- * The embedded MQTT broker (Aedes on node:tls, DESIGN §6, §8). Every connection is mutual TLS with
- * a certificate from our CA; the certificate's CN names the pool, and the pool's current serial
- * must match (a reset pool's old certificate is refused). ACLs: a pool may publish only under its
- * own `<ns>/writeonly/<pool>/` and subscribe only under its own `<ns>/readonly/<pool>/`.
+ * The embedded MQTT broker (Aedes on node:tls). Every connection is mutual TLS with a certificate
+ * from our CA; the certificate's CN names the pool, and the pool's current serial must match (a reset
+ * pool's old certificate is refused). The client id must be `<pool>.<worker>` with the certificate's
+ * pool (so one pool can never take over another pool's connection, which a broker does by client id),
+ * and a Last Will, if any, must be that worker's own writeonly topic. ACLs: a client publishes only on
+ * `<ns>/writeonly/<pool>/<worker>` and subscribes only to `<ns>/readonly/<pool>/<worker>` of its client
+ * id. A packet larger than `maxPacketBytes` drops its connection before it is buffered.
  *
  * The mothership itself is not an MQTT client: it subscribes and publishes in-process.
  * `mqtt`-family imports stay in this file (STYLE 2).
@@ -13,7 +16,8 @@ import type { AddressInfo } from "node:net";
 import { SpaceliftError } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
 import { normalizeSerial } from "../pki/der.ts";
-import { allWriteonlyFilter, parseTopic, poolPrefix, type TopicAddress } from "../protocol/topics.ts";
+import { allWriteonlyFilter, parseTopic, readonlyTopic, workerOfClientId, writeonlyTopic, type TopicAddress } from "../protocol/topics.ts";
+import { MAX_MQTT_PACKET_BYTES, PacketSizeGuard } from "./mqtt-packet-limit.ts";
 
 export interface BrokerOptions {
   host: string;
@@ -26,6 +30,8 @@ export interface BrokerOptions {
   isCertificateValid(pool: string, serial: string): boolean;
   /** Every message launchers publish on their writeonly topics, in arrival order per connection. */
   onUplink(address: TopicAddress, payload: Buffer): void;
+  /** Largest MQTT packet (remaining length) a client may send; default MAX_MQTT_PACKET_BYTES (1 MiB). */
+  maxPacketBytes?: number;
   logger: Logger;
 }
 
@@ -41,6 +47,7 @@ export interface Broker {
 interface Identity {
   pool: string;
   serial: string;
+  worker: string;
 }
 
 function authError(message: string): AuthenticateError {
@@ -51,6 +58,8 @@ function authError(message: string): AuthenticateError {
 export async function startBroker(opts: BrokerOptions): Promise<Broker> {
   const log = opts.logger.child({ component: "broker" });
   const identities = new WeakMap<Client, Identity>();
+  // The Last Will topic of each CONNECT (null: none), kept from preConnect for authenticate to check.
+  const wills = new WeakMap<Client, string | null>();
   const clients = new Set<Client>();
   // Set while closing: the broker then publishes the Last Will of every client it drops, and
   // those must not be read as launchers crashing (they will reconnect to the next process).
@@ -59,6 +68,10 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
   const aedes = await Aedes.createBroker({
     // A launcher's message is small; a pool that floods us is cut off rather than buffered forever.
     queueLimit: 1000,
+    preConnect(client, packet, done) {
+      wills.set(client, packet.will ? packet.will.topic : null);
+      done(null, true);
+    },
     authenticate(client, _username, _password, done) {
       const socket = client.conn as TLSSocket;
       const cert = typeof socket.getPeerCertificate === "function" ? socket.getPeerCertificate() : null;
@@ -74,26 +87,38 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
         done(authError("certificate revoked or pool unknown"), false);
         return;
       }
-      identities.set(client, { pool, serial });
+      // Checked before Aedes registers the client, which is when it would drop an older one of that id.
+      const worker = workerOfClientId(pool, client.id);
+      if (!worker) {
+        log.warn("client id not of the certificate's pool refused", { pool, client: client.id });
+        done(authError("the client id must be <pool>.<worker> with the pool of the certificate"), false);
+        return;
+      }
+      const will = wills.get(client) ?? null;
+      if (will !== null && will !== writeonlyTopic(opts.namespace, pool, worker)) {
+        log.warn("Last Will on another topic than the worker's own refused", { pool, worker, topic: will });
+        done(authError("the Last Will must be the worker's own writeonly topic"), false);
+        return;
+      }
+      identities.set(client, { pool, serial, worker });
       done(null, true);
     },
     authorizePublish(client, packet, callback) {
       // Broker-originated messages (client null) are the mothership's own.
       if (client === null) return callback(null);
+      // Its Last Will comes here too, when the broker publishes it.
       const id = identities.get(client);
-      const addr = parseTopic(packet.topic);
-      if (!id || !addr || addr.namespace !== opts.namespace || !packet.topic.startsWith(poolPrefix(opts.namespace, "writeonly", id.pool))) {
-        log.warn("publish outside the pool's writeonly subtree refused", { pool: id?.pool, topic: packet.topic });
+      if (!id || packet.topic !== writeonlyTopic(opts.namespace, id.pool, id.worker)) {
+        log.warn("publish outside the worker's own writeonly topic refused", { pool: id?.pool, worker: id?.worker, topic: packet.topic });
         return callback(new Error("not authorized"));
       }
       callback(null);
     },
     authorizeSubscribe(client, sub, callback) {
       const id = identities.get(client);
-      const prefix = id ? poolPrefix(opts.namespace, "readonly", id.pool) : null;
-      // The pool prefix is literal, so wildcards can only widen the match inside the pool's subtree.
-      if (!prefix || !sub.topic.startsWith(prefix) || sub.topic.length === prefix.length) {
-        log.warn("subscription outside the pool's readonly subtree refused", { pool: id?.pool, topic: sub.topic });
+      // Exactly the worker's own topic: a wildcard is no topic of a worker.
+      if (!id || sub.topic !== readonlyTopic(opts.namespace, id.pool, id.worker)) {
+        log.warn("subscription outside the worker's own readonly topic refused", { pool: id?.pool, worker: id?.worker, topic: sub.topic });
         return callback(null, null);
       }
       callback(null, sub);
@@ -133,8 +158,16 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
       minVersion: "TLSv1.2",
     },
     (socket) => {
-      readsEverything(socket);
-      aedes.handle(socket);
+      const guard = new PacketSizeGuard(opts.maxPacketBytes ?? MAX_MQTT_PACKET_BYTES);
+      const client = aedes.handle(socket);
+      readsEverything(socket, (chunk) => {
+        const problem = guard.feed(chunk);
+        if (problem === null) return true;
+        const id = identities.get(client);
+        log.warn("MQTT client disconnected: packet over the size limit", { pool: id?.pool, worker: id?.worker, problem });
+        socket.destroy();
+        return false;
+      });
     },
   );
   server.on("tlsClientError", (err) => log.debug("TLS handshake refused", { error: err.message }));
@@ -170,14 +203,21 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
  * buffered, as Node documents. In the compiled mothership a TLS socket's `read()` can return only part of
  * its buffer, and since the buffer never empties no further 'readable' comes: Aedes stops reading, PUBACKs
  * stop, and a launcher streaming a large log looks silent. Reading until the socket says null returns the
- * whole buffer and re-arms 'readable'.
+ * whole buffer and re-arms 'readable'. Every byte Aedes reads passes `inspect` first; when it answers
+ * false the connection is going and Aedes gets nothing more.
  */
-function readsEverything(socket: TLSSocket): void {
+function readsEverything(socket: TLSSocket, inspect: (chunk: Buffer) => boolean): void {
   const readOnce = socket.read.bind(socket);
   socket.read = (size?: number): unknown => {
-    if (size !== undefined && size !== null) return readOnce(size);
+    if (size !== undefined && size !== null) {
+      const chunk = readOnce(size) as Buffer | null;
+      return chunk === null || inspect(chunk) ? chunk : null;
+    }
     const chunks: Buffer[] = [];
-    for (let chunk = readOnce() as Buffer | null; chunk !== null; chunk = readOnce() as Buffer | null) chunks.push(chunk);
+    for (let chunk = readOnce() as Buffer | null; chunk !== null; chunk = readOnce() as Buffer | null) {
+      if (!inspect(chunk)) return null;
+      chunks.push(chunk);
+    }
     return chunks.length === 0 ? null : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
   };
 }

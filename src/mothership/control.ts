@@ -14,6 +14,7 @@ import { decodeMessage, encodeMessage, makeMessage, parseMessage, type DownlinkM
 import { isTerminalRunState, type RejectReason, type RunType } from "../protocol/states.ts";
 import { readonlyTopic, type TopicAddress } from "../protocol/topics.ts";
 import { transition, type RunEvent, type RunStatus } from "./run-lifecycle.ts";
+import { DEFAULT_LOG_LIMITS, RunLogIntake, type LogLimits } from "./run-log-intake.ts";
 import { buildRunSpec } from "./run-spec-builder.ts";
 import { workerStatus, type Run, type Store } from "./store/index.ts";
 import { ulid } from "../protocol/ulid.ts";
@@ -26,6 +27,8 @@ export interface ControlOptions {
   heartbeatSeconds: number;
   /** A SCHEDULED run the launcher has not accepted after this long goes back to the queue. */
   scheduleTimeoutMs: number;
+  /** What a run's log may take (run-log-intake.ts); DEFAULT_LOG_LIMITS when absent. */
+  logLimits?: LogLimits;
   now?: () => Date;
 }
 
@@ -38,12 +41,14 @@ export class ControlPlane {
   /** Workers are given heartbeatSeconds x this before they are declared lost. */
   private static readonly MISSED_HEARTBEATS = 3;
   private readonly startedAt: Date;
+  private readonly logs: RunLogIntake;
 
   constructor(private readonly opts: ControlOptions) {
     this.store = opts.store;
     this.log = opts.logger.child({ component: "control" });
     this.now = opts.now ?? (() => new Date());
     this.startedAt = this.now();
+    this.logs = new RunLogIntake(this.store, opts.logLimits ?? DEFAULT_LOG_LIMITS, opts.logger);
   }
 
   private iso(): string {
@@ -154,16 +159,32 @@ export class ControlPlane {
         this.apply(run, { type: "phase", phase: m.phase }, { phase: m.phase });
         return;
       case "log": {
-        const acked = this.store.runs.appendLog(run.id, m.seq, Buffer.from(m.data, "base64"));
-        this.send(addr.pool, addr.worker, makeMessage("log_ack", { run: run.id, seq: acked }));
+        const verdict = this.logs.receive(run, m.seq, m.data, addr.worker);
+        if (verdict.kind === "stored") return this.send(addr.pool, addr.worker, makeMessage("log_ack", { run: run.id, seq: verdict.acked }));
+        this.send(addr.pool, addr.worker, makeMessage("error", { in_reply_to: m.id, code: verdict.code, message: verdict.message }));
+        if (verdict.kind === "over-limit") this.stopOverLogLimit(run, verdict.note);
         return;
       }
       case "run_finished":
-        this.apply(run, { type: "finished", reason: m.reason, exit_code: m.exit_code }, { last_seq: m.last_seq });
+        // A run that already ended here (its launcher was declared lost) still learns its last seq.
+        if (!this.apply(run, { type: "finished", reason: m.reason, exit_code: m.exit_code }, { last_seq: m.last_seq })) this.store.runs.recordLateLastSeq(run.id, m.last_seq);
         // Whatever we thought of the run, the worker is free of it now.
         this.releaseWorker(addr.worker, run.id);
         return;
     }
+  }
+
+  /**
+   * A run over its log cap ends FAILED `log-limit-exceeded` at once, with a note in its log that
+   * ends it (its `last_seq`, so followers finish), and its launcher is told to cancel it.
+   */
+  private stopOverLogLimit(run: Run, note: string): void {
+    if (!transition(run, { type: "log-limit" })) return;
+    this.store.db.transaction(() => {
+      const noteSeq = this.store.runs.appendNote(run.id, note);
+      this.apply(run, { type: "log-limit" }, { messages: [note], last_seq: noteSeq });
+    })();
+    if (run.worker) this.send(run.pool, run.worker, makeMessage("cancel", { run: run.id }));
   }
 
   /**

@@ -22,8 +22,9 @@ const HELP = `mothership — control plane for private worker pools
 Server:
   mothership serve [--data DIR] [--http HOST:PORT] [--mqtt HOST:PORT] [--broker-endpoint mqtts://HOST:PORT]
                    [--comms-url URL] [--namespace NS] [--http-plain] [--heartbeat SECONDS] [--log-level LEVEL]
-                   [--schedule-timeout SECONDS]
-      defaults: --data ./mothership-data, --http 127.0.0.1:8080, --mqtt 127.0.0.1:8883
+                   [--schedule-timeout SECONDS] [--max-log-chunk-bytes BYTES] [--max-run-log-bytes BYTES]
+      defaults: --data ./mothership-data, --http 127.0.0.1:8080, --mqtt 127.0.0.1:8883,
+                --max-log-chunk-bytes 256KiB, --max-run-log-bytes 512MiB (a run over it is stopped)
 
 Client (talks to the HTTP API; --url/MOTHERSHIP_URL, --token-file PATH/MOTHERSHIP_TOKEN, --ca/MOTHERSHIP_CA,
 or --data DIR of a local mothership for all three; without a CA, ./mothership-data/ca/ca.crt if present.

@@ -9,6 +9,9 @@
  * a cursor above the last one handed out is ignored for the same reason. Each mailbox is bounded:
  * when a worker stops polling, the oldest messages go first (it is declared lost anyway after 3
  * missed heartbeats and reintroduces itself with hello). Mailboxes nobody polled for a while are removed.
+ *
+ * A mailbox belongs to (pool, worker), never to a worker id alone: worker ids are not secrets, and
+ * another pool naming the same id reaches a mailbox of its own, never this one.
  */
 import type { Logger } from "../log/logger.ts";
 
@@ -19,6 +22,7 @@ export interface MailboxEntry {
 
 interface Mailbox {
   pool: string;
+  worker: string;
   entries: MailboxEntry[];
   /** The last cursor handed out. */
   last: number;
@@ -36,7 +40,11 @@ export interface MailboxOptions {
   now?: () => number;
 }
 
+/** Pool and worker ids are topic levels (no `/`), so this key is one pair only. */
+const keyOf = (pool: string, worker: string): string => `${pool}/${worker}`;
+
 export class PollMailboxes {
+  /** By keyOf(pool, worker). */
   private readonly boxes = new Map<string, Mailbox>();
   private readonly log: Logger;
   private readonly limit: number;
@@ -52,25 +60,24 @@ export class PollMailboxes {
 
   /** The worker talks poll: from now on its downlink goes to its mailbox. */
   open(pool: string, worker: string): void {
-    const box = this.boxes.get(worker);
-    if (box && box.pool === pool) {
+    const box = this.boxes.get(keyOf(pool, worker));
+    if (box) {
       box.touched = this.now();
       return;
     }
-    if (box) this.remove(worker);
     const now = this.now();
-    this.boxes.set(worker, { pool, entries: [], last: now, touched: now, waiter: null });
+    this.boxes.set(keyOf(pool, worker), { pool, worker, entries: [], last: now, touched: now, waiter: null });
   }
 
   /** The worker talks MQTT now (a restart with another protocol can keep its id): no mailbox for it. */
-  forget(worker: string): void {
-    if (this.boxes.has(worker)) this.remove(worker);
+  forget(pool: string, worker: string): void {
+    this.remove(keyOf(pool, worker));
   }
 
   /** Queues one downlink message; false when the worker has no mailbox (it talks MQTT). */
   offer(pool: string, worker: string, payload: string): boolean {
-    const box = this.boxes.get(worker);
-    if (!box || box.pool !== pool) return false;
+    const box = this.boxes.get(keyOf(pool, worker));
+    if (!box) return false;
     box.entries.push({ cursor: ++box.last, payload });
     if (box.entries.length > this.limit) {
       const dropped = box.entries.splice(0, box.entries.length - this.limit);
@@ -86,10 +93,11 @@ export class PollMailboxes {
    */
   async take(pool: string, worker: string, after: number, max: number, waitMs: number, signal: AbortSignal): Promise<{ entries: MailboxEntry[]; cursor: number }> {
     this.open(pool, worker);
-    const box = this.boxes.get(worker)!;
+    const key = keyOf(pool, worker);
+    const box = this.boxes.get(key)!;
     if (after <= box.last) box.entries = box.entries.filter((e) => e.cursor > after);
     if (box.entries.length === 0 && waitMs > 0 && !signal.aborted) await this.wait(box, waitMs, signal);
-    const current = this.boxes.get(worker);
+    const current = this.boxes.get(key);
     if (current !== box) return { entries: [], cursor: after };
     box.touched = this.now();
     const entries = box.entries.slice(0, max);
@@ -99,23 +107,23 @@ export class PollMailboxes {
 
   /** Drops every mailbox of a pool (reset or deleted: its requests no longer verify). */
   dropPool(pool: string): void {
-    for (const [worker, box] of this.boxes) if (box.pool === pool) this.remove(worker);
+    for (const [key, box] of this.boxes) if (box.pool === pool) this.remove(key);
   }
 
   /** Removes mailboxes nobody polled for a while. */
   sweep(): void {
     const cutoff = this.now() - this.idleMs;
-    for (const [worker, box] of this.boxes) if (box.touched < cutoff && box.waiter === null) this.remove(worker);
+    for (const [key, box] of this.boxes) if (box.touched < cutoff && box.waiter === null) this.remove(key);
   }
 
   /** Ends every waiting poll (the server is stopping). */
   close(): void {
-    for (const worker of [...this.boxes.keys()]) this.remove(worker);
+    for (const key of [...this.boxes.keys()]) this.remove(key);
   }
 
-  private remove(worker: string): void {
-    const box = this.boxes.get(worker);
-    this.boxes.delete(worker);
+  private remove(key: string): void {
+    const box = this.boxes.get(key);
+    this.boxes.delete(key);
     if (box) this.wake(box);
   }
 

@@ -4,7 +4,8 @@
  *   QUEUED -> SCHEDULED -> PREPARING -> RUNNING -> FINISHED | FAILED | CANCELED
  *
  * Events come from the scheduler (schedule, schedule-expired), from the launcher (accepted,
- * rejected, phase, finished), from operators (cancel) and from the worker registry (worker-lost).
+ * rejected, phase, finished), from operators (cancel), from the worker registry (worker-lost) and
+ * from the log intake (log-limit: the run wrote more than the mothership keeps for one run).
  * An event that does not apply in the current state returns `null`: the caller logs and ignores it
  * (a late duplicate from a reconnecting launcher must never resurrect a finished run).
  */
@@ -29,7 +30,8 @@ export type RunEvent =
   | { type: "phase"; phase: string }
   | { type: "finished"; reason: RunReason; exit_code: number | null }
   | { type: "cancel" }
-  | { type: "worker-lost" };
+  | { type: "worker-lost" }
+  | { type: "log-limit" };
 
 const ACTIVE: readonly RunState[] = ["SCHEDULED", "PREPARING", "RUNNING"];
 
@@ -64,5 +66,8 @@ export function transition(s: RunStatus, e: RunEvent): RunStatus | null {
       return s.cancel_requested ? null : { ...s, cancel_requested: true };
     case "worker-lost":
       return active ? { ...s, state: "FAILED", reason: "launcher-crashed" } : null;
+    // Ended here at once; the launcher is told to cancel and its own report of the end changes nothing.
+    case "log-limit":
+      return active ? { ...s, state: "FAILED", reason: "log-limit-exceeded" } : null;
   }
 }

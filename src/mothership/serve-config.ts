@@ -1,20 +1,22 @@
 /**
  * `mothership serve` flags -> the server's settings, as one pure function (no I/O), and the URLs the
  * server advertises for the hosts it listens on. Defaults: --data ./mothership-data, --http
- * 127.0.0.1:8080, --mqtt 127.0.0.1:8883, --broker-endpoint mqtts://<the --mqtt address>.
+ * 127.0.0.1:8080, --mqtt 127.0.0.1:8883, --broker-endpoint mqtts://<the --mqtt address>,
+ * --max-log-chunk-bytes 256KiB, --max-run-log-bytes 512MiB.
  */
 import type { Level } from "../log/logger.ts";
 import { DEFAULT_NAMESPACE } from "../protocol/topics.ts";
 import { flag, hostPort, usageError, type ParsedArgs } from "./cli/args.ts";
 import { DEFAULT_DATA_DIR } from "./cli/client.ts";
+import { DEFAULT_LOG_LIMITS, type LogLimits } from "./run-log-intake.ts";
 import type { ServeConfig } from "./serve.ts";
 
 export const SERVE_FLAGS = {
-  values: ["data", "http", "mqtt", "broker-endpoint", "comms-url", "namespace", "heartbeat", "log-level", "schedule-timeout"],
+  values: ["data", "http", "mqtt", "broker-endpoint", "comms-url", "namespace", "heartbeat", "log-level", "schedule-timeout", "max-log-chunk-bytes", "max-run-log-bytes"],
   switches: ["http-plain"],
 };
 
-export type ServeSettings = Omit<ServeConfig, "logger"> & { logLevel: Level };
+export type ServeSettings = Omit<ServeConfig, "logger" | "logLimits"> & { logLevel: Level; logLimits: LogLimits };
 
 const LEVELS: readonly string[] = ["debug", "info", "warn", "error"];
 
@@ -29,6 +31,26 @@ function wholeNumber(a: ParsedArgs, name: string, fallback: string): number {
   const n = Number(flag(a, name) ?? fallback);
   if (!Number.isInteger(n) || n < 1) throw usageError(`--${name} must be a whole number of seconds >= 1`);
   return n;
+}
+
+/** Launchers send chunks of at most 64 KiB (src/launcher/supervisor/log-chunker.ts); a lower cap would refuse them. */
+const MIN_CHUNK_CAP = 64 * 1024;
+const UNITS: Record<string, number> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+
+/** A byte count: plain bytes, or with a binary unit (256KiB, 512M, 1GiB). */
+function byteCount(a: ParsedArgs, name: string, fallback: number, min: number): number {
+  const given = flag(a, name);
+  if (given === undefined) return fallback;
+  const m = /^(\d{1,13})\s*([kmg]?)(?:i?b)?$/i.exec(given.trim());
+  const n = m ? Number(m[1]) * (UNITS[(m[2] ?? "").toLowerCase()] ?? 1) : NaN;
+  if (!Number.isSafeInteger(n) || n < min) throw usageError(`--${name} must be a number of bytes >= ${min}, e.g. ${fallback} or ${fallback / 1024}KiB`);
+  return n;
+}
+
+function logLimits(a: ParsedArgs): LogLimits {
+  const chunkBytes = byteCount(a, "max-log-chunk-bytes", DEFAULT_LOG_LIMITS.chunkBytes, MIN_CHUNK_CAP);
+  const runBytes = byteCount(a, "max-run-log-bytes", DEFAULT_LOG_LIMITS.runBytes, chunkBytes);
+  return { chunkBytes, runBytes };
 }
 
 export function serveConfigFromArgs(a: ParsedArgs, env: Record<string, string | undefined>): ServeSettings {
@@ -58,6 +80,7 @@ export function serveConfigFromArgs(a: ParsedArgs, env: Record<string, string | 
     namespace: flag(a, "namespace") ?? DEFAULT_NAMESPACE,
     heartbeatSeconds: wholeNumber(a, "heartbeat", "15"),
     scheduleTimeoutMs: wholeNumber(a, "schedule-timeout", "60") * 1000,
+    logLimits: logLimits(a),
     logLevel: logLevel as Level,
   };
 }

@@ -19,6 +19,7 @@ import { DownlinkSigner } from "./downlink-signer.ts";
 import { createApi } from "./http/api.ts";
 import { PollMailboxes } from "./poll-mailbox.ts";
 import { PoolService } from "./pool-service.ts";
+import type { LogLimits } from "./run-log-intake.ts";
 import { parseTopic } from "../protocol/topics.ts";
 import { advertisedHost, brokerEndpointFor, urlHost } from "./serve-config.ts";
 import { openStore, type Store } from "./store/index.ts";
@@ -38,6 +39,8 @@ export interface ServeConfig {
   namespace: string;
   heartbeatSeconds: number;
   scheduleTimeoutMs: number;
+  /** What a run's log may take; DEFAULT_LOG_LIMITS when absent (`--max-log-chunk-bytes`, `--max-run-log-bytes`). */
+  logLimits?: LogLimits;
   logger: Logger;
 }
 
@@ -110,6 +113,7 @@ export async function startMothership(cfg: ServeConfig): Promise<RunningMothersh
     logger: log,
     heartbeatSeconds: cfg.heartbeatSeconds,
     scheduleTimeoutMs: cfg.scheduleTimeoutMs,
+    logLimits: cfg.logLimits,
   });
   const brokerEndpoint = cfg.brokerEndpoint ?? brokerEndpointFor(cfg.mqttHost, broker.port);
 

@@ -32,6 +32,8 @@ export const RUN_REASONS = [
   "image-pull-failed",
   "system-error",
   "launcher-crashed",
+  /** The run wrote more log than the mothership keeps for one run (`serve --max-run-log-bytes`); it was stopped. */
+  "log-limit-exceeded",
 ] as const;
 export type RunReason = (typeof RUN_REASONS)[number];
 

@@ -3,6 +3,7 @@
  *   <ns>/readonly/<pool>/<worker>   mothership -> launcher (the launcher only reads it)
  *   <ns>/writeonly/<pool>/<worker>  launcher -> mothership (the launcher only writes it)
  * The names are from the launcher's point of view, which is also how the broker ACLs read them.
+ * A worker's MQTT client id is `<pool>.<worker>` (mqttClientId).
  */
 export const DEFAULT_NAMESPACE = "spacelift";
 
@@ -55,4 +56,22 @@ export function parseTopic(topic: string): TopicAddress | null {
   if (direction !== "readonly" && direction !== "writeonly") return null;
   if (![namespace, pool, worker].every(isTopicLevel)) return null;
   return { namespace, direction, pool, worker };
+}
+
+/**
+ * The MQTT client id of a worker: `<pool>.<worker>`. A broker takes a connection over from an older
+ * one with the same client id, so the id carries the pool: our broker accepts only a client id that
+ * starts with the pool of the client certificate, and one pool can never take over another's worker.
+ * Ids are ULIDs (26 characters), so this fits Mosquitto and AWS IoT (at most 128 characters, no `$`).
+ */
+export function mqttClientId(pool: string, worker: string): string {
+  return `${level(pool, "pool")}.${level(worker, "worker")}`;
+}
+
+/** The worker of a client id made by mqttClientId for `pool`; null when it is not `<pool>.<worker>`. */
+export function workerOfClientId(pool: string, clientId: string): string | null {
+  if (!clientId.startsWith(`${pool}.`)) return null;
+  const worker = clientId.slice(pool.length + 1);
+  // One dot only: the split is then the same whichever pool reads it.
+  return isTopicLevel(worker) && !worker.includes(".") ? worker : null;
 }

@@ -20,7 +20,7 @@ export interface MqttTransportOptions {
   /** `mqtts://host:port` (the token's broker endpoint). */
   endpoint: string;
   tls: { cert: string; key: string; ca: string; servername?: string };
-  /** The worker id: one connection per worker, and the broker's session identity. */
+  /** `<pool>.<worker>` (mqttClientId): one connection per worker, and the broker's session identity. */
   clientId: string;
   /** Where the mothership writes to this worker. */
   subscribeTopic: string;

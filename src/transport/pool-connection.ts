@@ -6,7 +6,7 @@
  */
 import type { Logger } from "../log/logger.ts";
 import type { UplinkMessage } from "../protocol/messages.ts";
-import { readonlyTopic, writeonlyTopic } from "../protocol/topics.ts";
+import { mqttClientId, readonlyTopic, writeonlyTopic } from "../protocol/topics.ts";
 import type { PoolToken } from "../pki/token.ts";
 import { SpaceliftError } from "../errors.ts";
 import type { BackoffPolicy } from "./backoff.ts";
@@ -34,7 +34,7 @@ export function poolMqttTransport(o: PoolConnectionOptions): MqttTransport {
   return new MqttTransport({
     endpoint: broker.endpoint,
     tls: { cert: o.token.certificate, key: o.keyPem, ca: o.token.ca },
-    clientId: o.worker,
+    clientId: mqttClientId(o.token.pool, o.worker),
     subscribeTopic: readonlyTopic(broker.namespace, o.token.pool, o.worker),
     publishTopic: writeonlyTopic(broker.namespace, o.token.pool, o.worker),
     will: o.will,

@@ -62,6 +62,9 @@ const MIGRATIONS: readonly string[] = [
    );
    CREATE INDEX runs_queue ON runs(pool, state, created_at);
    CREATE TABLE logs (run TEXT NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (run, seq)) WITHOUT ROWID;`,
+  // The bytes of log stored per run, kept as chunks arrive, so the per-run cap is one read.
+  `ALTER TABLE runs ADD COLUMN log_bytes INTEGER NOT NULL DEFAULT 0;
+   UPDATE runs SET log_bytes = (SELECT COALESCE(SUM(length(data)), 0) FROM logs WHERE logs.run = runs.id);`,
 ];
 
 export function openDatabase(path: string): Database {

@@ -18,6 +18,8 @@ export interface Run {
   /** Highest seq such that every chunk 0..seq is stored (what log acks report). */
   log_acked: number;
   last_seq: number | null;
+  /** Bytes of log stored for the run (what the per-run cap counts). */
+  log_bytes: number;
   created_at: string;
   updated_at: string;
   finished_at: string | null;
@@ -110,7 +112,8 @@ export class RunRepo {
    */
   appendLog(run: string, seq: number, data: Uint8Array): number {
     return this.db.transaction(() => {
-      this.db.query("INSERT OR IGNORE INTO logs (run, seq, data) VALUES (?, ?, ?)").run(run, seq, data);
+      const inserted = this.db.query("INSERT OR IGNORE INTO logs (run, seq, data) VALUES (?, ?, ?)").run(run, seq, data).changes > 0;
+      if (inserted) this.db.query("UPDATE runs SET log_bytes = log_bytes + ? WHERE id = ?").run(data.byteLength, run);
       const row = this.db.query("SELECT log_acked FROM runs WHERE id = ?").get(run) as { log_acked: number } | null;
       let acked = row?.log_acked ?? -1;
       const has = this.db.query("SELECT 1 FROM logs WHERE run = ? AND seq = ?");
@@ -122,11 +125,25 @@ export class RunRepo {
 
   /**
    * A line of the mothership's own after every chunk stored for the run, e.g. why a launcher
-   * rejected it: the run's log is where operators look first.
+   * rejected it: the run's log is where operators look first. Returns the seq the note took.
    */
-  appendNote(run: string, text: string): void {
+  appendNote(run: string, text: string): number {
     const { last } = this.db.query("SELECT MAX(seq) AS last FROM logs WHERE run = ?").get(run) as { last: number | null };
-    this.appendLog(run, (last ?? -1) + 1, new TextEncoder().encode(text.endsWith("\n") ? text : text + "\n"));
+    const seq = (last ?? -1) + 1;
+    this.appendLog(run, seq, new TextEncoder().encode(text.endsWith("\n") ? text : text + "\n"));
+    return seq;
+  }
+
+  hasLog(run: string, seq: number): boolean {
+    return this.db.query("SELECT 1 FROM logs WHERE run = ? AND seq = ?").get(run, seq) !== null;
+  }
+
+  /**
+   * The launcher's `last_seq` for a run that had already ended here without one (its launcher was
+   * declared lost): the output it resends is then taken up to there, and nothing beyond.
+   */
+  recordLateLastSeq(run: string, lastSeq: number): void {
+    this.db.query("UPDATE runs SET last_seq = ? WHERE id = ? AND last_seq IS NULL AND state IN ('FINISHED', 'FAILED', 'CANCELED')").run(lastSeq, run);
   }
 
   /** Chunks with seq > `after`, in order, at most `limit`. */

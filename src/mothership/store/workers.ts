@@ -50,15 +50,21 @@ export interface Registration {
 export class WorkerRepo {
   constructor(private readonly db: Database) {}
 
-  /** Hello: a new worker, or a known one reconnecting (then it is live again, drain kept). */
-  register(r: Registration): Worker {
+  /**
+   * Hello: a new worker, or a known one reconnecting (then it is live again, drain kept). Null, and
+   * nothing changed, when the id belongs to another pool: a worker id is not a secret, so the row of
+   * one pool's worker never takes another pool's metadata nor is revived by it.
+   */
+  register(r: Registration): Worker | null {
     this.db
       .query(
         `INSERT INTO workers (id, pool, metadata, version, arch, registered_at, last_seen) VALUES ($id, $pool, $metadata, $version, $arch, $now, $now)
-         ON CONFLICT(id) DO UPDATE SET metadata = $metadata, version = $version, arch = $arch, last_seen = $now, gone_at = NULL, gone_crashed = NULL`,
+         ON CONFLICT(id) DO UPDATE SET metadata = $metadata, version = $version, arch = $arch, last_seen = $now, gone_at = NULL, gone_crashed = NULL
+         WHERE workers.pool = $pool`,
       )
       .run({ ...r, metadata: JSON.stringify(r.metadata) });
-    return this.get(r.id) as Worker;
+    const w = this.get(r.id);
+    return w?.pool === r.pool ? w : null;
   }
 
   get(id: string): Worker | null {

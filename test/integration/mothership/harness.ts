@@ -13,7 +13,7 @@ import { decodeToken, type PoolToken } from "../../../src/pki/token.ts";
 import { importRunDecryptionKey } from "../../../src/protocol/envelope.ts";
 import { DownlinkVerifier } from "../../../src/protocol/downlink-signature.ts";
 import { encodeMessage, makeMessage, type DownlinkMessage, type MessageBody, type UplinkMessage } from "../../../src/protocol/messages.ts";
-import { readonlyTopic, writeonlyTopic } from "../../../src/protocol/topics.ts";
+import { mqttClientId, readonlyTopic, writeonlyTopic } from "../../../src/protocol/topics.ts";
 import { startMothership, type RunningMothership } from "../../../src/mothership/serve.ts";
 import { DownlinkReceiver } from "../../../src/transport/downlink.ts";
 import { ulid } from "../../../src/protocol/ulid.ts";
@@ -112,7 +112,7 @@ export class FakeLauncher {
       key: this.keyPem,
       cert: this.token.certificate,
       ca: this.token.ca,
-      clientId: this.worker,
+      clientId: mqttClientId(this.token.pool, this.worker),
       reconnectPeriod: 0,
       connectTimeout: 5000,
       will: { topic: this.uplink, payload: Buffer.from(encodeMessage(makeMessage("gone", { crashed: true }))), qos: 1, retain: false },

@@ -17,8 +17,28 @@ describe("poll mailboxes", () => {
     m.open("P", "W");
     expect(m.offer("P", "W", "x")).toBe(true);
     expect(m.offer("OTHER", "W", "x")).toBe(false);
-    m.forget("W");
+    m.forget("OTHER", "W");
+    expect(m.offer("P", "W", "x")).toBe(true);
+    m.forget("P", "W");
     expect(m.offer("P", "W", "x")).toBe(false);
+  });
+
+  test("the same worker id in another pool is another mailbox: opening, polling and forgetting it leave this one alone", async () => {
+    const m = boxes({ now: () => 1_000 });
+    m.open("B", "W");
+    m.offer("B", "W", "for-b");
+    m.open("A", "W");
+    m.offer("A", "W", "for-a");
+    expect((await m.take("A", "W", 0, 100, 0, never)).entries.map((e) => e.payload)).toEqual(["for-a"]);
+    m.forget("A", "W");
+    expect((await m.take("B", "W", 0, 100, 0, never)).entries.map((e) => e.payload)).toEqual(["for-b"]);
+    // A waiting poll of B is not ended by a poll of A for the same id.
+    const waiting = m.take("B", "W", 1_001, 100, 5_000, never);
+    await m.take("A", "W", 0, 100, 10, never);
+    m.offer("B", "W", "later");
+    expect((await waiting).entries.map((e) => e.payload)).toEqual(["later"]);
+    m.dropPool("A");
+    expect(m.offer("B", "W", "still")).toBe(true);
   });
 
   test("messages stay until a poll's cursor covers them", async () => {

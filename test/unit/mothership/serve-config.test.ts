@@ -20,6 +20,7 @@ describe("serveConfigFromArgs", () => {
       namespace: "spacelift",
       heartbeatSeconds: 15,
       scheduleTimeoutMs: 60_000,
+      logLimits: { chunkBytes: 256 * 1024, runBytes: 512 * 1024 * 1024 },
       logLevel: "info",
     });
   });
@@ -46,6 +47,11 @@ describe("serveConfigFromArgs", () => {
     expect(settings(["--mqtt", "0.0.0.0:8883", "--broker-endpoint", "mqtts://mqtt.example.com:443"]).brokerEndpoint).toBe("mqtts://mqtt.example.com:443");
   });
 
+  test("log caps take bytes or binary units", () => {
+    expect(settings(["--max-log-chunk-bytes", "65536", "--max-run-log-bytes", "2GiB"]).logLimits).toEqual({ chunkBytes: 65536, runBytes: 2 * 1024 ** 3 });
+    expect(settings(["--max-log-chunk-bytes", "1M", "--max-run-log-bytes", "100mib"]).logLimits).toEqual({ chunkBytes: 1024 ** 2, runBytes: 100 * 1024 ** 2 });
+  });
+
   test("MOTHERSHIP_LOG_LEVEL is the fallback of --log-level; empty counts as unset", () => {
     expect(settings([], { MOTHERSHIP_LOG_LEVEL: "warn" }).logLevel).toBe("warn");
     expect(settings(["--log-level", "error"], { MOTHERSHIP_LOG_LEVEL: "warn" }).logLevel).toBe("error");
@@ -65,6 +71,10 @@ describe("serveConfigFromArgs", () => {
     [["--comms-url", "ftp://ms.example.com"], "--comms-url must be an http(s) URL"],
     [["--http-plain"], "--http-plain needs --comms-url https://HOST"],
     [["--port", "1"], "unknown option --port"],
+    [["--max-log-chunk-bytes", "1000"], "--max-log-chunk-bytes must be a number of bytes >= 65536"],
+    [["--max-log-chunk-bytes", "1.5M"], "--max-log-chunk-bytes must be a number of bytes"],
+    [["--max-run-log-bytes", "lots"], "--max-run-log-bytes must be a number of bytes >= 262144"],
+    [["--max-log-chunk-bytes", "1MiB", "--max-run-log-bytes", "512KiB"], "--max-run-log-bytes must be a number of bytes >= 1048576"],
   ])("%p is a usage error", (argv, message) => {
     expect(() => settings(argv)).toThrow(message);
     try {

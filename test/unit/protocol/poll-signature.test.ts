@@ -1,8 +1,9 @@
-// The poll request signature: what it binds (method, path with query, time, pool, worker, body) and
+// The poll request signature: what it binds (method, path with query, time, nonce, pool, worker, body) and
 // what it refuses, for RSA and both EC curves. In-process keys and certificates, no network.
 import { describe, expect, test } from "bun:test";
 import { hasCode } from "../../../src/errors.ts";
 import {
+  HEADER_NONCE,
   HEADER_SIGNATURE,
   HEADER_TIMESTAMP,
   importSigningKey,
@@ -23,7 +24,7 @@ async function pair(kind: "rsa" | "ec", size?: number | string): Promise<{ signe
   return { signer: await importSigningKey(key.keyObject), verifier: await importVerifyKey(cert) };
 }
 
-async function refusal(p: Promise<void>): Promise<string> {
+async function refusal(p: Promise<unknown>): Promise<string> {
   try {
     await p;
   } catch (err) {
@@ -80,6 +81,18 @@ describe("poll signature headers", () => {
     expect(await refusal(verifyRequest(verifier, request, headersOf({ ...h, [HEADER_SIGNATURE]: "!!" }), NOW))).toBe("poll-signature-invalid");
     const moved = String(Number(h[HEADER_TIMESTAMP]) + 1);
     expect(await refusal(verifyRequest(verifier, request, headersOf({ ...h, [HEADER_TIMESTAMP]: moved }), NOW))).toBe("poll-signature-invalid");
+  });
+
+  test("the nonce is signed: a missing, short or changed one is refused; each request gets its own", async () => {
+    const { signer, verifier } = await pair("ec", "P-256");
+    const h = await signRequest(signer, request, NOW);
+    const again = await signRequest(signer, request, NOW);
+    expect(h[HEADER_NONCE]).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(again[HEADER_NONCE]).not.toBe(h[HEADER_NONCE]);
+    const { [HEADER_NONCE]: _dropped, ...without } = h;
+    expect(await refusal(verifyRequest(verifier, request, headersOf(without), NOW))).toBe("poll-signature-missing");
+    expect(await refusal(verifyRequest(verifier, request, headersOf({ ...h, [HEADER_NONCE]: "c2hvcnQ" }), NOW))).toBe("poll-signature-invalid");
+    expect(await refusal(verifyRequest(verifier, request, headersOf({ ...h, [HEADER_NONCE]: again[HEADER_NONCE]! }), NOW))).toBe("poll-signature-invalid");
   });
 
   test("an RSA signature does not pass as another algorithm's", async () => {

@@ -1,0 +1,186 @@
+/**
+ * Bounded log input: what the control plane takes of a run's log from a launcher (a peer: anyone
+ * with the pool key). A real store and control plane with small caps; messages go in as the wire
+ * bytes a launcher would publish, and what the mothership answers is parsed as a launcher would.
+ */
+import "reflect-metadata";
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createLogger } from "../../../src/log/logger.ts";
+import { ControlPlane } from "../../../src/mothership/control.ts";
+import { PoolService } from "../../../src/mothership/pool-service.ts";
+import { decodedLength } from "../../../src/mothership/run-log-intake.ts";
+import { RunLogReader } from "../../../src/mothership/run-log-reader.ts";
+import { openStore, type Store } from "../../../src/mothership/store/index.ts";
+import { loadOrCreateCa, type CertificateAuthority } from "../../../src/pki/ca.ts";
+import { encodeMessage, makeMessage, parseMessage, type DownlinkMessage, type MessageBody, type UplinkMessage } from "../../../src/protocol/messages.ts";
+import { parseTopic } from "../../../src/protocol/topics.ts";
+import { makeKeyAndCsr } from "../protocol/fixtures.ts";
+
+const LIMITS = { chunkBytes: 16, runBytes: 64 };
+
+let dir = "";
+let ca: CertificateAuthority;
+let csrPem = "";
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "log-intake-"));
+  ca = await loadOrCreateCa(join(dir, "ca"));
+  csrPem = (await makeKeyAndCsr("p256")).csrPem;
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+let store: Store;
+let control: ControlPlane;
+let sent: Array<{ worker: string; message: DownlinkMessage }>;
+let warnings: Array<Record<string, unknown>>;
+let pool = "";
+let stack = "";
+
+beforeEach(async () => {
+  store = openStore(":memory:");
+  sent = [];
+  warnings = [];
+  const logger = createLogger({ level: "warn", pretty: false, write: (line) => warnings.push(JSON.parse(line) as Record<string, unknown>) });
+  control = new ControlPlane({
+    store,
+    namespace: "spacelift",
+    logger,
+    heartbeatSeconds: 10,
+    scheduleTimeoutMs: 60_000,
+    logLimits: LIMITS,
+    publish: async (topic, payload) => {
+      const r = parseMessage(payload, "downlink");
+      if (r.kind !== "ok") throw new Error("mothership sent an invalid message");
+      sent.push({ worker: parseTopic(topic)!.worker, message: r.message });
+    },
+  });
+  const created = await new PoolService(store, ca, { brokerEndpoint: "mqtts://127.0.0.1:8883", namespace: "spacelift", commsUrl: "https://127.0.0.1:8080" }).create({ name: "p", csr: csrPem });
+  pool = created.pool.id;
+  stack = "S1";
+  store.stacks.insert({ id: stack, name: "s", pool, image: "busybox", environment: [], phases: [{ name: "plan", commands: ["true"] }], repository: null, branch: null, created_at: new Date().toISOString() });
+});
+
+function raw(worker: string, text: string): void {
+  control.handleUplink({ namespace: "spacelift", direction: "writeonly", pool, worker }, new TextEncoder().encode(text));
+}
+function from<T extends UplinkMessage["type"]>(worker: string, type: T, body: MessageBody<T>): string {
+  const m: UplinkMessage = makeMessage(type, body);
+  raw(worker, encodeMessage(m));
+  return m.id;
+}
+const chunk = (run: string, seq: number, text: string) => from("W", "log", { run, seq, data: Buffer.from(text).toString("base64") });
+const stored = (run: string) => store.runs.logs(run).map((c) => `${c.seq}:${Buffer.from(c.data).toString()}`);
+const replyTo = (id: string) => sent.map((s) => s.message).find((m): m is Extract<DownlinkMessage, { type: "error" }> => m.type === "error" && m.in_reply_to === id);
+const lastAck = () => sent.filter((s) => s.message.type === "log_ack").at(-1)?.message as { seq: number } | undefined;
+const drain = () => Bun.sleep(5);
+
+/** A run held by worker W, RUNNING. */
+function running(): string {
+  from("W", "hello", { metadata: {}, version: "1", arch: "x86_64", state: "IDLE", run: null });
+  const run = control.triggerRun(stack, "TRACKED").id;
+  from("W", "run_accepted", { run });
+  from("W", "phase", { run, phase: "plan" });
+  expect(store.runs.get(run)?.state).toBe("RUNNING");
+  return run;
+}
+
+describe("chunks of an ended run", () => {
+  test("a missing chunk <= last_seq is still taken after the end; one beyond last_seq is refused", async () => {
+    const run = running();
+    chunk(run, 0, "a");
+    chunk(run, 2, "c");
+    from("W", "run_finished", { run, exit_code: 0, reason: "ok", last_seq: 3 });
+    expect(store.runs.get(run)).toMatchObject({ state: "FINISHED", last_seq: 3 });
+    chunk(run, 1, "b");
+    chunk(run, 3, "d");
+    await drain();
+    expect(lastAck()?.seq).toBe(3);
+    const late = chunk(run, 4, "e");
+    await drain();
+    expect(replyTo(late)).toMatchObject({ code: "log-refused", message: expect.stringContaining("only chunks up to its last seq 3") });
+    expect(stored(run)).toEqual(["0:a", "1:b", "2:c", "3:d"]);
+    expect(new RunLogReader(store).page(run, -1, 10).done).toBe(true);
+  });
+
+  test("a run ended without a last_seq (launcher lost) takes nothing until the launcher's late report names one", async () => {
+    const run = running();
+    from("W", "gone", { crashed: true });
+    expect(store.runs.get(run)).toMatchObject({ state: "FAILED", reason: "launcher-crashed", last_seq: null });
+    from("W", "hello", { metadata: {}, version: "1", arch: "x86_64", state: "IDLE", run: null });
+    const early = chunk(run, 0, "a");
+    await drain();
+    expect(replyTo(early)).toMatchObject({ code: "log-refused", message: expect.stringContaining("takes no more output") });
+    // The next launcher reports the dead one's run, then resends its spool.
+    from("W", "run_finished", { run, exit_code: null, reason: "launcher-crashed", last_seq: 1 });
+    expect(store.runs.get(run)).toMatchObject({ state: "FAILED", reason: "launcher-crashed", last_seq: 1 });
+    chunk(run, 0, "a");
+    chunk(run, 1, "b");
+    const beyond = chunk(run, 2, "c");
+    await drain();
+    expect(replyTo(beyond)?.code).toBe("log-refused");
+    expect(stored(run)).toEqual(["0:a", "1:b"]);
+    // A second report cannot move a known last_seq.
+    from("W", "run_finished", { run, exit_code: null, reason: "launcher-crashed", last_seq: 50 });
+    expect(store.runs.get(run)?.last_seq).toBe(1);
+  });
+});
+
+describe("seq and size bounds", () => {
+  test("seq 1e300 or beyond 2^31 is an invalid message, never stored", async () => {
+    const run = running();
+    for (const seq of [1e300, 2 ** 31 + 1, -1, 0.5]) {
+      raw("W", JSON.stringify({ v: 1, type: "log", id: `m-${seq}`, ts: new Date().toISOString(), run, seq, data: "eA==" }));
+    }
+    await drain();
+    expect(sent.filter((s) => s.message.type === "error").map((s) => (s.message as { code: string }).code)).toEqual(["invalid-message", "invalid-message", "invalid-message", "invalid-message"]);
+    expect(store.runs.logCount(run)).toBe(0);
+  });
+
+  test("a chunk over the chunk cap is refused and not stored; the run goes on", async () => {
+    const run = running();
+    const big = chunk(run, 0, "x".repeat(LIMITS.chunkBytes + 1));
+    chunk(run, 1, "x".repeat(LIMITS.chunkBytes));
+    await drain();
+    expect(replyTo(big)).toMatchObject({ code: "log-refused", message: expect.stringContaining("--max-log-chunk-bytes") });
+    expect(stored(run)).toEqual([`1:${"x".repeat(16)}`]);
+    expect(store.runs.get(run)?.state).toBe("RUNNING");
+  });
+
+  test("decoded sizes are counted from the base64 alone", () => {
+    for (const n of [0, 1, 2, 3, 4, 5, 16, 17, 65536]) expect(decodedLength(Buffer.alloc(n).toString("base64"))).toBe(n);
+  });
+});
+
+test("a run over its per-run cap ends FAILED log-limit-exceeded, with a note, the launcher told to cancel", async () => {
+  const run = running();
+  for (let seq = 0; seq < 4; seq++) chunk(run, seq, `${seq}`.repeat(16));
+  expect(store.runs.get(run)).toMatchObject({ state: "RUNNING", log_bytes: 64 });
+  const over = chunk(run, 4, "4");
+  await drain();
+  expect(replyTo(over)).toMatchObject({ code: "log-refused", message: expect.stringContaining("--max-run-log-bytes") });
+  const ended = store.runs.get(run)!;
+  expect(ended).toMatchObject({ state: "FAILED", reason: "log-limit-exceeded", last_seq: 4 });
+  expect(ended.messages[0]).toContain("--max-run-log-bytes");
+  expect(sent.find((s) => s.message.type === "cancel")).toMatchObject({ worker: "W", message: { run } });
+  const log = stored(run);
+  expect(log.slice(0, 4)).toEqual(["0:0000000000000000", "1:1111111111111111", "2:2222222222222222", "3:3333333333333333"]);
+  expect(log[4]).toStartWith("4:mothership: the run's log reached the limit of 64 bytes per run");
+  // Later output is refused; a resend of a stored chunk is acknowledged so the launcher can drop it.
+  const later = chunk(run, 5, "5");
+  await drain();
+  expect(replyTo(later)?.code).toBe("log-refused");
+  chunk(run, 0, "0".repeat(16));
+  await drain();
+  expect(lastAck()?.seq).toBe(4);
+  // The launcher's own report of the end changes nothing, and frees the worker.
+  from("W", "run_finished", { run, exit_code: 143, reason: "cancelled", last_seq: 7 });
+  expect(store.runs.get(run)).toMatchObject({ state: "FAILED", reason: "log-limit-exceeded", last_seq: 4 });
+  expect(store.workers.get("W")?.current_run).toBeNull();
+  expect(new RunLogReader(store).page(run, -1, 100).done).toBe(true);
+  // One warning for the run, however many refusals.
+  expect(warnings.filter((w) => typeof w.msg === "string" && w.msg.startsWith("log chunk refused"))).toHaveLength(1);
+});
