@@ -95,9 +95,11 @@ export class ControlPlane {
       return;
     }
     const m = parsed.message;
-    if (m.type === "hello") return this.onHello(addr, m);
+    // A worker id is not a secret: one that another pool registered is that pool's, whatever is said.
     const worker = this.store.workers.get(addr.worker);
-    if (!worker || worker.pool !== addr.pool || worker.gone_at !== null) {
+    if (worker && worker.pool !== addr.pool) return this.refuseForeignWorker(addr, worker.pool, m);
+    if (m.type === "hello") return this.onHello(addr, m);
+    if (!worker || worker.gone_at !== null) {
       if (m.type === "gone") return;
       // A worker we do not know, or already declared gone (silent too long): ask it to say hello again.
       this.send(addr.pool, addr.worker, makeMessage("error", { in_reply_to: m.id, code: "unknown-worker", message: "send hello first" }));
@@ -108,7 +110,7 @@ export class ControlPlane {
       case "heartbeat":
         return;
       case "gone":
-        return this.workerGone(worker.id, m.crashed);
+        return this.workerGone(addr.pool, worker.id, m.crashed);
       case "run_accepted":
       case "run_rejected":
       case "phase":
@@ -118,9 +120,17 @@ export class ControlPlane {
     }
   }
 
+  /** Answers the sender alone (its own pool's address) and changes nothing of the worker's own pool. */
+  private refuseForeignWorker(addr: TopicAddress, owner: string, m: UplinkMessage): void {
+    this.log.warn("message for a worker of another pool refused", { pool: addr.pool, worker: addr.worker, worker_pool: owner, type: m.type });
+    this.send(addr.pool, addr.worker, makeMessage("error", { in_reply_to: m.id, code: "worker-pool-mismatch", message: `worker ${addr.worker} belongs to another pool; a launcher makes a fresh worker id at each start` }));
+  }
+
   private onHello(addr: TopicAddress, m: Extract<UplinkMessage, { type: "hello" }>): void {
     const before = this.store.workers.get(addr.worker);
     const w = this.store.workers.register({ id: addr.worker, pool: addr.pool, metadata: m.metadata, version: m.version, arch: m.arch, now: this.iso() });
+    // register() never moves a row to another pool; applyUplink refused that case already.
+    if (!w) return this.refuseForeignWorker(addr, before?.pool ?? "unknown", m);
     this.log.info("worker registered", { pool: addr.pool, worker: w.id, version: m.version, arch: m.arch, reconnect: before !== null });
     // Reconcile what we believe the worker holds with what it says it holds.
     if (w.current_run && w.current_run !== m.run) {
@@ -142,7 +152,7 @@ export class ControlPlane {
 
   private onRunMessage(addr: TopicAddress, m: Extract<UplinkMessage, { run: string }>): void {
     const run = this.store.runs.get(m.run);
-    if (!run || run.worker !== addr.worker) {
+    if (!run || run.worker !== addr.worker || run.pool !== addr.pool) {
       this.log.warn("message about a run this worker does not hold", { worker: addr.worker, run: m.run, type: m.type });
       this.send(addr.pool, addr.worker, makeMessage("error", { in_reply_to: m.id, code: "unknown-run", message: `run ${m.run} is not assigned to this worker` }));
       return;
@@ -208,9 +218,9 @@ export class ControlPlane {
     this.dispatch();
   }
 
-  private workerGone(workerId: string, crashed: boolean): void {
+  private workerGone(pool: string, workerId: string, crashed: boolean): void {
     const w = this.store.workers.get(workerId);
-    if (!w || w.gone_at) return;
+    if (!w || w.gone_at || w.pool !== pool) return;
     for (const run of this.store.runs.active(workerId)) this.apply(run, { type: "worker-lost" });
     this.store.workers.markGone(workerId, crashed, this.iso());
     this.log.info("worker gone", { pool: w.pool, worker: w.id, crashed });
@@ -265,7 +275,7 @@ export class ControlPlane {
     if (now - this.startedAt.getTime() >= silence) {
       for (const w of this.store.workers.silentSince(new Date(now - silence).toISOString())) {
         this.log.warn("worker silent, declared gone", { worker: w.id, last_seen: w.last_seen });
-        this.workerGone(w.id, true);
+        this.workerGone(w.pool, w.id, true);
       }
     }
     const expired = new Date(now - this.opts.scheduleTimeoutMs).toISOString();

@@ -88,7 +88,7 @@ export async function startMothership(cfg: ServeConfig): Promise<RunningMothersh
     serverKeyPem: server.keyPem,
     isCertificateValid: (pool, serial) => store.pools.isCurrentSerial(pool, serial),
     onUplink: (addr, payload) => {
-      mailboxes.forget(addr.worker);
+      mailboxes.forget(addr.pool, addr.worker);
       control?.handleUplink(addr, payload);
     },
     logger: log,
