@@ -1,9 +1,11 @@
-// `make check`: the type checker, then the type-aware linter. Fails on the first that fails.
+// `make check`: the type checker, the type-aware linter, then the unused-exports check. Fails on the
+// first that fails.
 import { spawnSync } from "node:child_process";
 
 const steps: Array<[string, string[]]> = [
   ["node_modules/.bin/tsc", ["--noEmit", "-p", "tsconfig.json"]],
   ["node_modules/.bin/eslint", ["--max-warnings=0", "."]],
+  [process.execPath, ["scripts/unused-exports.ts"]],
 ];
 for (const [cmd, args] of steps) {
   console.log(`$ ${cmd} ${args.join(" ")}`);

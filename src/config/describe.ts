@@ -10,7 +10,7 @@ import type { LauncherConfig } from "./launcher-config.ts";
 import { METADATA_PREFIX, VCS_ENDPOINT, VCS_NAME } from "./pattern-variables.ts";
 import type { PassedVariable } from "./env-lists.ts";
 
-export const REDACTED = "<redacted>";
+const REDACTED = "<redacted>";
 
 export function describeConfig(c: LauncherConfig): Array<[string, string]> {
   const set = new Set(c.setVariables);

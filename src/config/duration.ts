@@ -21,7 +21,7 @@ const NS_PER_UNIT: Readonly<Record<string, bigint>> = {
 const MAX_NS = (1n << 63n) - 1n;
 const GOOD = "e.g. 90m, 1h30m, 1.5h or 5400s (units ns, us, ms, s, m, h)";
 
-/** Parse a Go duration into milliseconds (may be fractional below 1 ms). Zero is allowed, as in Go. */
+/** Parse a Go duration into milliseconds (may be fractional below 1 ms). Zero is allowed, as in Go. @testSeam */
 export function parseGoDuration(text: string): ParseResult<number> {
   if (text === "") return fail("is empty", GOOD);
   let s = text;
@@ -69,6 +69,7 @@ export function parseGoDuration(text: string): ParseResult<number> {
 /**
  * The longest timeout a timer can hold: JavaScript timers take a signed 32-bit millisecond delay
  * and fire IMMEDIATELY when given more, which would kill every run at once.
+ * @testSeam
  */
 export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 

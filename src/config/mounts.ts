@@ -21,7 +21,7 @@ const GOOD = "e.g. /opt/cache:/mnt/cache,/etc/ssl/certs:/etc/ssl/certs:ro";
  * Container paths the launcher mounts itself; an extra mount there would hide the workspace.
  * The worker bundle lives under the scratch dir and is checked by whoever builds the container.
  */
-export const RESERVED_TARGETS: readonly string[] = ["/mnt/workspace"];
+const RESERVED_TARGETS: readonly string[] = ["/mnt/workspace"];
 
 /** An absolute path in its one canonical spelling: no `.`, `..`, doubled or trailing slashes. */
 export function normalizeMountPath(path: string): string {

@@ -15,7 +15,7 @@ export interface Slot<T> {
 }
 
 export const METADATA_PREFIX = "SPACELIFT_METADATA_";
-export const VCS_PREFIX = "SPACELIFT_PRIVATEVCS_MAPPING_";
+const VCS_PREFIX = "SPACELIFT_PRIVATEVCS_MAPPING_";
 export const VCS_NAME = `${VCS_PREFIX}NAME_`;
 export const VCS_ENDPOINT = `${VCS_PREFIX}BASE_ENDPOINT_`;
 

@@ -10,7 +10,7 @@ export interface VariableDoc {
   readonly meaning: string;
 }
 
-export const VARIABLE_DOCS: readonly VariableDoc[] = [
+const VARIABLE_DOCS: readonly VariableDoc[] = [
   { name: "SPACELIFT_TOKEN", default: "required", meaning: "pool token printed by `mothership pool create` (base64 JSON: pool id, broker, comms URL, pool certificate, CA)" },
   { name: "SPACELIFT_POOL_PRIVATE_KEY", default: "required", meaning: "the pool private key: base64 of the whole PEM file (`base64 -w 0 spacelift.key`); PKCS#8, PKCS#1 RSA or SEC1 EC, unencrypted; raw PEM text is accepted too" },
   { name: "SPACELIFT_WORKER_COMMS_PROTOCOL", default: "`mqtt` when the token has a broker, else `poll`", meaning: "`mqtt` (the token's broker, mutual TLS) or `poll` (HTTP long-poll to the comms URL)" },
@@ -39,6 +39,7 @@ export const VARIABLE_DOCS: readonly VariableDoc[] = [
   { name: "SPACELIFT_PRIVATEVCS_MAPPING_BASE_ENDPOINT_<n>", default: "none", meaning: "http(s) base URL of the VCS system for mapping `<n>`" },
 ];
 
+/** @testSeam */
 export const CONFIG_VARIABLES: readonly string[] = Object.freeze(VARIABLE_DOCS.map((d) => d.name));
 
 const FIXED = new Set(CONFIG_VARIABLES.filter((name) => !name.includes("<")));

@@ -11,8 +11,8 @@ import type {
   AttachedOutput, ContainerInfo, ContainerSpec, ContainerSummary, DockerClient, ImageInfo, NetworkInfo, PullOptions,
 } from "./types.ts";
 
-export const MIN_API_VERSION = "1.40"; // Docker 19.03
-export const MAX_API_VERSION = "1.45";
+const MIN_API_VERSION = "1.40"; // Docker 19.03
+const MAX_API_VERSION = "1.45";
 
 export interface DockerClientOptions {
   /** DOCKER_HOST value: unix:///path or tcp://host:port. Default unix:///var/run/docker.sock. */
@@ -230,7 +230,7 @@ function parseLine(line: string): { error?: string } | undefined {
   }
 }
 
-export function compareVersions(a: string, b: string): number {
+function compareVersions(a: string, b: string): number {
   const [am = 0, an = 0] = a.split(".").map(Number);
   const [bm = 0, bn = 0] = b.split(".").map(Number);
   return am !== bm ? am - bm : an - bn;

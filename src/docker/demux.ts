@@ -16,6 +16,7 @@ export interface OutputFrame {
   data: Uint8Array;
 }
 
+/** @testSeam */
 export const MAX_FRAME_BYTES = 16 * 1024 * 1024;
 
 const NAMES: Record<number, StreamName> = { 0: "stdin", 1: "stdout", 2: "stderr" };

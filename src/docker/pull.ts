@@ -12,7 +12,7 @@ import type { PullOptions, PullProgress } from "./types.ts";
 
 const MAX_LINE = 1 << 20;
 
-/** Splits `name[:tag][@digest]`; without tag or digest the tag is `latest` (otherwise Docker pulls ALL tags). */
+/** Splits `name[:tag][@digest]`; without tag or digest the tag is `latest` (otherwise Docker pulls ALL tags). @testSeam */
 export function splitImageRef(ref: string): { name: string; tag: string } {
   const at = ref.indexOf("@");
   if (at >= 0) return { name: ref.slice(0, at), tag: ref.slice(at + 1) };
@@ -31,12 +31,13 @@ export function splitImageRef(ref: string): { name: string; tag: string } {
  */
 const AUTH_ERROR = /(?:^|[\s"])(?:unauthorized|denied):|no basic auth credentials|pull access denied/i;
 
+/** @testSeam */
 export function pullErrorCode(status: number | undefined, message: string): "registry-auth-failed" | "pull-failed" {
   if (status === 401 || status === 403) return "registry-auth-failed";
   return AUTH_ERROR.test(message) ? "registry-auth-failed" : "pull-failed";
 }
 
-export function encodeAuthHeader(auth: object): string {
+function encodeAuthHeader(auth: object): string {
   return Buffer.from(JSON.stringify(auth)).toString("base64url");
 }
 

@@ -8,12 +8,12 @@ import { join } from "node:path";
 import { DockerError } from "./errors.ts";
 import type { RegistryCredentials } from "./types.ts";
 
-export const DOCKER_HUB = "docker.io";
+const DOCKER_HUB = "docker.io";
 /** The key Docker uses for Docker Hub in config.json and with credential helpers. */
-export const DOCKER_HUB_SERVER = "https://index.docker.io/v1/";
+const DOCKER_HUB_SERVER = "https://index.docker.io/v1/";
 const HUB_ALIASES = new Set(["docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"]);
 
-/** The registry an image reference pulls from: `docker.io` or `host[:port]` (lower-cased host). */
+/** The registry an image reference pulls from: `docker.io` or `host[:port]` (lower-cased host). @testSeam */
 export function registryOf(imageRef: string): string {
   const slash = imageRef.indexOf("/");
   if (slash < 0) return DOCKER_HUB;
@@ -22,7 +22,7 @@ export function registryOf(imageRef: string): string {
   return isHost ? normaliseRegistry(first) : DOCKER_HUB;
 }
 
-/** `https://index.docker.io/v1/`, `registry-1.docker.io` → `docker.io`; `http://HOST:5000/v2/` → `host:5000`. */
+/** `https://index.docker.io/v1/`, `registry-1.docker.io` → `docker.io`; `http://HOST:5000/v2/` → `host:5000`. @testSeam */
 export function normaliseRegistry(key: string): string {
   const host = key.replace(/^[a-z]+:\/\//i, "").replace(/\/.*$/, "");
   const lower = host.toLowerCase();

@@ -131,7 +131,7 @@ export class LogMasker implements LogStage {
   }
 }
 
-/** The masker as a web TransformStream of bytes (bounded: it holds back at most longest secret - 1 bytes). */
+/** The masker as a web TransformStream of bytes (bounded: it holds back at most longest secret - 1 bytes). @testSeam */
 export function maskingStream(secrets: Iterable<string>): TransformStream<Uint8Array, Uint8Array> {
   const masker = new LogMasker(secrets);
   return new TransformStream({

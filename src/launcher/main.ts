@@ -76,6 +76,7 @@ function help(): string {
   ].join("\n");
 }
 
+/** @testSeam */
 export async function main(argv: string[], env: Record<string, string | undefined>, io: Io): Promise<number> {
   const [first, ...rest] = argv;
   if (first === "--help" || first === "-h" || first === "help") {

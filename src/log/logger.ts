@@ -57,5 +57,5 @@ function jsonSafe(_key: string, value: unknown): unknown {
   return value;
 }
 
-/** A logger that drops everything; for tests and tools that must stay quiet. */
+/** A logger that drops everything; for tests and tools that must stay quiet. @testSeam */
 export const silentLogger: Logger = createLogger({ write: () => {} });

@@ -13,7 +13,7 @@ import { join, relative } from "node:path";
 import { errorMessage, SpaceliftError } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
 
-export const DIR_MODE = 0o700;
+const DIR_MODE = 0o700;
 export const FILE_MODE = 0o600;
 
 /** Files whose contents let someone act as the mothership or read stack secrets (relative to the data dir). */

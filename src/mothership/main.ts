@@ -82,7 +82,7 @@ async function serve(a: ParsedArgs, env: Record<string, string | undefined>): Pr
   return 0;
 }
 
-export async function main(argv: string[], env: Record<string, string | undefined>, io: Io): Promise<number> {
+async function main(argv: string[], env: Record<string, string | undefined>, io: Io): Promise<number> {
   const [group, ...rest] = argv;
   if (!group || group === "--help" || group === "-h" || group === "help") {
     io.out(HELP);

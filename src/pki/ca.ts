@@ -110,7 +110,7 @@ async function issue(
 }
 
 /** The subject CN that names a pool in its client certificate; the broker reads it back. */
-export function poolCommonName(poolId: string): string {
+function poolCommonName(poolId: string): string {
   return poolId;
 }
 

@@ -9,7 +9,7 @@ import type { PoolPrivateKey } from "./keys.ts";
 
 export type CredentialsErrorCode = "key-certificate-mismatch" | "certificate-expired" | "certificate-not-yet-valid";
 
-export class CredentialsError extends SpaceliftError {
+class CredentialsError extends SpaceliftError {
   declare readonly code: CredentialsErrorCode;
 
   constructor(code: CredentialsErrorCode, message: string) {

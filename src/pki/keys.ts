@@ -18,6 +18,7 @@ export type PrivateKeyErrorCode =
   | "key-encrypted"
   | "key-corrupt";
 
+/** @testSeam */
 export class PrivateKeyError extends SpaceliftError {
   declare readonly code: PrivateKeyErrorCode;
 

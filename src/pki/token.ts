@@ -11,7 +11,7 @@ import * as v from "valibot";
 import { SpaceliftError } from "../errors.ts";
 import { decodeBase64Strict, encodeBase64, pemBlocks, utf8Strict } from "./pem.ts";
 
-export const TOKEN_VERSION = 1;
+const TOKEN_VERSION = 1;
 
 export type TokenErrorCode =
   | "token-empty"
@@ -21,6 +21,7 @@ export type TokenErrorCode =
   | "token-field-invalid"
   | "token-certificate-invalid";
 
+/** @testSeam */
 export class TokenError extends SpaceliftError {
   declare readonly code: TokenErrorCode;
 
@@ -35,7 +36,7 @@ const httpUrl = (what: string) =>
 /** Ids end up in MQTT topic levels: no `/`, `+`, `#`, nothing a topic would misread. */
 const TOPIC_LEVEL = /^[A-Za-z0-9_-]{1,64}$/;
 
-export const PoolTokenSchema = v.object({
+const PoolTokenSchema = v.object({
   version: v.literal(TOKEN_VERSION, `must be ${TOKEN_VERSION}`),
   pool: v.pipe(v.string("must be a string"), v.regex(TOPIC_LEVEL, "must be a pool id (letters, digits, _ or -)")),
   /** Absent for pools that talk HTTP long-poll only. */
@@ -83,7 +84,7 @@ export function decodeToken(value: string): PoolToken {
   return validateToken(json);
 }
 
-/** Check a token object: version first (a future version may change every other field), then fields, then PEMs. */
+/** Check a token object: version first (a future version may change every other field), then fields, then PEMs. @testSeam */
 export function validateToken(json: unknown): PoolToken {
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
     throw new TokenError("token-field-invalid", `token JSON is not an object; ${GOOD}`);

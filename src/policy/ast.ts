@@ -69,11 +69,3 @@ export interface Module {
   rules: Rule[];
   regoVersion: 0 | 1;
 }
-
-export function varTerm(name: string, loc: Loc): Term {
-  return { type: "var", name, loc };
-}
-
-export function scalar(value: Value, loc: Loc): Term {
-  return { type: "scalar", value, loc };
-}

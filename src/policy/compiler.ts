@@ -41,7 +41,7 @@ export interface CompiledModules {
 }
 
 /** Splits a rule's head ref into its constant path and the rest. */
-export function headPath(rule: Rule): { path: string[]; rest: Term[] } {
+function headPath(rule: Rule): { path: string[]; rest: Term[] } {
   const path = [...rule.pkg, (rule.ref[0] as Term & { name: string }).name];
   let i = 1;
   for (; i < rule.ref.length; i++) {

@@ -34,7 +34,7 @@ export function compileSources(sources: { source: string; filename: string }[], 
   return { ...compiled, pkg: modules[0]?.pkg ?? [] };
 }
 
-export function parseQuery(query: string): Expr[] {
+function parseQuery(query: string): Expr[] {
   const body = new Parser(query, "query").parseQuery();
   return orderBody(body, new Set(), new Set()).body;
 }

@@ -21,7 +21,7 @@ export class PolicyError extends SpaceliftError {
 }
 
 /** OPA's text: `file:line: code: message` per error (one per line when there are several). */
-export function formatErrors(errors: PolicyErrorDetail[]): string {
+function formatErrors(errors: PolicyErrorDetail[]): string {
   const lines = errors.map((e) => (e.file ? `${e.file}:${e.line}:${e.col}: ${e.code}: ${e.message}` : `${e.code}: ${e.message}`));
   return lines.length === 1 ? (lines[0] ?? "") : `${lines.length} errors occurred:\n${lines.join("\n")}`;
 }

@@ -77,7 +77,7 @@ function step(ev: Evaluator, node: RuleNode, at: string[], path: Term[], i: numb
 }
 
 /** The full value of a node (rules and base data below it), cached per context. */
-export function nodeValue(ev: Evaluator, node: RuleNode, loc?: Term["loc"]): Value | undefined {
+function nodeValue(ev: Evaluator, node: RuleNode, loc?: Term["loc"]): Value | undefined {
   const cache = ev.state.cache;
   if (cache.has(node)) {
     const c = cache.get(node);
@@ -156,7 +156,7 @@ function buildNode(ev: Evaluator, node: RuleNode): VNode | undefined {
 }
 
 /** Evaluates a rule body in a fresh frame; `k` sees each solution. */
-export function evalRuleBody(ev: Evaluator, rule: Rule, k: (env: Env) => boolean, env: Env = new Map()): boolean {
+function evalRuleBody(ev: Evaluator, rule: Rule, k: (env: Env) => boolean, env: Env = new Map()): boolean {
   return ev.evalBody(rule.body, 0, env, () => k(env));
 }
 
@@ -188,7 +188,7 @@ function evalChain(ev: Evaluator, rule: Rule, onConflict: (r: Rule) => PolicyErr
   return undefined;
 }
 
-export function evalComplete(ev: Evaluator, node: RuleNode): Value | undefined {
+function evalComplete(ev: Evaluator, node: RuleNode): Value | undefined {
   let result: Value | undefined;
   for (const r of node.complete) {
     const v = evalChain(ev, r, conflict);

@@ -284,7 +284,7 @@ function firstOpenVar(t: Term, env: Env): string | undefined {
 }
 
 /** Var names in pattern positions of a term. */
-export function varsIn(t: Term, out: string[] = []): string[] {
+function varsIn(t: Term, out: string[] = []): string[] {
   if (t.type === "var") out.push(t.name);
   else if (t.type === "array") t.items.forEach((x) => varsIn(x, out));
   else if (t.type === "object") t.items.forEach(([, x]) => varsIn(x, out));
@@ -302,7 +302,7 @@ export function lookup(v: Value, key: Value): Value | undefined {
 }
 
 /** Iterates a collection: arrays (index, item), objects (key, value), sets (item, item). */
-export function eachMember(v: Value, f: (key: Value, val: Value) => boolean): boolean {
+function eachMember(v: Value, f: (key: Value, val: Value) => boolean): boolean {
   if (Array.isArray(v)) {
     for (let i = 0; i < v.length; i++) if (f(i, v[i] as Value)) return true;
   } else if (v instanceof RObject) {

@@ -6,9 +6,9 @@ import { compileSources, runQuery, type CompiledPolicy, type EvalOptions, type R
 import { fromJS } from "./value.ts";
 
 export { PolicyError, type PolicyErrorDetail } from "./errors.ts";
-export { evaluateInitPolicy, type InitPolicyResult } from "./spacelift.ts";
-export type { CompiledPolicy, EvalOptions, ResultRow } from "./engine.ts";
-export { toJS, toJSON, fromJS, type Value } from "./value.ts";
+export { evaluateInitPolicy } from "./spacelift.ts";
+export type { CompiledPolicy } from "./engine.ts";
+export { fromJS, type Value } from "./value.ts";
 
 export type ResultSet = ResultRow[];
 

@@ -180,9 +180,3 @@ export function numRem(a: Num, b: Num): Num | "zero" | "float" {
   if (y === 0n) return "zero";
   return fromBigInt(toBig(a as number | bigint) % y);
 }
-
-export function numNeg(a: Num): Num {
-  if (typeof a === "number") return -a;
-  if (typeof a === "bigint") return fromBigInt(-a);
-  return new BigDec(-a.m, a.e);
-}

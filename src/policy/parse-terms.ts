@@ -23,7 +23,7 @@ const infixNames: Record<string, string> = {
   ">=": "gte",
 };
 
-export const keywords = new Set(["not", "some", "with", "as", "if", "else", "contains", "in", "every", "default", "import", "package"]);
+const keywords = new Set(["not", "some", "with", "as", "if", "else", "contains", "in", "every", "default", "import", "package"]);
 
 export abstract class TermParser {
   protected pos = 0;
@@ -277,12 +277,12 @@ export abstract class TermParser {
   }
 }
 
-export function call(name: string, args: Term[], loc: Loc): Term {
+function call(name: string, args: Term[], loc: Loc): Term {
   return { type: "call", op: nameTerm(name, loc), args, loc };
 }
 
 /** A (possibly dotted) built-in name as a var or ref term. */
-export function nameTerm(name: string, loc: Loc): Term {
+function nameTerm(name: string, loc: Loc): Term {
   const parts = name.split(".");
   const head: Term = { type: "var", name: parts[0] as string, loc };
   if (parts.length === 1) return head;

@@ -256,7 +256,7 @@ export class Parser extends TermParser {
 }
 
 /** [var, ...path] of a var or ref term whose head is a var. */
-export function flattenRef(t: Term): Term[] | undefined {
+function flattenRef(t: Term): Term[] | undefined {
   if (t.type === "var") return [t];
   if (t.type === "ref" && t.head.type === "var") return [t.head, ...t.path];
   return undefined;

@@ -189,7 +189,10 @@ function unify(a: Term, b: Term, bound: Vars, outer: Vars): { out: Vars } | { un
     for (let i = 0; i < a.items.length; i++) {
       const r = unify(a.items[i] as Term, b.items[i] as Term, cur, outer);
       if ("unsafe" in r) return r;
-      for (const v of r.out) (cur.add(v), out.add(v));
+      for (const v of r.out) {
+        cur.add(v);
+        out.add(v);
+      }
     }
     return { out };
   }
@@ -201,7 +204,10 @@ function unify(a: Term, b: Term, bound: Vars, outer: Vars): { out: Vars } | { un
       if (!match) return { unsafe: [...freeA, ...freeB] };
       const r = unify(va, match[1], cur, outer);
       if ("unsafe" in r) return r;
-      for (const v of r.out) (cur.add(v), out.add(v));
+      for (const v of r.out) {
+        cur.add(v);
+        out.add(v);
+      }
     }
     return { out };
   }

@@ -4,7 +4,6 @@
  */
 import { createHash } from "node:crypto";
 import { runQuery, type CompiledPolicy, type EvalOptions } from "./engine.ts";
-import { PolicyError } from "./errors.ts";
 import { RObject, RSet, fromJS, toJSON, type Value } from "./value.ts";
 
 export interface InitPolicyResult {
@@ -47,5 +46,3 @@ export function evaluateInitPolicy(policy: CompiledPolicy, input: unknown, opts:
   const sample = sampleRows[0]?.["x"] === true;
   return { deny, sample, outcome: deny.length > 0 ? "deny" : "allow" };
 }
-
-export { PolicyError };

@@ -8,7 +8,7 @@ import type { Module, Rule, Term } from "./ast.ts";
 import { parseError } from "./errors.ts";
 import { Parser, refToPath, type RawRule } from "./parser.ts";
 
-export const deprecatedBuiltins = new Set([
+const deprecatedBuiltins = new Set([
   "re_match", "any", "all", "set_diff", "cast_array", "cast_set", "cast_string", "cast_boolean", "cast_null", "cast_object", "net.cidr_overlap",
 ]);
 
@@ -23,7 +23,7 @@ export function parseModule(src: string, file: string): Module {
   return { ...module, rules: final, regoVersion: version };
 }
 
-export function detectVersion(imports: string[], facts: { bodyWithoutIf?: unknown }, rules: Rule[]): 0 | 1 {
+function detectVersion(imports: string[], facts: { bodyWithoutIf?: unknown }, rules: Rule[]): 0 | 1 {
   if (imports.includes("rego.v1")) return 1;
   if (imports.some((i) => i === "future.keywords" || i.startsWith("future.keywords."))) return 0;
   if (facts.bodyWithoutIf) return 0;

@@ -26,7 +26,7 @@ export function fromBase(v: Value): VNode {
   return { kind: "leaf", value: v };
 }
 
-export function merge(into: VNode & { kind: "obj" }, key: Value, node: VNode): void {
+function merge(into: VNode & { kind: "obj" }, key: Value, node: VNode): void {
   const k = keyOf(key);
   const existing = into.map.get(k);
   if (!existing) {

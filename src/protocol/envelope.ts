@@ -29,7 +29,7 @@ type Recipient = { kind: "rsa"; key: CryptoKey } | { kind: "ec"; key: CryptoKey;
 
 const enc = new TextEncoder();
 
-export function b64url(bytes: Uint8Array | ArrayBuffer): string {
+function b64url(bytes: Uint8Array | ArrayBuffer): string {
   return Buffer.from(bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes)).toString("base64url");
 }
 
@@ -64,6 +64,7 @@ async function recipientFromCertificate(certPem: string): Promise<Recipient> {
 /**
  * RFC 7518 §4.6.2: Concat KDF (NIST SP 800-56A) with SHA-256. `bits` <= 256 (one hash round is
  * all A256KW and the RFC's own test vector need). Exported for the RFC 7518 appendix C test.
+ * @testSeam
  */
 export async function concatKdf(z: ArrayBuffer | Uint8Array, algId: string, apu: Uint8Array, apv: Uint8Array, bits = 256): Promise<ArrayBuffer> {
   const lp = (b: Uint8Array): Uint8Array => {
@@ -94,7 +95,7 @@ async function kekFromEcdh(priv: CryptoKey, pub: CryptoKey, curve: Curve, usage:
 }
 
 /** Encrypts any bytes to the certificate's key; returns the compact JWE. */
-export async function encryptFor(plaintext: Uint8Array<ArrayBuffer>, certPem: string): Promise<string> {
+async function encryptFor(plaintext: Uint8Array<ArrayBuffer>, certPem: string): Promise<string> {
   const recipient = await recipientFromCertificate(certPem);
   const cek = await crypto.subtle.generateKey({ name: "AES-GCM", length: 256 }, true, ["encrypt"]);
   let header: Record<string, unknown>;
@@ -173,7 +174,7 @@ async function unwrapCek(p: ParsedJwe, key: CryptoKey): Promise<CryptoKey> {
 }
 
 /** Decrypts a compact JWE with the pool private key (see importRunDecryptionKey). */
-export async function decryptWith(jwe: string, key: CryptoKey): Promise<Uint8Array> {
+async function decryptWith(jwe: string, key: CryptoKey): Promise<Uint8Array> {
   const p = parseCompact(jwe);
   if (p.header.enc !== "A256GCM") fail("envelope-unsupported", `JWE enc ${JSON.stringify(p.header.enc)} is not supported`);
   try {

@@ -8,7 +8,7 @@ import * as v from "valibot";
 import { REJECT_REASONS, RUN_REASONS, WORKER_STATUSES } from "./states.ts";
 
 /** The wire version this code speaks. A message with another `v` is refused, not guessed at. */
-export const PROTOCOL_VERSION = 1;
+const PROTOCOL_VERSION = 1;
 
 const Id = v.pipe(v.string(), v.minLength(1), v.maxLength(128));
 /**
@@ -111,8 +111,8 @@ const ErrorReply = v.object({
   message: v.string(),
 });
 
-export const UplinkSchema = v.variant("type", [Hello, Heartbeat, RunAccepted, RunRejected, Phase, Log, RunFinished, Gone]);
-export const DownlinkSchema = v.variant("type", [Registered, Schedule, Cancel, Drain, Undrain, Cycle, LogAck, ErrorReply]);
+const UplinkSchema = v.variant("type", [Hello, Heartbeat, RunAccepted, RunRejected, Phase, Log, RunFinished, Gone]);
+const DownlinkSchema = v.variant("type", [Registered, Schedule, Cancel, Drain, Undrain, Cycle, LogAck, ErrorReply]);
 
 /** launcher -> mothership */
 export type UplinkMessage = v.InferOutput<typeof UplinkSchema>;
@@ -122,7 +122,9 @@ export type Message = UplinkMessage | DownlinkMessage;
 export type MessageType = Message["type"];
 export type MessageOf<T extends MessageType> = Extract<Message, { type: T }>;
 
+/** @testSeam */
 export const UPLINK_TYPES = UplinkSchema.options.map((o) => o.entries.type.literal);
+/** @testSeam */
 export const DOWNLINK_TYPES = DownlinkSchema.options.map((o) => o.entries.type.literal);
 
 /** Body of a message: everything except the header, which `makeMessage` fills in. */

@@ -110,7 +110,6 @@ export const RunSpecSchema = v.object({
 export type RunSpec = v.InferOutput<typeof RunSpecSchema>;
 export type RunSource = NonNullable<RunSpec["source"]>;
 export type RunPhase = RunSpec["phases"][number];
-export type RunEnvironmentVariable = RunSpec["environment"][number];
 
 /** Parses a decrypted run; throws `run-spec-invalid` naming the first bad field. */
 export function parseRunSpec(json: unknown): RunSpec {

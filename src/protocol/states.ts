@@ -12,7 +12,7 @@ export const RUN_STATES = ["QUEUED", "SCHEDULED", "PREPARING", "RUNNING", "FINIS
 export type RunState = (typeof RUN_STATES)[number];
 
 /** States after which nothing about a run changes any more. */
-export const TERMINAL_RUN_STATES: readonly RunState[] = ["FINISHED", "FAILED", "CANCELED"];
+const TERMINAL_RUN_STATES: readonly RunState[] = ["FINISHED", "FAILED", "CANCELED"];
 
 export function isTerminalRunState(state: RunState): boolean {
   return TERMINAL_RUN_STATES.includes(state);

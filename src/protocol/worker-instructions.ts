@@ -9,7 +9,7 @@ import * as v from "valibot";
 import { NONCE_PATTERN } from "./phase-markers.ts";
 import { RunSpecSchema, parseWith } from "./run-spec.ts";
 
-export const WorkerInstructionsSchema = v.object({
+const WorkerInstructionsSchema = v.object({
   run: RunSpecSchema,
   marker_nonce: v.pipe(v.string(), v.regex(NONCE_PATTERN, "not a marker nonce (16-128 letters and digits)")),
   /** VCS agent pool name -> base URL (scheme, host and optional path prefix) that replaces the source's. */

@@ -20,7 +20,7 @@ import { ZombieReaper } from "./reaper.ts";
 import { cloneUrl, displayUrl, gitCommands } from "./source.ts";
 
 /** Exit status of a run that failed in the worker itself (bad instructions, unknown VCS pool, ...). */
-export const WORKER_FAILED = 1;
+const WORKER_FAILED = 1;
 const FORWARDED_SIGNALS: NodeJS.Signals[] = ["SIGTERM", "SIGINT", "SIGHUP"];
 const REAP_INTERVAL_MS = 1000;
 /** What Docker gives a container whose image sets no PATH; a scratch image may have none at all. */

@@ -6,7 +6,7 @@
 import { writeSync } from "node:fs";
 
 /** Writes all of `data` to `fd`, waiting out a full non-blocking pipe instead of dropping bytes. */
-export function writeFully(fd: number, data: Uint8Array): void {
+function writeFully(fd: number, data: Uint8Array): void {
   let offset = 0;
   while (offset < data.length) {
     try {

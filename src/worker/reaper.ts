@@ -75,6 +75,7 @@ export class ZombieReaper {
 /**
  * `/proc/<pid>/stat` is "pid (comm) state ppid ...", where comm may itself contain spaces and
  * parentheses: the fields after it start after the LAST ")".
+ * @testSeam
  */
 export function parseStat(stat: string): { state: string; ppid: number } | null {
   const close = stat.lastIndexOf(")");

@@ -16,7 +16,7 @@ import type { Io } from "../main.ts";
 import type { LogChunk, RunSink } from "../run-executor.ts";
 import { createRunSupervisor } from "../supervisor/run-supervisor.ts";
 
-export const RUN_LOCAL_USAGE =
+const RUN_LOCAL_USAGE =
   "spacelift-launcher run-local SPEC.json [--worker-binary PATH]\n\n" +
   "Runs the run spec (JSON, the mothership's run format) in a container on the local Docker.\n" +
   "--worker-binary: the compiled launcher to bundle as the worker (default: this executable).";

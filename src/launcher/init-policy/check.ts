@@ -19,7 +19,7 @@ import { execHostFunction } from "./exec.ts";
 import { buildInitPolicyInput, type InitPolicyInput, type PolicyRunSpec } from "./input.ts";
 
 /** Default limit for one evaluation; the evaluator blocks the event loop while it runs, so keep it short. */
-export const INIT_POLICY_TIME_LIMIT_MS = 5_000;
+const INIT_POLICY_TIME_LIMIT_MS = 5_000;
 
 export interface InitPolicyDecision {
   /** Messages that fail the run, sorted; empty when the run may go ahead. */

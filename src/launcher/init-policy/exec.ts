@@ -18,7 +18,7 @@ import { spawnSync } from "node:child_process";
 import { PolicyError, fromJS, type Value } from "../../policy/index.ts";
 
 /** Output beyond this (per stream) fails the call: a policy compares short outputs, not logs. */
-export const EXEC_MAX_OUTPUT_BYTES = 1024 * 1024;
+const EXEC_MAX_OUTPUT_BYTES = 1024 * 1024;
 
 /** The pool's credentials are never handed to a command the policy runs. */
 const WITHHELD = new Set(["SPACELIFT_TOKEN", "SPACELIFT_POOL_PRIVATE_KEY"]);
@@ -31,7 +31,7 @@ export interface ExecOptions {
   env?: Readonly<Record<string, string | undefined>>;
 }
 
-export function commandEnvironment(env: Readonly<Record<string, string | undefined>> | undefined): Record<string, string> {
+function commandEnvironment(env: Readonly<Record<string, string | undefined>> | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(env ?? {})) if (v !== undefined && !WITHHELD.has(k)) out[k] = v;
   out.PATH ??= DEFAULT_PATH;

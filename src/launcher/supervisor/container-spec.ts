@@ -22,7 +22,7 @@ import { isReadOnlyRun, runSecrets, type RunSpec } from "../../protocol/run-spec
 import { runLabels, type LabelOwner } from "./labels.ts";
 import { BUNDLE_MOUNT, bundleCommand, type WorkerBundle } from "./worker-bundle.ts";
 
-export const WORKSPACE_MOUNT = "/mnt/workspace";
+const WORKSPACE_MOUNT = "/mnt/workspace";
 
 export interface ContainerSpecInput {
   spec: RunSpec;

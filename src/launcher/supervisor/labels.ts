@@ -2,12 +2,14 @@
  * Labels on every container the launcher creates (STYLE 9): they are how a restarted launcher finds
  * what a previous one left behind, and how an operator tells our containers apart with
  * `docker ps --filter label=io.spacelift.managed=true`.
+ * @testSeam
  */
 export const LABEL_MANAGED = "io.spacelift.managed";
+/** @testSeam */
 export const LABEL_POOL = "io.spacelift.pool";
 export const LABEL_WORKER = "io.spacelift.worker";
 export const LABEL_RUN = "io.spacelift.run";
-export const LABEL_STACK = "io.spacelift.stack";
+const LABEL_STACK = "io.spacelift.stack";
 
 export interface LabelOwner {
   poolId: string;

@@ -11,8 +11,8 @@
  */
 import type { RunSink } from "../run-executor.ts";
 
-export const MAX_CHUNK_BYTES = 64 * 1024;
-export const MAX_CHUNK_DELAY_MS = 100;
+const MAX_CHUNK_BYTES = 64 * 1024;
+const MAX_CHUNK_DELAY_MS = 100;
 
 export class LogChunker {
   private parts: Uint8Array[] = [];

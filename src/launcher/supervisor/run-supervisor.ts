@@ -14,10 +14,8 @@ import { cleanupOrphans } from "./orphans.ts";
 import { RunAttempt, type InitPolicy } from "./run-attempt.ts";
 import { materializeWorkerBundle, type BundleFile, type WorkerBundle } from "./worker-bundle.ts";
 
-export type { InitPolicy } from "./run-attempt.ts";
-
 /** Docker's usual grace between SIGTERM and SIGKILL, as `docker stop` uses. */
-export const DEFAULT_STOP_GRACE_MS = 10_000;
+const DEFAULT_STOP_GRACE_MS = 10_000;
 
 export interface RunSupervisorDeps {
   docker: DockerClient;

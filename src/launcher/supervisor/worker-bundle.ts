@@ -17,7 +17,7 @@ import { SpaceliftError, errorMessage } from "../../errors.ts";
 /** Where the bundle appears inside run containers. */
 export const BUNDLE_MOUNT = "/opt/spacelift-worker";
 /** The executable's name inside the bundle. */
-export const BUNDLE_EXECUTABLE = "spacelift-launcher";
+const BUNDLE_EXECUTABLE = "spacelift-launcher";
 const MANIFEST = "SHA256SUMS";
 
 export interface WorkerBundle {
@@ -109,7 +109,7 @@ async function makeWritable(dir: string): Promise<void> {
 }
 
 /** Streams the file through the hasher: the executable is ~100 MB, and the launcher's RSS must stay small. */
-export async function sha256File(path: string): Promise<string> {
+async function sha256File(path: string): Promise<string> {
   const hasher = new Bun.CryptoHasher("sha256");
   for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hasher.update(chunk as Buffer);
   return hasher.digest("hex");
@@ -120,7 +120,7 @@ function isLoader(name: string): boolean {
 }
 
 /** The libraries glibc's `ldd` reports, or the fixed list when `ldd` is missing or fails. */
-export async function findLibraries(executable: string): Promise<BundleFile[]> {
+async function findLibraries(executable: string): Promise<BundleFile[]> {
   const output = await runLdd(executable);
   const parsed = output === undefined ? [] : parseLdd(output);
   if (parsed.some((f) => isLoader(f.name))) return parsed;
@@ -131,6 +131,7 @@ export async function findLibraries(executable: string): Promise<BundleFile[]> {
  * `ldd` lines: `libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)` for libraries (named by the
  * soname the executable asks for) and `/lib64/ld-linux-x86-64.so.2 (0x...)` for the loader; the vDSO
  * has no file and is skipped.
+ * @testSeam
  */
 export function parseLdd(output: string): BundleFile[] {
   const files: BundleFile[] = [];
@@ -149,7 +150,7 @@ export function parseLdd(output: string): BundleFile[] {
 const FIXED_LIBS = ["libc.so.6", "libm.so.6", "libpthread.so.0", "libdl.so.2"];
 
 /** What a Bun executable links on glibc, from the distribution's usual places. */
-export function fixedLibraries(arch: string): BundleFile[] {
+function fixedLibraries(arch: string): BundleFile[] {
   const [triple, loaderPath] =
     arch === "arm64" ? ["aarch64-linux-gnu", "/lib/ld-linux-aarch64.so.1"] : ["x86_64-linux-gnu", "/lib64/ld-linux-x86-64.so.2"];
   const dir = [`/lib/${triple}`, `/usr/lib/${triple}`].find((d) => existsSync(join(d, "libc.so.6")));

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { SpaceliftError, errorMessage } from "../../errors.ts";
 import type { WorkerInstructions } from "../../protocol/worker-instructions.ts";
 
+/** @testSeam */
 export const INSTRUCTIONS_FILE = ".spacelift-run.json";
 
 export function workspaceDir(scratchDir: string, runId: string): string {

@@ -9,11 +9,11 @@ import { errorMessage, hasCode } from "../../errors.ts";
 import { all, keyValue, usageError, type ParsedArgs } from "./args.ts";
 
 /** A secret read from a file or stdin is bounded: anything larger is a wrong path, not a secret. */
-export const MAX_SECRET_BYTES = 64 * 1024;
+const MAX_SECRET_BYTES = 64 * 1024;
 
 export const TOKEN_ON_ARGV_WARNING =
   "mothership: warning: --token puts the admin token on the command line, where other users of this machine can read it (ps); use --token-file PATH, MOTHERSHIP_TOKEN or --data DIR instead";
-export const SECRET_ON_ARGV_WARNING =
+const SECRET_ON_ARGV_WARNING =
   "mothership: warning: --secret NAME=VALUE puts the value on the command line, where other users of this machine can read it (ps); use --secret-file NAME=PATH or --secret NAME=- (value from stdin) instead";
 
 /** One trailing newline (`\n` or `\r\n`) is what `echo` or an editor adds, not part of the value. */
@@ -42,7 +42,7 @@ export async function readSecretFile(path: string, what: string): Promise<string
 }
 
 /** All of stdin, at most MAX_SECRET_BYTES, trailing newline trimmed. */
-export async function readSecretStdin(stdin: AsyncIterable<Uint8Array>, what: string): Promise<string> {
+async function readSecretStdin(stdin: AsyncIterable<Uint8Array>, what: string): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of stdin) {

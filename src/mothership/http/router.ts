@@ -58,7 +58,7 @@ const STATUS: Record<string, number> = {
 };
 
 export const json = (body: unknown, status = 200, headers?: Record<string, string>): Response => Response.json(body, { status, headers });
-export const invalid = (message: string) => new SpaceliftError("invalid-request", message);
+const invalid = (message: string) => new SpaceliftError("invalid-request", message);
 
 /** The answer to any error: its code and message when it is one we meant to give, else `internal`. */
 export function errorResponse(err: unknown, log: Logger, req: Request, path: string): Response {
@@ -84,7 +84,7 @@ class MethodNotAllowed extends SpaceliftError {
 const tooLarge = (max: number) => new SpaceliftError("body-too-large", `request body is larger than ${max} bytes (${max / 1024} KiB); send less`);
 
 /** Reads at most `max` bytes of the body, refusing a larger one before it is buffered whole. */
-export async function readBody(req: Request, max = MAX_BODY_BYTES): Promise<Uint8Array> {
+async function readBody(req: Request, max = MAX_BODY_BYTES): Promise<Uint8Array> {
   const declared = req.headers.get("content-length");
   if (declared !== null && Number(declared) > max) throw tooLarge(max);
   if (!req.body) return new Uint8Array();

@@ -61,7 +61,7 @@ const RunFilter = v.object({
   pool: IdFilter,
   state: v.optional(v.picklist(RUN_STATES, (i) => `must be one of ${RUN_STATES.join(", ")}${got(i)}`)),
 });
-export const MAX_LOG_PAGE = 1000;
+const MAX_LOG_PAGE = 1000;
 const LogQuery = v.object({
   after: v.optional(wholeNumber(-1, MAX_SEQ, `a whole number from -1 (the start) to ${MAX_SEQ}: the seq of the last chunk you have`), "-1"),
   limit: v.optional(wholeNumber(1, MAX_LOG_PAGE, `a whole number from 1 to ${MAX_LOG_PAGE} (default ${MAX_LOG_PAGE})`), String(MAX_LOG_PAGE)),

@@ -1,5 +1,4 @@
 /** net.cidr_contains, net.cidr_intersects, net.cidr_is_valid (IPv4 and IPv6). */
-import { RSet, type Value } from "../value.ts";
 import { builtinErr, register, str } from "./registry.ts";
 
 interface Net {
@@ -77,5 +76,3 @@ register("net.cidr_is_valid", 1, (a) => {
     return false;
   }
 });
-void RSet;
-export type { Value };

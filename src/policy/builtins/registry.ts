@@ -67,12 +67,6 @@ export function set(name: string, args: Value[], i: number): RSet {
   return v;
 }
 
-export function bool(name: string, args: Value[], i: number): boolean {
-  const v = args[i] as Value;
-  if (typeof v !== "boolean") throw typeErr(name, i + 1, "boolean", v);
-  return v;
-}
-
 /** Elements of an array or set operand. */
 export function items(name: string, args: Value[], i: number, want = "one of {array, set}"): Value[] {
   const v = args[i] as Value;

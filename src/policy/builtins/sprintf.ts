@@ -32,7 +32,7 @@ function valueText(v: Value): string {
   return toRegoString(v);
 }
 
-export function sprintf(format: string, args: Value[]): string {
+function sprintf(format: string, args: Value[]): string {
   let out = "";
   let ai = 0;
   const re = /%([-+ #0]*)(\d+)?(?:\.(\d+))?([a-zA-Z%])/g;

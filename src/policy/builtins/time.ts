@@ -109,14 +109,26 @@ register("time.diff", 2, (a) => {
   let hour = p2.hour - p1.hour;
   let min = p2.minute - p1.minute;
   let sec = p2.second - p1.second;
-  if (sec < 0) (sec += 60), min--;
-  if (min < 0) (min += 60), hour--;
-  if (hour < 0) (hour += 24), day--;
+  if (sec < 0) {
+    sec += 60;
+    min--;
+  }
+  if (min < 0) {
+    min += 60;
+    hour--;
+  }
+  if (hour < 0) {
+    hour += 24;
+    day--;
+  }
   if (day < 0) {
     day += new Date(Date.UTC(p1.year, p1.month, 0)).getUTCDate();
     month--;
   }
-  if (month < 0) (month += 12), year--;
+  if (month < 0) {
+    month += 12;
+    year--;
+  }
   return [year, month, day, hour, min, sec];
 });
 

@@ -1,7 +1,8 @@
 // Focused tests of the lexer, parser, v0/v1 detection, compile-time checks and the evaluator.
 import { describe, expect, test } from "bun:test";
 import { createHmac } from "node:crypto";
-import { compilePolicy, evaluate, evaluateInitPolicy, PolicyError, toJS } from "../../../src/policy/index.ts";
+import { compilePolicy, evaluate, evaluateInitPolicy, PolicyError } from "../../../src/policy/index.ts";
+import { toJS } from "../../../src/policy/value.ts";
 import { lex } from "../../../src/policy/lexer.ts";
 import { parseModule } from "../../../src/policy/version.ts";
 
