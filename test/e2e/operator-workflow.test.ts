@@ -47,17 +47,19 @@ describe.skipIf(!docker)("operator workflow with the compiled binaries", () => {
   const ended = (run: string, timeoutMs = 60_000) => world.runEnded<RunJson>(run, timeoutMs);
   const registered = async (count: number) => world.waitFor("worker registered", async () => ((await workers()).length === count ? await workers() : null));
 
-  test("openssl CSR -> pool -> token -> launcher -> worker IDLE with metadata -> run FINISHED, secret masked in the stored logs", async () => {
+  test("openssl CSR -> pool -> token -> launcher -> worker IDLE with metadata -> run FINISHED, secret masked in the stored logs, never in the clear in the database", async () => {
     const launcher = world.startLauncher({ SPACELIFT_METADATA_instance_id: "i-0e2e" });
     const [w] = await registered(1);
     expect(w).toMatchObject({ status: "IDLE", metadata: { host: "demo-host", instance_id: "i-0e2e" }, arch: process.arch === "arm64" ? "aarch64" : "x86_64" });
-    const s = await stack("workflow", ["plan=echo planning with $SECRET_TOKEN", "apply=echo applying; echo done"], ["--secret", "SECRET_TOKEN=tok-e2e-8c1f"]);
+    const s = await stack("workflow", ["plan=echo planning with $SECRET_TOKEN", "apply=echo applying; echo done"], ["--secret-file", `SECRET_TOKEN=${world.privateFile("secret-token", "tok-e2e-8c1f\n")}`]);
     const run = await trigger(s);
     expect(await ended(run)).toMatchObject({ state: "FINISHED", reason: "ok", exit_code: 0, worker: w!.id });
     const text = await logs(run);
     expect(text).toContain("planning with *****\n");
     expect(text).toContain("applying\ndone\n");
     expect(text).not.toContain("tok-e2e-8c1f");
+    // The run got the value (masked above), while the database and the mothership's output hold it only sealed.
+    expect(world.secretLeaks("tok-e2e-8c1f")).toEqual([]);
     expect((await workers())[0]?.status).toBe("IDLE");
 
     // SIGTERM during a run: it finishes, the launcher says goodbye and exits 0.
