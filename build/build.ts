@@ -19,7 +19,7 @@ const PROGRAMS = [
   { name: "spacelift-launcher", entry: "src/launcher/main.ts" },
   { name: "mothership", entry: "src/mothership/main.ts" },
 ] as const;
-/** DESIGN §10: a launcher binary (worker included) stays under this size. */
+/** A launcher binary (worker included) stays under this size (the targets are in docs/architecture.md). */
 const MAX_LAUNCHER_BYTES = 120 * 1024 * 1024;
 
 function gitCommit(): string {

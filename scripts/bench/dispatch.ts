@@ -1,5 +1,5 @@
 /**
- * The run supervisor's costs (DESIGN §10), against Docker's own in the same run:
+ * The run supervisor's costs (targets in docs/architecture.md), against Docker's own in the same run:
  * - dispatch overhead: execute() -> container running, minus a raw create+start of the same image,
  *   p50 over 30 runs (target <= 25 ms);
  * - log throughput: 200 MB of output through attach, marker parsing, masking of 20 secrets, chunking and

@@ -1,5 +1,5 @@
 /**
- * The compiled launcher as an operator runs it (DESIGN §10), against baselines measured in the same run:
+ * The compiled launcher as an operator runs it (targets in docs/architecture.md), against baselines measured in the same run:
  * - start to registered on loopback (target <= 300 ms), against starting the same binary for `version`;
  * - RSS when idle (target <= 45 MB), against an idle Bun runtime;
  * - peak RSS while a run prints 200 MB that goes all the way to the mothership's store (target <= 90 MB),

@@ -8,7 +8,7 @@
  * id. A packet larger than `maxPacketBytes` drops its connection before it is buffered.
  *
  * The mothership itself is not an MQTT client: it subscribes and publishes in-process.
- * `mqtt`-family imports stay in this file (STYLE 2).
+ * `mqtt`-family imports stay in this file.
  */
 import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client, type PublishPacket } from "aedes";
 import { createServer, type Server, type TLSSocket } from "node:tls";

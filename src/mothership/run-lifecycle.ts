@@ -1,5 +1,5 @@
 /**
- * The run lifecycle as one pure transition function (STYLE 8):
+ * The run lifecycle as one pure transition function:
  *
  *   QUEUED -> SCHEDULED -> PREPARING -> RUNNING -> FINISHED | FAILED | CANCELED
  *

@@ -1,5 +1,5 @@
 /**
- * The mothership's certificate authority (DESIGN §5). Created on first start and kept in the data
+ * The mothership's certificate authority (docs/architecture.md, docs/security.md). Created on first start and kept in the data
  * dir; it signs pool client certificates (from operators' CSRs) and the TLS server certificate of
  * the broker and the API. Launchers trust exactly this CA (it travels in the token).
  *

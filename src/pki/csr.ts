@@ -1,5 +1,5 @@
 /**
- * Certificate signing requests from operators (DESIGN §5): `openssl req -new -newkey rsa:4096 -nodes`
+ * Certificate signing requests from operators (docs/architecture.md, docs/security.md): `openssl req -new -newkey rsa:4096 -nodes`
  * or an EC equivalent. The mothership never sees the private key; the CSR proves possession of it
  * by its signature, which is verified before a pool certificate is issued.
  */

@@ -1,5 +1,5 @@
 /**
- * End-to-end encryption of run specs (DESIGN §6): JWE compact serialization (RFC 7516) addressed to
+ * End-to-end encryption of run specs (src/protocol/README.md): JWE compact serialization (RFC 7516) addressed to
  * the pool certificate's public key, so only holders of the pool private key can read run secrets —
  * not the broker, not whoever operates it. WebCrypto only, no extra dependency.
  *

@@ -1,5 +1,5 @@
 /**
- * The messages of the launcher <-> mothership conversation (DESIGN §6), one valibot schema per type.
+ * The messages of the launcher <-> mothership conversation (src/protocol/README.md), one valibot schema per type.
  * Every message is a JSON object `{ v, type, id, ts, ...body }`. Field names are snake_case on the
  * wire. Unknown fields are dropped (a newer peer may send more); an unknown `type` is reported as
  * "ignored" so that old peers keep working when new types appear. Parsing never throws.

@@ -1,5 +1,5 @@
 /**
- * The HTTP long-poll transport (DESIGN §6, `SPACELIFT_WORKER_COMMS_PROTOCOL=poll`): the same messages
+ * The HTTP long-poll transport (src/protocol/README.md, `SPACELIFT_WORKER_COMMS_PROTOCOL=poll`): the same messages
  * as over MQTT, carried by two endpoints of the mothership's API, and the request signature that
  * authenticates a launcher without a client certificate (so TLS may end at a load balancer).
  *

@@ -1,6 +1,6 @@
 /**
  * The run spec: what the mothership asks a launcher to execute, after the launcher decrypted the
- * schedule's JWE (DESIGN §6, §7). Field names are snake_case on the wire. Unknown fields are
+ * schedule's JWE (src/protocol/README.md). Field names are snake_case on the wire. Unknown fields are
  * dropped so a newer mothership may add some; a missing or malformed field is refused with
  * `run-spec-invalid` naming it, never guessed at. Secret values live here: never log a RunSpec.
  */

@@ -1,5 +1,5 @@
 /**
- * MQTT topic layout (DESIGN §6). Two one-way subtrees per pool:
+ * MQTT topic layout (src/protocol/README.md). Two one-way subtrees per pool:
  *   <ns>/readonly/<pool>/<worker>   mothership -> launcher (the launcher only reads it)
  *   <ns>/writeonly/<pool>/<worker>  launcher -> mothership (the launcher only writes it)
  * The names are from the launcher's point of view, which is also how the broker ACLs read them.

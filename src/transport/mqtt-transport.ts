@@ -1,5 +1,5 @@
 /**
- * The MQTT transport (DESIGN §6): mutual TLS with the pool certificate and key, the Last Will on the
+ * The MQTT transport (src/protocol/README.md): mutual TLS with the pool certificate and key, the Last Will on the
  * worker's writeonly topic, a subscription to its readonly topic, QoS 1 both ways, and a reconnect loop
  * of our own with jittered exponential backoff (mqtt.js's fixed reconnect period would bring a whole
  * fleet back in lock step). Every connection attempt is a fresh client; what it did not get

@@ -1,5 +1,5 @@
 /**
- * The HTTP long-poll transport (DESIGN §6, src/protocol/poll.ts): the same messages as MQTT, over
+ * The HTTP long-poll transport (src/protocol/poll.ts and src/protocol/README.md): the same messages as MQTT, over
  * HTTPS with fetch, each request signed with the pool private key. Same contract as the MQTT
  * transport: a session starts with the greeting (hello) POSTed alone; its 2xx is "connected". Then
  * one loop POSTs what is queued, in order and in batches, one request at a time (`send` resolves on

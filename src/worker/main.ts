@@ -1,5 +1,5 @@
 /**
- * `spacelift-launcher worker`: PID 1 of a run container (DESIGN §7). Reads its instructions (and
+ * `spacelift-launcher worker`: PID 1 of a run container (see docs/architecture.md). Reads its instructions (and
  * deletes them), fetches the source, runs the phases, forwards termination signals to the running
  * command's process group, reaps orphaned zombies, and exits with the run's exit status.
  *

@@ -1,5 +1,5 @@
 /**
- * Spot interruption watcher (DESIGN §7): polls the EC2 instance metadata service with IMDSv2 — a
+ * Spot interruption watcher (see docs/architecture.md): polls the EC2 instance metadata service with IMDSv2 — a
  * session token from `PUT /latest/api/token`, then `GET /latest/meta-data/spot/instance-action` —
  * and calls `onNotice` once when AWS announces the instance's stop. 404 means no notice. Off EC2 the
  * service does not answer; that is logged once and polling goes on quietly (cheap, and correct if the

@@ -1,5 +1,5 @@
 /**
- * The worker id (DESIGN §6): a ULID made at launcher start — unless the spool holds output of runs
+ * The worker id (src/protocol/README.md): a ULID made at launcher start — unless the spool holds output of runs
  * that a previous launcher on this scratch dir did not get acknowledged. The mothership accepts a
  * run's logs only from the worker that held the run, so the new launcher resumes that identity until
  * the spool is empty; after that every start is a fresh worker again.

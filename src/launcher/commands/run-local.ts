@@ -1,6 +1,6 @@
 /**
  * `spacelift-launcher run-local SPEC.json`: executes one run spec on the local Docker Engine with no
- * mothership (DESIGN: LocalRun) — for operators debugging a runner image or a launcher setup. The
+ * mothership — for operators debugging a runner image or a launcher setup. The
  * phases and the masked log go to stdout as they happen, the result last; the exit code is the run's.
  * Configured by the same SPACELIFT_* variables as the launcher, without the pool credentials.
  */

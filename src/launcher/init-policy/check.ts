@@ -1,5 +1,5 @@
 /**
- * The run-initialization policy, launcher side (DESIGN §7 step 2): before anything of a run exists
+ * The run-initialization policy, launcher side (see docs/run-initialization-policy.md): before anything of a run exists
  * (no image pull, no workspace, no container) the policy the operator configured is evaluated against
  * the run's input document (./input.ts); every `deny` message fails the run with reason
  * policy-denied, and the supervisor writes the messages into the run's initialization log.

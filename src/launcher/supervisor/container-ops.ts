@@ -1,7 +1,7 @@
 /**
- * The Docker steps of a run, each small and separate (STYLE 9): make sure the image is there, stop a
+ * The Docker steps of a run, each small and separate: make sure the image is there, stop a
  * container (interrupt, grace, kill) and remove it. Teardown steps run under their own fresh,
- * time-limited AbortSignal (STYLE 7): they must work after the run was cancelled, and must not hang
+ * time-limited AbortSignal: they must work after the run was cancelled, and must not hang
  * the launcher when the daemon does.
  */
 import { isDockerError } from "../../docker/errors.ts";

@@ -1,5 +1,5 @@
 /**
- * What a run container looks like (DESIGN §7.5), as a pure function of the run, the launcher's
+ * What a run container looks like (see src/launcher/supervisor/README.md), as a pure function of the run, the launcher's
  * configuration and the prepared host paths — so it can be tested without Docker and printed under
  * SPACELIFT_DEBUG exactly as it is sent.
  *

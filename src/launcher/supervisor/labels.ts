@@ -1,5 +1,5 @@
 /**
- * Labels on every container the launcher creates (STYLE 9): they are how a restarted launcher finds
+ * Labels on every container the launcher creates: they are how a restarted launcher finds
  * what a previous one left behind, and how an operator tells our containers apart with
  * `docker ps --filter label=io.spacelift.managed=true`.
  * @testSeam

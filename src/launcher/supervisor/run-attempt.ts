@@ -1,5 +1,5 @@
 /**
- * One run, from "preparing" to its single result (DESIGN §7 steps 2-8): policy -> image -> workspace
+ * One run, from "preparing" to its single result (src/launcher/supervisor/README.md): policy -> image -> workspace
  * and instructions -> create -> attach -> start -> output until exit -> result -> teardown.
  *
  * Stopping is one idempotent path whatever the cause (cancel, logs timeout, wall-clock timeout, a

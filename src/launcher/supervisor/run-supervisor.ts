@@ -1,5 +1,5 @@
 /**
- * The run supervisor: the launcher's RunExecutor on Docker (DESIGN §7). It owns the worker bundle
+ * The run supervisor: the launcher's RunExecutor on Docker (see docs/architecture.md). It owns the worker bundle
  * (materialized once, when the supervisor is created) and runs one RunAttempt per `execute`; see
  * run-attempt.ts for the steps of a run and orphans.ts for the start-up cleanup.
  */

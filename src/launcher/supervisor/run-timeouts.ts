@@ -1,5 +1,5 @@
 /**
- * The two clocks of a run (DESIGN §7.7): the wall clock (SPACELIFT_LAUNCHER_RUN_TIMEOUT, from the
+ * The two clocks of a run (see src/launcher/supervisor/README.md): the wall clock (SPACELIFT_LAUNCHER_RUN_TIMEOUT, from the
  * moment the launcher takes the run) and the logs clock (SPACELIFT_LAUNCHER_LOGS_TIMEOUT, reset by
  * every byte of output, armed once the container runs). Each fires at most once; the owner decides
  * what expiring means (stop the container with the matching reason).

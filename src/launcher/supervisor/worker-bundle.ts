@@ -1,5 +1,5 @@
 /**
- * The worker bundle (DESIGN §7): the launcher's own executable plus the glibc dynamic loader and the
+ * The worker bundle (see docs/architecture.md): the launcher's own executable plus the glibc dynamic loader and the
  * shared libraries it links, copied into `<scratch>/bundle/<hash>/` and mounted read-only into every run
  * container. The container starts `<bundle>/ld-linux-*.so.* --library-path <bundle> <bundle>/spacelift-launcher
  * worker ...`, so the worker runs in any image — glibc, musl or none at all (busybox, distroless, scratch).

@@ -1,6 +1,6 @@
 /**
  * A run's workspace: a fresh host directory `<scratch>/workspaces/<run>` mounted at /mnt/workspace
- * (the Docker daemon must see the same path — DESIGN §7.4). It first holds the worker instructions
+ * (the Docker daemon must see the same path). It first holds the worker instructions
  * (0600: they carry the run's secrets and the phase-marker nonce; the worker deletes them before any
  * command runs), then the source and whatever the run writes. Removed after every run.
  */
