@@ -51,7 +51,7 @@ export const SignedDownlinkSchema = v.object({
   exp: v.pipe(v.number(), v.integer(), v.minValue(0)),
   message: v.pipe(v.string(), v.maxLength(MAX_SIGNED_MESSAGE_CHARS)),
   signer: Base64(8192),
-  sig: Base64(256),
+  sig: Base64(1024),
 });
 export type SignedDownlink = v.InferOutput<typeof SignedDownlinkSchema>;
 

@@ -44,7 +44,8 @@ async function keyPair(): Promise<{ pair: CryptoKeyPair; pem: string }> {
   return { pair, pem: toPem("PRIVATE KEY", await crypto.subtle.exportKey("pkcs8", pair.privateKey)) };
 }
 
-function signerOf(keyPem: string, certificatePem: string): TestSigner {
+/** A signer from any key and certificate (PEM), e.g. a pool's own: whether a launcher trusts it is the point. */
+export function signerOf(keyPem: string, certificatePem: string): TestSigner {
   const key: DownlinkSigningKey = { key: createPrivateKey(keyPem), certificateDer: fromPem("CERTIFICATE", certificatePem) };
   return {
     key,
