@@ -10,6 +10,7 @@ import "./misc.ts";
 import "./crypto.ts";
 import "./net.ts";
 import "./jwt.ts";
+import "./jwt-encode.ts";
 import "./time.ts";
 import "./regex.ts";
 import "./encoding.ts";

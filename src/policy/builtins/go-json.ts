@@ -208,3 +208,16 @@ export function parseGoJSON(text: string): { value: Value } | { error: string } 
   const tok = typeof next === "string" ? next : typeof next === "boolean" ? `%!s(bool=${String(next)})` : Buffer.from(text, "utf8").subarray(start, r.i).toString("utf8");
   return { error: `error: invalid character '${tok}' after top-level value` };
 }
+
+/** Go's json.Valid: exactly one JSON value, nothing but white space around it. */
+export function isValidJSON(text: string): boolean {
+  const r = new Reader(Buffer.from(text, "utf8"));
+  try {
+    r.value(0);
+    r.ws();
+    return r.peek() === undefined;
+  } catch (e) {
+    if (e instanceof GoJSONError) return false;
+    throw e;
+  }
+}

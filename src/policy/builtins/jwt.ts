@@ -13,7 +13,7 @@ import { builtinErr, obj, register, str, typeErr } from "./registry.ts";
 import { BuiltinError } from "../errors.ts";
 import { parseGoJSON } from "./go-json.ts";
 import { base64urlDecode, keysFromCertOrJWK, verifySignature, verifyWithKeys, type VerificationKey } from "./jwt-keys.ts";
-import { createHmac, createPrivateKey, sign as cryptoSign, timingSafeEqual } from "node:crypto";
+import { createHmac, timingSafeEqual } from "node:crypto";
 
 /** The three sections of a compact JWS, still encoded. */
 interface Token {
@@ -207,29 +207,4 @@ register("io.jwt.decode_verify", 2, (a, ctx) => {
     if (compare(now, nbf) < 0) return unverified;
   }
   return [true, header, payload];
-});
-
-register("io.jwt.encode_sign", 3, (a) => {
-  const name = "io.jwt.encode_sign";
-  const header = obj(name, a, 0);
-  const payload = a[1] as Value;
-  const key = obj(name, a, 2);
-  const alg = header.get("alg");
-  if (typeof alg !== "string") throw builtinErr(name, "missing alg header");
-  const enc = (v: Value): string => Buffer.from(toJSON(v)).toString("base64url");
-  const signed = `${enc(header)}.${enc(payload)}`;
-  let sig: Buffer;
-  const hash = HS[`HS${alg.slice(2)}`] ?? "sha256";
-  if (alg.startsWith("HS")) {
-    const k = key.get("k");
-    if (typeof k !== "string") throw builtinErr(name, "missing k in oct key");
-    sig = createHmac(hash, Buffer.from(k, "base64url")).update(signed).digest();
-  } else {
-    const pk = createPrivateKey({ key: JSON.parse(toJSON(key)) as never, format: "jwk" });
-    if (alg === "EdDSA") sig = cryptoSign(null, Buffer.from(signed), pk);
-    else if (alg.startsWith("ES")) sig = cryptoSign(hash, Buffer.from(signed), { key: pk, dsaEncoding: "ieee-p1363" });
-    else if (alg.startsWith("PS")) sig = cryptoSign(hash, Buffer.from(signed), { key: pk, padding: 6, saltLength: Number(alg.slice(2)) / 8 });
-    else sig = cryptoSign(hash, Buffer.from(signed), pk);
-  }
-  return `${signed}.${sig.toString("base64url")}`;
 });

@@ -197,3 +197,31 @@ describe("io.jwt.decode_verify", () => {
     expect(dvErr(hs256({ alg: "HS256" }, "[1]", "s"), { secret: "s" })).toEqual(err("io.jwt.decode_verify: decoded JSON type was not an Object"));
   });
 });
+
+describe("io.jwt.encode_sign and encode_sign_raw", () => {
+  const oct = { kty: "oct", k: b64("secret") };
+  test("encode_sign serializes like Go's json.Marshal (sorted keys, <, > and & escaped) and signs with the first key", () => {
+    const t = rego('io.jwt.encode_sign({"typ": "JWT", "alg": "HS256"}, {"b": "<&>", "a": {2, 1}}, input.k)', { input: { k: { keys: [oct] } } }) as string;
+    const [h, p] = t.split(".") as [string, string];
+    expect(Buffer.from(h, "base64url").toString()).toBe('{"alg":"HS256","typ":"JWT"}');
+    expect(Buffer.from(p, "base64url").toString()).toBe('{"a":[1,2],"b":"\\u003c\\u0026\\u003e"}');
+    expect(t).toBe(hs256('{"alg":"HS256","typ":"JWT"}', '{"a":[1,2],"b":"\\u003c\\u0026\\u003e"}', "secret"));
+  });
+  test("a signed token verifies with io.jwt.decode_verify", () => {
+    const es = JSON.stringify(ec.privateKey.export({ format: "jwk" }));
+    expect(rego('io.jwt.decode_verify(io.jwt.encode_sign_raw(`{"alg":"ES256"}`, `{"sub":"x"}`, input.k), {"cert": input.pub})', { input: { k: es, pub: pem(ec.publicKey) } })).toEqual([true, { alg: "ES256" }, { sub: "x" }]);
+  });
+  test("the header's alg must be known, and a JWT payload must be JSON", () => {
+    const k = JSON.stringify(oct);
+    const e = (h: string, p: string): { code: string; message: string } => regoError("io.jwt.encode_sign_raw(input.h, input.p, input.k)", { input: { h, p, k } });
+    expect(e('{"typ":"JWT"}', "{}")).toEqual(err(`io.jwt.encode_sign_raw: missing or invalid 'alg' header: jwsbb: header "alg" not found`));
+    expect(e('{"alg":"none"}', "{}")).toEqual(err("io.jwt.encode_sign_raw: unknown JWS algorithm: none"));
+    expect(e('{"alg":"HS256"}', "not json")).toEqual(err("io.jwt.encode_sign_raw: type is JWT but payload is not JSON"));
+    expect(e('{"alg":"HS256","typ":"JWT"}', "{} {}")).toEqual(err("io.jwt.encode_sign_raw: type is JWT but payload is not JSON"));
+    expect(rego("io.jwt.encode_sign_raw(`{\"alg\":\"HS256\",\"typ\":\"text/plain\"}`, \"hello\", input.k)", { input: { k } })).toBe(hs256('{"alg":"HS256","typ":"text/plain"}', "hello", "secret"));
+  });
+  test("an empty key set or a key of the wrong kind is an error", () => {
+    expect(regoError('io.jwt.encode_sign({"alg": "HS256"}, {}, {"keys": []})')).toEqual(err("io.jwt.encode_sign: no keys found in JWK set"));
+    expect(regoError('io.jwt.encode_sign({"alg": "RS256"}, {}, input.k)', { input: { k: oct } }).message).toStartWith("io.jwt.encode_sign: failed to sign");
+  });
+});
