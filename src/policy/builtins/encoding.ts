@@ -1,14 +1,14 @@
 /** JSON, base64, base64url, hex and URL query encodings. */
-import { fromJS, toJSON, toJS, RObject, RSet, type Value } from "../value.ts";
+import { toJSON, toJS, RObject, RSet, type Value } from "../value.ts";
 import { BuiltinError } from "../errors.ts";
 import { builtinErr, obj, register, str, typeErr } from "./registry.ts";
+import { parseGoJSON } from "./go-json.ts";
 
+/** As OPA's util.UnmarshalJSON: numbers exact, Go's error text. */
 function parseJSON(name: string, s: string): Value {
-  try {
-    return fromJS(JSON.parse(s));
-  } catch {
-    throw builtinErr(name, "invalid JSON");
-  }
+  const r = parseGoJSON(s);
+  if ("error" in r) throw builtinErr(name, r.error);
+  return r.value;
 }
 
 register("json.marshal", 1, (a) => toJSON(a[0] as Value));
