@@ -173,6 +173,12 @@ export class ControlPlane {
         if (verdict.kind === "stored") return this.send(addr.pool, addr.worker, makeMessage("log_ack", { run: run.id, seq: verdict.acked }));
         this.send(addr.pool, addr.worker, makeMessage("error", { in_reply_to: m.id, code: verdict.code, message: verdict.message }));
         if (verdict.kind === "over-limit") this.stopOverLogLimit(run, verdict.note);
+        // A run that ended with its whole log stored will never take this chunk: acknowledge it as
+        // well, so the launcher drops it from its spool instead of resending it after every reconnect.
+        const now = this.store.runs.get(run.id);
+        if (now && isTerminalRunState(now.state) && now.last_seq !== null && now.log_acked >= now.last_seq) {
+          this.send(addr.pool, addr.worker, makeMessage("log_ack", { run: run.id, seq: Math.max(m.seq, now.log_acked) }));
+        }
         return;
       }
       case "run_finished":

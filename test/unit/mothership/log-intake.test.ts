@@ -102,6 +102,8 @@ describe("chunks of an ended run", () => {
     const late = chunk(run, 4, "e");
     await drain();
     expect(replyTo(late)).toMatchObject({ code: "log-refused", message: expect.stringContaining("only chunks up to its last seq 3") });
+    // Never to be taken, so acknowledged too: the launcher drops it instead of resending it forever.
+    expect(lastAck()?.seq).toBe(4);
     expect(stored(run)).toEqual(["0:a", "1:b", "2:c", "3:d"]);
     expect(new RunLogReader(store).page(run, -1, 10).done).toBe(true);
   });
@@ -114,6 +116,8 @@ describe("chunks of an ended run", () => {
     const early = chunk(run, 0, "a");
     await drain();
     expect(replyTo(early)).toMatchObject({ code: "log-refused", message: expect.stringContaining("takes no more output") });
+    // Its last seq is not known yet, so the chunk may still be wanted: not acknowledged.
+    expect(lastAck()).toBeUndefined();
     // The next launcher reports the dead one's run, then resends its spool.
     from("W", "run_finished", { run, exit_code: null, reason: "launcher-crashed", last_seq: 1 });
     expect(store.runs.get(run)).toMatchObject({ state: "FAILED", reason: "launcher-crashed", last_seq: 1 });
@@ -122,6 +126,7 @@ describe("chunks of an ended run", () => {
     const beyond = chunk(run, 2, "c");
     await drain();
     expect(replyTo(beyond)?.code).toBe("log-refused");
+    expect(lastAck()?.seq).toBe(2);
     expect(stored(run)).toEqual(["0:a", "1:b"]);
     // A second report cannot move a known last_seq.
     from("W", "run_finished", { run, exit_code: null, reason: "launcher-crashed", last_seq: 50 });
@@ -173,6 +178,7 @@ test("a run over its per-run cap ends FAILED log-limit-exceeded, with a note, th
   const later = chunk(run, 5, "5");
   await drain();
   expect(replyTo(later)?.code).toBe("log-refused");
+  expect(lastAck()?.seq).toBe(5);
   chunk(run, 0, "0".repeat(16));
   await drain();
   expect(lastAck()?.seq).toBe(4);
