@@ -46,7 +46,7 @@ describe("yaml.is_valid", () => {
 });
 
 describe("yaml.marshal", () => {
-  test("block style, keys sorted, sequences not indented under their key, sets as sequences", () => {
+  test("block style, sequences not indented under their key, sets as sequences", () => {
     expect(rego('yaml.marshal({"b": [1, {"c": true}], "a": {"p", "q"}, "e": {}, "f": []})')).toBe("a:\n- p\n- q\nb:\n- 1\n- c: true\ne: {}\nf: []\n");
   });
   test("strings that would read back as another type are double-quoted", () => {
@@ -58,9 +58,17 @@ describe("yaml.marshal", () => {
     expect(rego('yaml.marshal({"m": "l1\\nl2", 1: null})')).toBe('"1": null\nm: |-\n  l1\n  l2\n');
   });
   test("what yaml.marshal writes yaml.unmarshal reads back", () => {
-    expect(rego('yaml.unmarshal(yaml.marshal({"a": ["yes", "on", 1, 2.5, null, {"k": "v: w"}], "n": 123456789012345678901234567890}))')).toEqual({
+    expect(rego('yaml.unmarshal(yaml.marshal({"a": ["yes", "on", 1, 2.5, null, {"k": "v: w"}], "n": 18446744073709551615}))')).toEqual({
       a: ["yes", "on", 1, 2.5, null, { k: "v: w" }],
-      n: 123456789012345678901234567890n,
+      n: 18446744073709551615n,
     });
+  });
+  test("numbers are written as go-yaml writes int64/uint64 and float64 values", () => {
+    expect(rego('yaml.marshal([1234567.5, 0.00001, 0.5, 123456.5, -9223372036854775808, 18446744073709551616])')).toBe(
+      "- 1.2345675e+06\n- 1e-05\n- 0.5\n- 123456.5\n- -9223372036854775808\n- 1.8446744073709552e+19\n",
+    );
+  });
+  test("keys in go-yaml's order: digit runs by value, other characters before letters", () => {
+    expect(rego('yaml.marshal({"a10": 1, "a9": 2, "B": 3, "_x": 4, "a": 5})')).toBe("_x: 4\nB: 3\na: 5\na9: 2\na10: 1\n");
   });
 });
