@@ -26,9 +26,14 @@ const EMIT = { version: "1.1", indentSeq: false, lineWidth: 0, singleQuote: fals
 
 class YamlToJsonError extends Error {}
 
+const INT64_MIN = -(2n ** 63n);
+const UINT64_MAX = 2n ** 64n - 1n;
+
 /** A parsed YAML value as a Rego value, as sigs.k8s.io/yaml's YAMLToJSON would convert it. */
 function toValue(x: unknown): Value {
   if (typeof x === "number" && !Number.isFinite(x)) throw new YamlToJsonError(`json: unsupported value: ${Number.isNaN(x) ? "NaN" : x > 0 ? "+Inf" : "-Inf"}`);
+  // go-yaml v2 reads an integer beyond int64/uint64 as a float64.
+  if (typeof x === "bigint" && (x < INT64_MIN || x > UINT64_MAX)) return Number(x);
   if (Array.isArray(x)) return x.map(toValue);
   if (x instanceof Map) {
     const out = new RObject();
@@ -101,9 +106,6 @@ const GO_FLOAT: ScalarTag = {
   resolve: (text) => Number(text),
   stringify: (item) => goFloatText((item.value as GoFloat).value),
 };
-
-const INT64_MIN = -(2n ** 63n);
-const UINT64_MAX = 2n ** 64n - 1n;
 
 function yamlNumber(n: Num): unknown {
   if (typeof n === "number") return Number.isInteger(n) && Math.abs(n) < 2 ** 63 ? n : new GoFloat(n);
