@@ -32,6 +32,7 @@ export function describeConfig(c: LauncherConfig): Array<[string, string]> {
       src("SPACELIFT_WORKER_COMMS_PROTOCOL", c.comms.protocol, creds?.token.broker ? "default: the token has a broker" : "default: no broker in the token"),
     ],
     ["SPACELIFT_WORKER_COMMS_URL", c.comms.url === undefined ? "not set" : src("SPACELIFT_WORKER_COMMS_URL", c.comms.url, "from the token")],
+    ["SPACELIFT_WORKER_COMMS_INSECURE_HTTP", src("SPACELIFT_WORKER_COMMS_INSECURE_HTTP", String(c.comms.insecureHttp))],
     ["DOCKER_HOST", src("DOCKER_HOST", c.docker.host.url)],
     ["SPACELIFT_LAUNCHER_SCRATCH_DIR", src("SPACELIFT_LAUNCHER_SCRATCH_DIR", c.scratchDir)],
     ["SPACELIFT_DOCKER_CONFIG_DIR", none("SPACELIFT_DOCKER_CONFIG_DIR", c.docker.configDir, "not set (anonymous pulls)")],

@@ -55,6 +55,8 @@ export interface LauncherConfig {
     readonly url: string | undefined;
     /** The token's broker; present whenever protocol is `mqtt` and credentials are given. */
     readonly broker: { readonly endpoint: string; readonly namespace: string } | undefined;
+    /** SPACELIFT_WORKER_COMMS_INSECURE_HTTP: the operator accepts a plain http:// comms URL. */
+    readonly insecureHttp: boolean;
   };
   readonly docker: {
     readonly host: DockerHost;
@@ -134,7 +136,7 @@ function assemble(p: ParsedEnv, input: { metadata: object; vcs: object }): Launc
     .flatMap(([k, val]) => (val === undefined ? [] : [k]));
   return {
     credentials,
-    comms: { protocol, url: p.SPACELIFT_WORKER_COMMS_URL ?? token?.comms_url, broker: token?.broker },
+    comms: { protocol, url: p.SPACELIFT_WORKER_COMMS_URL ?? token?.comms_url, broker: token?.broker, insecureHttp: p.SPACELIFT_WORKER_COMMS_INSECURE_HTTP ?? false },
     docker: {
       host: p.DOCKER_HOST,
       configDir: p.SPACELIFT_DOCKER_CONFIG_DIR,

@@ -23,7 +23,7 @@ test("defaults: bridge, 7m, 70m, local Docker socket, /opt/spacelift, mqtt becau
   });
   expect(c.timeouts).toEqual({ logsMs: 420_000, runMs: 4_200_000 });
   expect(c.scratchDir).toBe("/opt/spacelift");
-  expect(c.comms).toEqual({ protocol: "mqtt", url: "https://api.fleet.internal:8443", broker: { endpoint: "mqtts://mq.fleet.internal:8883", namespace: "spacelift" } });
+  expect(c.comms).toEqual({ protocol: "mqtt", url: "https://api.fleet.internal:8443", broker: { endpoint: "mqtts://mq.fleet.internal:8883", namespace: "spacelift" }, insecureHttp: false });
   expect(c.runEnv).toEqual({ masked: [], whitelisted: [] });
   expect(c.mounts).toEqual({ allRuns: [], readOnlyRuns: [], writeRuns: [] });
   expect(c.metadata).toEqual({});
@@ -37,7 +37,7 @@ test("defaults: bridge, 7m, 70m, local Docker socket, /opt/spacelift, mqtt becau
 });
 
 test("a token without a broker defaults to poll; an explicit protocol and URL win", () => {
-  expect(load({ ...f.base, SPACELIFT_TOKEN: f.noBrokerToken }).comms).toEqual({ protocol: "poll", url: "https://api.fleet.internal:8443", broker: undefined });
+  expect(load({ ...f.base, SPACELIFT_TOKEN: f.noBrokerToken }).comms).toEqual({ protocol: "poll", url: "https://api.fleet.internal:8443", broker: undefined, insecureHttp: false });
   const c = load({ ...f.base, SPACELIFT_WORKER_COMMS_PROTOCOL: "POLL", SPACELIFT_WORKER_COMMS_URL: "https://lb.fleet.internal/" });
   expect(c.comms.protocol).toBe("poll");
   expect(c.comms.url).toBe("https://lb.fleet.internal");
@@ -128,8 +128,11 @@ test("describeConfig marks defaults and where derived values come from", () => {
     SPACELIFT_WORKER_COMMS_PROTOCOL: "mqtt (default: the token has a broker)",
     SPACELIFT_WORKER_COMMS_URL: "https://api.fleet.internal:8443 (from the token)",
     DOCKER_HOST: "unix:///var/run/docker.sock (default)",
+    SPACELIFT_WORKER_COMMS_INSECURE_HTTP: "false (default)",
   });
-  expect(Object.keys(rows)).toHaveLength(20);
+  expect(Object.keys(rows)).toHaveLength(21);
+  const optedIn = Object.fromEntries(describeConfig(load({ ...f.base, SPACELIFT_WORKER_COMMS_INSECURE_HTTP: "yes" })));
+  expect(optedIn.SPACELIFT_WORKER_COMMS_INSECURE_HTTP).toBe("true");
 });
 
 test("DOCKER_HOST set but empty means the default, as for the Docker CLI", () => {
@@ -165,7 +168,7 @@ test("the configuration object is deep-frozen", () => {
 test("run-local: no credentials needed, none present; requireCredentials() then fails with config-invalid", () => {
   const c = load({}, { requireCredentials: false });
   expect(c.credentials).toBeUndefined();
-  expect(c.comms).toEqual({ protocol: "poll", url: undefined, broker: undefined });
+  expect(c.comms).toEqual({ protocol: "poll", url: undefined, broker: undefined, insecureHttp: false });
   let err: unknown;
   try {
     requireCredentials(c);
