@@ -2,9 +2,10 @@
  * Test images are made locally: a rootfs tarball holding only Debian's static busybox (no libc inside),
  * imported through the Engine API (`POST /images/create?fromSrc=-`, what `docker import` does). The git
  * image adds the host's git (with its HTTP transport helper and the libraries `ldd` lists) on top, for
- * runs that clone a source; it is built on demand by the tests that need it.
+ * runs that clone a source; it is built on demand by the tests that need it, and so is its variant
+ * that runs as the unprivileged user 1983, as the reference runner images do.
  */
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { appendFileSync, chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import type { DockerClient } from "../../src/docker/types.ts";
@@ -13,6 +14,9 @@ import { sh } from "./util.ts";
 
 export const BUSYBOX_IMAGE = "spacelift-test/busybox:latest";
 export const GIT_IMAGE = "spacelift-test/git:latest";
+/** The git image as the reference runner images are: `USER 1983` (spacelift in its /etc/passwd, HOME /home/spacelift). */
+export const NONROOT_GIT_IMAGE = "spacelift-test/git-nonroot:latest";
+export const NONROOT_UID = 1983;
 const BUSYBOX = "/bin/busybox";
 /** Debian's git: the main executable (every builtin) and the helper behind http:// and https:// remotes. */
 const GIT = "/usr/bin/git";
@@ -41,27 +45,55 @@ export function buildBusyboxRootfs(out: string, extra?: (root: string) => void):
 
 /** Imports the busybox rootfs as BUSYBOX_IMAGE unless the engine already has it. */
 export async function ensureBusyboxImage(dockerHost: string, log: (m: string) => void): Promise<string> {
+  if (await importRootfs(dockerHost, BUSYBOX_IMAGE, (tarball) => buildBusyboxRootfs(tarball), [])) {
+    log(`imported ${BUSYBOX_IMAGE} from Debian's busybox-static`);
+  }
+  return BUSYBOX_IMAGE;
+}
+
+/**
+ * Imports the busybox + git rootfs with the user `spacelift` (1983:1983, home /home/spacelift owned by
+ * it) as NONROOT_GIT_IMAGE with `USER 1983` (the import's `changes`, as `docker import --change` does),
+ * unless the engine has it: a runner image that does not run as root.
+ */
+export async function ensureNonRootGitImage(dockerHost: string, log: (m: string) => void): Promise<string> {
+  const build = (tarball: string) => buildBusyboxRootfs(tarball, (root) => {
+    addHostGit(root);
+    appendFileSync(join(root, "etc/passwd"), `spacelift:x:${NONROOT_UID}:${NONROOT_UID}:spacelift:/home/spacelift:/bin/sh\n`);
+    appendFileSync(join(root, "etc/group"), `spacelift:x:${NONROOT_UID}:\n`);
+    mkdirSync(join(root, "home/spacelift"), { recursive: true, mode: 0o755 });
+    chownSync(join(root, "home/spacelift"), NONROOT_UID, NONROOT_UID);
+  });
+  if (await importRootfs(dockerHost, NONROOT_GIT_IMAGE, build, [`USER ${NONROOT_UID}`])) {
+    log(`imported ${NONROOT_GIT_IMAGE} (USER ${NONROOT_UID}) from busybox-static and the host's git`);
+  }
+  return NONROOT_GIT_IMAGE;
+}
+
+/** `docker import [--change ...]` through the Engine API, unless `image` exists; true when it imported. */
+async function importRootfs(dockerHost: string, image: string, build: (tarball: string) => void, changes: string[]): Promise<boolean> {
   const call = (path: string, init: RequestInit = {}) =>
     dockerHost.startsWith("unix://")
       ? fetch(`http://docker${path}`, { ...init, unix: dockerHost.slice("unix://".length) })
       : fetch(`http://${dockerHost.replace(/^tcp:\/\//, "")}${path}`, init);
-  const inspect = await call(`/images/${encodeURIComponent(BUSYBOX_IMAGE)}/json`);
+  const inspect = await call(`/images/${encodeURIComponent(image)}/json`);
   await inspect.arrayBuffer();
-  if (inspect.ok) return BUSYBOX_IMAGE;
+  if (inspect.ok) return false;
   const dir = mkdtempSync(join(tmpdir(), "slwp-image-"));
   try {
     const tarball = join(dir, "rootfs.tar");
-    buildBusyboxRootfs(tarball);
-    const [repo, tag] = BUSYBOX_IMAGE.split(":") as [string, string];
-    const res = await call(`/images/create?fromSrc=-&repo=${encodeURIComponent(repo)}&tag=${tag}`, {
+    build(tarball);
+    const [repo, tag] = image.split(":") as [string, string];
+    const query = new URLSearchParams({ fromSrc: "-", repo, tag });
+    for (const change of changes) query.append("changes", change);
+    const res = await call(`/images/create?${query}`, {
       method: "POST",
       headers: { "content-type": "application/x-tar" },
       body: Bun.file(tarball),
     });
     const body = await res.text();
-    if (!res.ok || body.includes('"error"')) throw new Error(`importing ${BUSYBOX_IMAGE} failed: ${body.trim()}`);
-    log(`imported ${BUSYBOX_IMAGE} from Debian's busybox-static`);
-    return BUSYBOX_IMAGE;
+    if (!res.ok || body.includes('"error"')) throw new Error(`importing ${image} failed: ${body.trim()}`);
+    return true;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -81,9 +81,9 @@ class UndiciDockerClient implements DockerClient {
   }
 
   async imageInspect(ref: string, signal?: AbortSignal): Promise<ImageInfo> {
-    const i = await this.json<{ Id: string; RepoTags: string[] | null; Architecture: string; Os: string }>(
+    const i = await this.json<{ Id: string; RepoTags: string[] | null; Architecture: string; Os: string; Config?: { User?: string; Env?: string[] | null } | null }>(
       `/images/${encodeURIComponent(ref)}/json`, { what: `inspect image ${ref}`, ...sig(signal) });
-    return { id: i.Id, repoTags: i.RepoTags ?? [], architecture: i.Architecture, os: i.Os };
+    return { id: i.Id, repoTags: i.RepoTags ?? [], architecture: i.Architecture, os: i.Os, user: i.Config?.User ?? "", env: i.Config?.Env ?? [] };
   }
 
   async imagePull(ref: string, opts: PullOptions = {}): Promise<void> {

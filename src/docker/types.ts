@@ -92,6 +92,10 @@ export interface ImageInfo {
   repoTags: string[];
   architecture: string;
   os: string;
+  /** The image's `Config.User` ("" when it names none: root). */
+  user: string;
+  /** The image's `Config.Env` (`NAME=value` entries). */
+  env: string[];
 }
 
 export interface ContainerSummary {

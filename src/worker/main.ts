@@ -1,6 +1,7 @@
 /**
  * `spacelift-launcher worker`: PID 1 of a run container (see docs/architecture.md). Reads its instructions (and
- * deletes them), fetches the source, runs the phases, forwards termination signals to the running
+ * deletes them), hands the workspace to the image's non-root user if it has one (run-as.ts), fetches
+ * the source, runs the phases, forwards termination signals to the running
  * command's process group, reaps orphaned zombies, and exits with the run's exit status.
  *
  * Usage: worker --spec PATH [--workspace DIR] [--source-dir DIR] [--reap auto|on|off]
@@ -17,6 +18,7 @@ import { type WorkerOutput, fdOutput } from "./output.ts";
 import { runPhases } from "./phases.ts";
 import { ProcessGroupRunner, SpawnFailure } from "./process-group.ts";
 import { ZombieReaper } from "./reaper.ts";
+import { type RunAsAccount, accountEnv, giveWorkspace, readAccountFiles, resolveRunAs } from "./run-as.ts";
 import { cloneUrl, displayUrl, gitCommands } from "./source.ts";
 
 /** Exit status of a run that failed in the worker itself (bad instructions, unknown VCS pool, ...). */
@@ -37,9 +39,15 @@ export async function workerMain(argv: string[], env: Record<string, string | un
   const output = fdOutput();
   let args: WorkerArgs;
   let instructions: WorkerInstructions;
+  let account: RunAsAccount | undefined;
   try {
     args = parseWorkerArgs(argv[0] === "worker" ? argv.slice(1) : argv);
     instructions = takeInstructions(args.spec);
+    // Only now, with the instructions gone, may the image's user own the workspace.
+    if (instructions.run_as !== undefined) {
+      account = resolveRunAs(instructions.run_as.user, readAccountFiles());
+      giveWorkspace(args.workspace, account);
+    }
   } catch (error) {
     output.say(errorMessage(error));
     return WORKER_FAILED;
@@ -48,7 +56,7 @@ export async function workerMain(argv: string[], env: Record<string, string | un
   const { libc } = openLibc();
   // Without this a root command could read the nonce out of /proc/1/mem.
   libc?.setNotDumpable();
-  const runner = new ProcessGroupRunner();
+  const runner = new ProcessGroupRunner(account);
   const reap = args.reap === "on" || (args.reap === "auto" && process.pid === 1);
   const reaper =
     reap && libc !== null
@@ -59,7 +67,8 @@ export async function workerMain(argv: string[], env: Record<string, string | un
   const onSignal = (signal: NodeJS.Signals): void => runner.forward(signal);
   for (const signal of FORWARDED_SIGNALS) process.on(signal, onSignal);
   try {
-    return await execute(instructions, args, commandEnv(env, instructions.run), runner, output);
+    const asUser = account !== undefined ? accountEnv(account, instructions.run_as?.image_home ?? false) : {};
+    return await execute(instructions, args, commandEnv(env, asUser, instructions.run), runner, output);
   } finally {
     for (const signal of FORWARDED_SIGNALS) process.off(signal, onSignal);
     reaper?.stop();
@@ -154,10 +163,11 @@ function takeInstructions(path: string): WorkerInstructions {
   return parseWorkerInstructions(json);
 }
 
-/** The commands' environment: the container's, then the run's own variables on top. */
-function commandEnv(env: Record<string, string | undefined>, run: RunSpec): Record<string, string> {
+/** The commands' environment: the container's, then HOME and USER of the image's user, then the run's own variables on top. */
+function commandEnv(env: Record<string, string | undefined>, asUser: Record<string, string>, run: RunSpec): Record<string, string> {
   const out: Record<string, string> = { PATH: DEFAULT_PATH };
   for (const [name, value] of Object.entries(env)) if (value !== undefined) out[name] = value;
+  Object.assign(out, asUser);
   for (const variable of run.environment) out[variable.name] = variable.value;
   return out;
 }

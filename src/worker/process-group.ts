@@ -26,6 +26,12 @@ export class SpawnFailure {
 }
 
 export class ProcessGroupRunner {
+  /**
+   * @param user when set, every child runs with this uid and gid (and no supplementary groups):
+   *   the runner image's non-root user, while the worker itself stays root.
+   */
+  constructor(private readonly user?: { uid: number; gid: number }) {}
+
   /** Pids of children that are running; the zombie reaper must leave them to the runtime. */
   private readonly live = new Set<number>();
   private current: number | null = null;
@@ -46,7 +52,10 @@ export class ProcessGroupRunner {
   async run(file: string, args: string[], options: RunOptions): Promise<ExitStatus | SpawnFailure> {
     if (this.stopSignal !== null) return signalStatus(this.stopSignal);
     return new Promise((resolve) => {
-      const child = spawn(file, args, { cwd: options.cwd, env: options.env, stdio: ["ignore", "inherit", "inherit"], detached: true });
+      const child = spawn(file, args, {
+        cwd: options.cwd, env: options.env, stdio: ["ignore", "inherit", "inherit"], detached: true,
+        ...(this.user !== undefined ? { uid: this.user.uid, gid: this.user.gid } : {}),
+      });
       const pid = child.pid;
       if (pid !== undefined) {
         this.live.add(pid);

@@ -6,7 +6,7 @@
  */
 import { isDockerError } from "../../docker/errors.ts";
 import { resolveRegistryAuth } from "../../docker/registry-auth.ts";
-import type { DockerClient, PullProgress } from "../../docker/types.ts";
+import type { DockerClient, ImageInfo, PullProgress } from "../../docker/types.ts";
 
 /** How long a stop may take beyond its grace period before we give up on the daemon. */
 const STOP_SLACK_MS = 30_000;
@@ -25,13 +25,13 @@ export interface EnsureImageOptions {
 /**
  * Pulls `image` unless it is present and the policy allows using the local copy. Pull progress is
  * reduced to status changes per layer ("Pulling fs layer", "Download complete", ...): the byte
- * counters Docker sends several times a second would flood the run log.
+ * counters Docker sends several times a second would flood the run log. Returns the image as inspected
+ * (its user decides who runs the commands, see container-spec.ts).
  */
-export async function ensureImage(docker: DockerClient, image: string, options: EnsureImageOptions): Promise<"present" | "pulled"> {
+export async function ensureImage(docker: DockerClient, image: string, options: EnsureImageOptions): Promise<ImageInfo> {
   if (options.policy === "if-not-present") {
     try {
-      await docker.imageInspect(image, options.signal);
-      return "present";
+      return await docker.imageInspect(image, options.signal);
     } catch (error) {
       if (!isDockerError(error, "not-found")) throw error;
     }
@@ -50,7 +50,7 @@ export async function ensureImage(docker: DockerClient, image: string, options: 
       options.onLine(event.id ? `${event.id}: ${event.status}` : event.status);
     },
   });
-  return "pulled";
+  return await docker.imageInspect(image, options.signal);
 }
 
 /**

@@ -12,13 +12,17 @@
  * - Mounts: the workspace, the bundle (read-only), and the operator's extra mounts for every run plus
  *   those for this run kind. Nothing else: no Docker socket unless the operator mounts one.
  * - Never privileged (the Docker client has no way to ask for it).
+ * - User: an image whose USER is not root still starts as root (`User: "0"`), so that the worker can
+ *   read the root-only instructions; the worker then hands the workspace to the image's user and runs
+ *   git and the commands as that user (`runAsUser`, the worker's run-as.ts).
  */
 import { SpaceliftError } from "../../errors.ts";
 import { environmentForRun } from "../../config/env-lists.ts";
 import type { LauncherConfig } from "../../config/launcher-config.ts";
 import { normalizeMountPath } from "../../config/mounts.ts";
-import type { ContainerSpec, Mount } from "../../docker/types.ts";
+import type { ContainerSpec, ImageInfo, Mount } from "../../docker/types.ts";
 import { isReadOnlyRun, runSecrets, type RunSpec } from "../../protocol/run-spec.ts";
+import { RUN_AS_PATTERN, type WorkerInstructions } from "../../protocol/worker-instructions.ts";
 import { runLabels, type LabelOwner } from "./labels.ts";
 import { BUNDLE_MOUNT, bundleCommand, type WorkerBundle } from "./worker-bundle.ts";
 
@@ -33,6 +37,28 @@ export interface ContainerSpecInput {
   workspaceHostDir: string;
   /** File name of the worker instructions inside the workspace. */
   instructionsFile: string;
+  /** The image's non-root user (runAsUser): the container starts as root and the worker drops to it. */
+  runAs?: WorkerInstructions["run_as"] | undefined;
+}
+
+/**
+ * Who runs the commands, from the image's `Config.User`: undefined for root (no USER, `root`, `0`,
+ * with no group or group 0/root), which runs as it always did; otherwise that user, which the
+ * worker resolves inside the image.
+ */
+export function runAsUser(image: Pick<ImageInfo, "user" | "env">): WorkerInstructions["run_as"] {
+  const user = image.user.trim();
+  if (user === "") return undefined;
+  if (!RUN_AS_PATTERN.test(user)) {
+    throw new SpaceliftError(
+      "runner-image-user-invalid",
+      `the runner image's USER ${JSON.stringify(user.slice(0, 80))} is not a user or uid with an optional :group or :gid; fix the image's USER instruction`,
+    );
+  }
+  const [name, group] = user.split(":") as [string, string | undefined];
+  const isRoot = (part: string): boolean => part === "0" || part === "root";
+  if (isRoot(name) && (group === undefined || isRoot(group))) return undefined;
+  return { user, image_home: image.env.some((entry) => entry.startsWith("HOME=")) };
 }
 
 function runKind(spec: RunSpec): "readonly" | "write" {
@@ -81,6 +107,7 @@ export function runContainerSpec(input: ContainerSpecInput): ContainerSpec {
     entrypoint,
     cmd: [],
     workingDir: WORKSPACE_MOUNT,
+    ...(input.runAs !== undefined ? { user: "0" } : {}),
     networkMode: config.docker.network,
     ...(config.docker.runtime !== undefined ? { runtime: config.docker.runtime } : {}),
     init: false,

@@ -18,7 +18,7 @@ import { effectiveTimeouts, type RunSpec } from "../../protocol/run-spec.ts";
 import type { RunReason } from "../../protocol/states.ts";
 import type { RunResult, RunSink } from "../run-executor.ts";
 import { ensureImage, removeContainer, stopContainer, type PullPolicy } from "./container-ops.ts";
-import { describeContainerSpec, runContainerSpec, runLogSecrets } from "./container-spec.ts";
+import { describeContainerSpec, runAsUser, runContainerSpec, runLogSecrets } from "./container-spec.ts";
 import { LABEL_RUN, type LabelOwner } from "./labels.ts";
 import { LogPipeline } from "./log-pipeline.ts";
 import { RunTimeouts } from "./run-timeouts.ts";
@@ -140,14 +140,17 @@ export class RunAttempt {
     }
     if (this.stopped) return null;
     if (config.debug) this.note(`image ${image} (pull policy ${this.deps.pullPolicy})`);
+    let imageInfo;
     try {
-      await ensureImage(docker, image, {
+      imageInfo = await ensureImage(docker, image, {
         configDir: config.docker.configDir, policy: this.deps.pullPolicy, signal: this.stopCtl.signal, onLine: (line) => this.note(line),
       });
     } catch (error) {
       if (this.stopped || isDockerError(error, "daemon-unreachable")) throw error;
       throw new RunEnded("image-pull-failed", [`cannot pull the runner image ${image}: ${errorMessage(error)}`], error);
     }
+    const runAs = runAsUser(imageInfo);
+    if (runAs !== undefined && config.debug) this.note(`the image runs as ${runAs.user}: the worker starts as root and runs the commands as that user`);
     const bundle = await this.deps.bundle();
     if (this.stopped) return null;
     this.workspace = await createWorkspace(config.scratchDir, this.spec.id);
@@ -155,9 +158,10 @@ export class RunAttempt {
       run: this.spec,
       marker_nonce: this.nonce,
       vcs_mapping: Object.fromEntries(config.privateVcsMappings.map((m) => [m.name, m.baseEndpoint])),
+      ...(runAs !== undefined ? { run_as: runAs } : {}),
     });
     const container = runContainerSpec({
-      spec: this.spec, image, config, owner: this.deps.owner, bundle, workspaceHostDir: this.workspace, instructionsFile,
+      spec: this.spec, image, config, owner: this.deps.owner, bundle, workspaceHostDir: this.workspace, instructionsFile, runAs,
     });
     if (config.debug) {
       this.note(`container spec: ${describeContainerSpec(container)}`);
