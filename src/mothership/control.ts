@@ -4,7 +4,7 @@
  * only encryption and publishing are asynchronous, and they never hold a decision open.
  *
  * Scheduling: each pool's QUEUED runs, oldest first, go to IDLE (live, undrained, not cycling,
- * run-less) workers of that pool. A run's worker is recorded in the same transaction that moves it
+ * run-less) workers of that pool whose Docker answers (as their last hello or heartbeat said). A run's worker is recorded in the same transaction that moves it
  * to SCHEDULED, so no run can reach two workers.
  */
 import { errorMessage, SpaceliftError } from "../errors.ts";
@@ -15,8 +15,8 @@ import { isTerminalRunState, type RejectReason, type RunType } from "../protocol
 import { readonlyTopic, type TopicAddress } from "../protocol/topics.ts";
 import { transition, type RunEvent, type RunStatus } from "./run-lifecycle.ts";
 import { DEFAULT_LOG_LIMITS, RunLogIntake, type LogLimits } from "./run-log-intake.ts";
-import { buildRunSpec } from "./run-spec-builder.ts";
-import { workerStatus, type Run, type Store } from "./store/index.ts";
+import { buildRunSpec, validateTrigger } from "./run-spec-builder.ts";
+import { workerStatus, type Run, type RunTriggerDetails, type Store, type Worker } from "./store/index.ts";
 import { ulid } from "../protocol/ulid.ts";
 
 export interface ControlOptions {
@@ -108,6 +108,7 @@ export class ControlPlane {
     this.store.workers.touch(worker.id, this.iso());
     switch (m.type) {
       case "heartbeat":
+        if (m.docker && this.recordDockerHealth(worker, m.docker.ok, m.docker.message) && m.docker.ok) this.dispatch();
         return;
       case "gone":
         return this.workerGone(addr.pool, worker.id, m.crashed);
@@ -132,6 +133,8 @@ export class ControlPlane {
     // register() never moves a row to another pool; applyUplink refused that case already.
     if (!w) return this.refuseForeignWorker(addr, before?.pool ?? "unknown", m);
     this.log.info("worker registered", { pool: addr.pool, worker: w.id, version: m.version, arch: m.arch, reconnect: before !== null });
+    // A launcher that says nothing about Docker (an older one) is taken at its word that it can run.
+    this.recordDockerHealth(w, m.docker?.ok ?? true, m.docker?.message ?? "");
     // Reconcile what we believe the worker holds with what it says it holds.
     if (w.current_run && w.current_run !== m.run) {
       const run = this.store.runs.get(w.current_run);
@@ -148,6 +151,14 @@ export class ControlPlane {
     if (fresh.drained) this.send(addr.pool, w.id, makeMessage("drain", {}));
     if (fresh.cycling) this.send(addr.pool, w.id, makeMessage("cycle", {}));
     this.dispatch();
+  }
+
+  /** A worker whose Docker stops answering gets no runs until it reports it back. True when it changed. */
+  private recordDockerHealth(w: Worker, ok: boolean, message: string): boolean {
+    if (!this.store.workers.setDockerHealth(w.id, ok, message)) return false;
+    if (ok) this.log.info("worker's Docker answers again; it takes runs", { pool: w.pool, worker: w.id });
+    else this.log.warn("worker's Docker does not answer; no runs go to it", { pool: w.pool, worker: w.id, problem: message });
+    return true;
   }
 
   private onRunMessage(addr: TopicAddress, m: Extract<UplinkMessage, { run: string }>): void {
@@ -298,10 +309,15 @@ export class ControlPlane {
 
   // ---- operator actions ----
 
-  triggerRun(stackId: string, type: RunType): Run {
+  /** Queues a run; the commit, branch and metadata are checked against the run spec first. */
+  triggerRun(stackId: string, type: RunType, details: RunTriggerDetails = {}): Run {
     const stack = this.store.stacks.get(stackId);
     if (!stack) throw notFound("stack", stackId);
-    const run = this.store.runs.insert({ id: ulid(), stack: stack.id, pool: stack.pool, type, created_at: this.iso() });
+    if (details.commit_sha != null && !/^[0-9a-fA-F]{4,64}$/.test(details.commit_sha)) {
+      throw new SpaceliftError("invalid-request", "commit must be a commit hash (4 to 64 hex digits), e.g. the output of git rev-parse HEAD");
+    }
+    validateTrigger(stack, { type, ...details });
+    const run = this.store.runs.insert({ id: ulid(), stack: stack.id, pool: stack.pool, type, created_at: this.iso(), ...details });
     this.log.info("run queued", { run: run.id, stack: stack.id, pool: stack.pool, type });
     this.dispatch();
     return this.store.runs.get(run.id) ?? run;
@@ -321,6 +337,18 @@ export class ControlPlane {
     this.store.workers.setDrained(w.id, drained);
     this.send(w.pool, w.id, makeMessage(drained ? "drain" : "undrain", {}));
     if (!drained) this.dispatch();
+  }
+
+  /**
+   * Drains (or undrains) every live worker of the pool whose metadata tags hold all of `tags`
+   * (`SPACELIFT_METADATA_<key>`); no tags: every live worker of the pool. Returns the workers it changed.
+   */
+  setDrainedByTags(poolId: string, tags: Readonly<Record<string, string>>, drained: boolean): Worker[] {
+    if (!this.store.pools.get(poolId)) throw notFound("pool", poolId);
+    const matching = this.store.workers.listLive(poolId).filter((w) => Object.entries(tags).every(([k, v]) => Object.hasOwn(w.metadata, k) && w.metadata[k] === v));
+    for (const w of matching) this.setDrained(w.id, drained);
+    this.log.info(drained ? "workers drained by tag" : "workers undrained by tag", { pool: poolId, tags, workers: matching.map((w) => w.id) });
+    return matching.map((w) => this.store.workers.get(w.id) ?? w);
   }
 
   cyclePool(poolId: string): number {

@@ -32,13 +32,16 @@ or --data DIR of a local mothership for all three; without a CA, ./mothership-da
   mothership pool create --name N --csr FILE [--description D]     prints the pool token (once)
   mothership pool list | show ID | reset ID --csr FILE | delete ID | cycle ID
   mothership worker list [--pool ID] | drain ID | undrain ID
+  mothership worker drain|undrain --pool ID [--tag KEY=VALUE]...   every live worker of the pool with those tags
   mothership stack create --name N --pool ID --image IMG [--env K=V]... [--secret-file NAME=PATH]...
                           [--secret NAME=- | --secret-stdin NAME] [--secret NAME=VALUE]...
-                          --phase NAME=COMMAND... [--repository URL --branch B]   prints the stack id
+                          --phase NAME=COMMAND... [--repository URL --branch B [--vcs-pool NAME]]
+                          [--label L]...   prints the stack id
       secret values: from a file (one trailing newline trimmed) or stdin (one secret); never on argv
   mothership stack list | show ID | delete ID
-  mothership run trigger STACK_ID [--type PROPOSED|TRACKED|TASK|DESTROY] [--wait]   prints the run id
-  mothership run list [--stack ID] [--pool ID] [--state S] | show ID | logs ID [--follow] | cancel ID
+  mothership run trigger STACK_ID [--type PROPOSED|TRACKED|TASK|DESTROY] [--commit SHA] [--branch B]
+                         [--metadata KEY=VALUE]... [--metadata-file PATH]... [--wait]   prints the run id
+  mothership run list [--stack ID] [--pool ID] [--state S | --active] | show ID | logs ID [--follow] | cancel ID
   mothership version
 List and show commands take --json.
 `;
@@ -52,9 +55,9 @@ const SPECS: Record<string, { values: string[]; switches: string[] }> = {
   serve: SERVE_FLAGS,
   pool: { values: [...CLIENT_FLAGS, "name", "csr", "description"], switches: ["json"] },
   secrets: SECRETS_FLAGS,
-  worker: { values: [...CLIENT_FLAGS, "pool"], switches: ["json"] },
-  stack: { values: [...CLIENT_FLAGS, "name", "pool", "image", "env", "secret", "secret-file", "secret-stdin", "phase", "repository", "branch"], switches: ["json"] },
-  run: { values: [...CLIENT_FLAGS, "type", "stack", "pool", "state"], switches: ["json", "wait", "follow"] },
+  worker: { values: [...CLIENT_FLAGS, "pool", "tag"], switches: ["json"] },
+  stack: { values: [...CLIENT_FLAGS, "name", "pool", "image", "env", "secret", "secret-file", "secret-stdin", "phase", "repository", "branch", "vcs-pool", "label"], switches: ["json"] },
+  run: { values: [...CLIENT_FLAGS, "type", "stack", "pool", "state", "commit", "branch", "metadata", "metadata-file"], switches: ["json", "wait", "follow", "active"] },
 };
 
 async function serve(a: ParsedArgs, env: Record<string, string | undefined>): Promise<number> {

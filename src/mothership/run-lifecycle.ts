@@ -37,7 +37,7 @@ const ACTIVE: readonly RunState[] = ["SCHEDULED", "PREPARING", "RUNNING"];
 
 /** Rejections that another attempt (or another worker) may not repeat. */
 function requeues(reason: RejectReason): boolean {
-  return reason === "busy" || reason === "drained";
+  return reason === "busy" || reason === "drained" || reason === "docker-unavailable";
 }
 
 export function transition(s: RunStatus, e: RunEvent): RunStatus | null {

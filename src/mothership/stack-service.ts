@@ -17,6 +17,9 @@ export interface StackInput {
   phases: StackPhase[];
   repository?: string | null;
   branch?: string | null;
+  labels?: string[];
+  /** The VCS agent pool that reaches `repository`; needs a repository. */
+  vcs_pool?: string | null;
 }
 
 export class StackService {
@@ -30,7 +33,21 @@ export class StackService {
 
   create(input: StackInput): Stack {
     if (!this.store.pools.get(input.pool)) throw new SpaceliftError("not-found", `pool ${input.pool} does not exist`);
-    const stack: Stack = { ...input, id: ulid(), repository: input.repository ?? null, branch: input.branch ?? null, created_at: new Date().toISOString() };
+    if (input.vcs_pool && !input.repository) {
+      throw new SpaceliftError("invalid-request", "vcs_pool: a VCS agent pool reaches a repository; give the stack a repository (--repository URL) too");
+    }
+    const labels = input.labels ?? [];
+    const twice = labels.find((l, i) => labels.indexOf(l) !== i);
+    if (twice !== undefined) throw new SpaceliftError("invalid-request", `labels: ${JSON.stringify(twice)} is given twice; give each label once`);
+    const stack: Stack = {
+      ...input,
+      id: ulid(),
+      repository: input.repository ?? null,
+      branch: input.branch ?? null,
+      labels,
+      vcs_pool: input.vcs_pool ?? null,
+      created_at: new Date().toISOString(),
+    };
     validateStack(stack);
     this.store.stacks.insert(stack);
     return stack;

@@ -20,6 +20,17 @@ export const MAX_SEQ = 2 ** 31;
 const Seq = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(MAX_SEQ));
 const Base64 = v.pipe(v.string(), v.regex(/^[A-Za-z0-9+/]*={0,2}$/, "not base64"));
 
+/**
+ * Whether the launcher's Docker Engine answers (`/_ping`), as it last probed it. Optional in hello and
+ * heartbeat: a launcher that does not send it is taken as healthy, so older launchers keep working.
+ * A worker whose Docker does not answer gets no runs until it reports `ok` again.
+ */
+const DockerHealth = v.object({
+  ok: v.boolean(),
+  /** Why not, in one line, e.g. "cannot reach Docker at unix:///var/run/docker.sock (ENOENT)"; "" when ok. */
+  message: v.pipe(v.string(), v.maxLength(1024)),
+});
+
 const header = {
   v: v.literal(PROTOCOL_VERSION),
   id: Id,
@@ -39,6 +50,7 @@ const Hello = v.object({
   state: v.picklist(WORKER_STATUSES),
   /** The run the launcher is executing right now, if any (lets the mothership reconcile after a restart). */
   run: v.nullable(Id),
+  docker: v.optional(DockerHealth),
 });
 
 const Heartbeat = v.object({
@@ -46,6 +58,8 @@ const Heartbeat = v.object({
   type: v.literal("heartbeat"),
   state: v.picklist(WORKER_STATUSES),
   run: v.nullable(Id),
+  /** Also sent at once, between intervals, when the launcher's Docker health changes. */
+  docker: v.optional(DockerHealth),
 });
 
 const RunAccepted = v.object({ ...header, type: v.literal("run_accepted"), run: Id });
@@ -120,6 +134,7 @@ export type UplinkMessage = v.InferOutput<typeof UplinkSchema>;
 export type DownlinkMessage = v.InferOutput<typeof DownlinkSchema>;
 export type Message = UplinkMessage | DownlinkMessage;
 export type MessageType = Message["type"];
+export type DockerHealthReport = v.InferOutput<typeof DockerHealth>;
 export type MessageOf<T extends MessageType> = Extract<Message, { type: T }>;
 
 /** @testSeam */

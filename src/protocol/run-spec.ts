@@ -49,7 +49,10 @@ const StackSchema = v.object({
   project_root: v.optional(ProjectRoot, ""),
 });
 
+const CommitHash = v.pipe(v.string(), v.regex(/^[0-9a-fA-F]{4,64}$/, "not a commit hash (4 to 64 hex digits)"));
+
 const CommitSchema = v.object({
+  /** The commit the run is for (`run.commit.hash` of the policy input); "" when the run names none. */
   hash: v.string(),
   branch: v.string(),
   author: v.string(),
@@ -74,7 +77,7 @@ const SourceSchema = v.object({
   repository_url: NonEmpty,
   branch: v.optional(NonEmpty),
   /** Commit to check out; without it the branch head (or the default branch) is used. */
-  commit: v.optional(v.pipe(v.string(), v.regex(/^[0-9a-fA-F]{4,64}$/, "not a commit hash"))),
+  commit: v.optional(CommitHash),
   /** Name of the VCS agent pool that reaches a private VCS (SPACELIFT_PRIVATEVCS_MAPPING_*). */
   vcs_agent_pool: v.optional(NonEmpty),
 });

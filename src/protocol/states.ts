@@ -52,6 +52,9 @@ export function finalStateForReason(reason: RunReason): RunState {
 export const RUN_TYPES = ["PROPOSED", "TRACKED", "TASK", "DESTROY"] as const;
 export type RunType = (typeof RUN_TYPES)[number];
 
-/** Why a launcher refused a scheduled run (run rejected). */
-export const REJECT_REASONS = ["busy", "drained", "bad-payload", "decrypt-failed", "policy-denied"] as const;
+/**
+ * Why a launcher refused a scheduled run (run rejected). `docker-unavailable`: its Docker Engine does
+ * not answer; like busy and drained, the run goes back to the queue for another worker.
+ */
+export const REJECT_REASONS = ["busy", "drained", "bad-payload", "decrypt-failed", "policy-denied", "docker-unavailable"] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];

@@ -11,6 +11,7 @@ import { makeMessage, type DownlinkMessage, type UplinkMessage } from "../../pro
 import type { RunSpec } from "../../protocol/run-spec.ts";
 import type { Transport } from "../../transport/transport.ts";
 import type { AbortReason, RunExecutor, RunResult, RunSink } from "../run-executor.ts";
+import type { DockerHealth } from "./docker-health.ts";
 import { LogShipper } from "./log-shipper.ts";
 import type { LogSpool } from "./log-spool.ts";
 import { SentMessages } from "./sent-messages.ts";
@@ -28,6 +29,8 @@ export interface AgentOptions {
   /** The pool private key, imported for JWE decryption. */
   decryptionKey: CryptoKey;
   cleanupOrphans?: OrphanCleanup;
+  /** Whether Docker answers: reported in hello and heartbeat; no run is accepted while it does not. */
+  dockerHealth?: DockerHealth;
   metadata: Readonly<Record<string, string>>;
   version: string;
   arch: string;
@@ -59,6 +62,10 @@ export class Agent {
     this.shipper = new LogShipper(opts.spool, { send: (m) => this.transport.send(m) }, this.log);
     this.transport.on("message", (m) => this.enqueue(() => this.onMessage(m)));
     this.transport.on("disconnected", () => this.shipper.setOnline(false));
+    // A change goes out at once, not at the next interval: the mothership stops (or resumes) scheduling here.
+    opts.dockerHealth?.onChange(() => {
+      if (this.heartbeat) this.sendHeartbeat();
+    });
   }
 
   get workerState(): WorkerState {
@@ -89,7 +96,13 @@ export class Agent {
 
   private hello(): UplinkMessage {
     const o = this.opts;
-    return makeMessage("hello", { metadata: { ...o.metadata }, version: o.version, arch: o.arch, state: reportedStatus(this.state), run: currentRun(this.state) });
+    const docker = o.dockerHealth?.status;
+    return makeMessage("hello", { metadata: { ...o.metadata }, version: o.version, arch: o.arch, state: reportedStatus(this.state), run: currentRun(this.state), ...(docker ? { docker } : {}) });
+  }
+
+  private sendHeartbeat(): void {
+    const docker = this.opts.dockerHealth?.status;
+    this.send(makeMessage("heartbeat", { state: reportedStatus(this.state), run: currentRun(this.state), ...(docker ? { docker } : {}) }));
   }
 
   private send(message: UplinkMessage): void {
@@ -165,9 +178,7 @@ export class Agent {
     this.log.info("registered", { status, heartbeat_seconds: heartbeatSeconds });
     if (status === "DRAINED") this.apply({ type: "drain" });
     if (this.heartbeat) clearInterval(this.heartbeat);
-    this.heartbeat = setInterval(() => {
-      this.send(makeMessage("heartbeat", { state: reportedStatus(this.state), run: currentRun(this.state) }));
-    }, heartbeatSeconds * 1000);
+    this.heartbeat = setInterval(() => this.sendHeartbeat(), heartbeatSeconds * 1000);
     for (const message of this.sent.takeResends()) this.send(message);
     this.shipper.setOnline(true);
     void this.shipper.resend().catch((err: unknown) => this.log.warn("resending spooled logs failed", { error: errorMessage(err) }));
@@ -199,6 +210,15 @@ export class Agent {
   private async onSchedule(run: string, jwe: string): Promise<void> {
     const s = this.state;
     const mayAccept = s.kind === "idle" && !s.drained && s.signals === 0;
+    if (mayAccept && this.opts.dockerHealth) {
+      // Asked now, not taken from the last probe: a run accepted here would only fail at its pull.
+      const docker = await this.opts.dockerHealth.probe();
+      if (!docker.ok) {
+        this.log.warn("scheduled run refused: Docker does not answer", { run, problem: docker.message });
+        this.send(makeMessage("run_rejected", { run, reason: "docker-unavailable", messages: [`Docker does not answer: ${docker.message}`] }));
+        return;
+      }
+    }
     let spec: RunSpec | null = null;
     let payload: "ok" | "bad-payload" | "decrypt-failed" = "ok";
     let problem = "";
@@ -269,6 +289,8 @@ export class Agent {
     if (this.state.kind === "exited" && this.state.immediate) return;
     this.log.info("run finished", { run: result.run, reason: result.reason, exit_code: result.exitCode });
     this.running = null;
+    // A system error is often Docker going away mid-run: ask it now, so no run is taken while it is gone.
+    if (result.reason === "system-error") await this.opts.dockerHealth?.probe();
     await this.finishRun(result.run, { exit_code: result.exitCode, reason: result.reason, last_seq: result.lastSeq });
     this.apply({ type: "run-finished", run: result.run });
   }

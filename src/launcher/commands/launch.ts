@@ -14,6 +14,7 @@ import { poolMqttTransport, poolPollTransport } from "../../transport/pool-conne
 import type { Transport } from "../../transport/transport.ts";
 import { buildInfo } from "../../version.ts";
 import { Agent } from "../agent/agent.ts";
+import { DockerHealth } from "../agent/docker-health.ts";
 import { LogSpool } from "../agent/log-spool.ts";
 import { SpotWatcher } from "../agent/spot-watcher.ts";
 import { chooseWorkerId } from "../agent/worker-id.ts";
@@ -53,6 +54,10 @@ export async function launchCommand(_args: string[], env: Record<string, string 
     poolId: pool,
     initPolicy: createInitPolicy(config, logger, { stderr: io.stderr }, { env }),
   });
+  // Asked before the first hello, so the mothership knows at once whether this launcher can run anything.
+  const dockerHealth = new DockerHealth({ ping: (signal) => docker.ping(signal), endpoint: config.docker.host.url, logger: log });
+  await dockerHealth.probe();
+  dockerHealth.start();
   const decryptionKey = await importRunDecryptionKey(new Uint8Array(credentials.key.keyObject.export({ type: "pkcs8", format: "der" })));
   const commsUrl = config.comms.url ?? credentials.token.comms_url;
   const signingKey = config.comms.protocol === "poll" ? await importSigningKey(credentials.key.keyObject) : null;
@@ -69,6 +74,7 @@ export async function launchCommand(_args: string[], env: Record<string, string 
     spool,
     decryptionKey,
     cleanupOrphans: (report) => supervisor.cleanupOrphans(report),
+    dockerHealth,
     metadata: config.metadata,
     version: buildInfo.version,
     arch: ARCH,
@@ -91,6 +97,7 @@ export async function launchCommand(_args: string[], env: Record<string, string 
     code = await agent.run();
   } finally {
     spot?.stop();
+    dockerHealth.stop();
     process.off("SIGTERM", onSignal);
     process.off("SIGINT", onSignal);
   }

@@ -7,6 +7,7 @@ import { readFile } from "node:fs/promises";
 import { isTerminalRunState, RUN_TYPES, type RunState } from "../../protocol/states.ts";
 import { all, flag, keyValue, requiredFlag, usageError, type ParsedArgs } from "./args.ts";
 import type { ApiClient } from "./client.ts";
+import { tagSelector, triggerOptions } from "./run-options.ts";
 import { secretVariables } from "./secret-input.ts";
 import { printable, printableJson } from "./terminal.ts";
 
@@ -78,11 +79,14 @@ export async function workerCommand(sub: string, a: ParsedArgs, api: ApiClient, 
   switch (sub) {
     case "list": {
       const pool = flag(a, "pool");
-      show(io, a, await api.request("GET", `/workers${pool ? `?pool=${encodeURIComponent(pool)}` : ""}`), ["id", "pool", "status", "version", "arch", "metadata", "last_seen"]);
+      show(io, a, await api.request("GET", `/workers${pool ? `?pool=${encodeURIComponent(pool)}` : ""}`), ["id", "pool", "status", "problem", "version", "arch", "metadata", "last_seen"]);
       return 0;
     }
     case "drain":
     case "undrain": {
+      const pool = flag(a, "pool");
+      if (pool !== undefined) return drainByTags(sub, pool, a, api, io);
+      if (a.flags.has("tag")) throw usageError(`--tag selects workers of a pool: give --pool ID with it (worker ${sub} --pool ID --tag KEY=VALUE)`);
       const w = await api.request<Row>("POST", `/workers/${id(a, "worker")}/${sub}`);
       if (a.switches.has("json")) io.out(printableJson(w));
       else io.out(`worker ${text(w.id)} is ${text(w.status)}`);
@@ -90,6 +94,20 @@ export async function workerCommand(sub: string, a: ParsedArgs, api: ApiClient, 
     }
   }
   throw usageError(`unknown command: worker ${sub} (list, drain, undrain)`);
+}
+
+/** `worker drain|undrain --pool P [--tag K=V]...`: every live worker of the pool with all those tags. */
+async function drainByTags(sub: "drain" | "undrain", pool: string, a: ParsedArgs, api: ApiClient, io: Io): Promise<number> {
+  if (a.positionals.length > 0) throw usageError(`give a worker ID or --pool ID [--tag KEY=VALUE]..., not both`);
+  const tags = tagSelector(a);
+  const r = await api.request<{ workers: Row[] }>("POST", `/pools/${encodeURIComponent(pool)}/${sub}`, { tags });
+  if (a.switches.has("json")) io.out(printableJson(r));
+  else {
+    const which = Object.keys(tags).length > 0 ? ` with ${Object.entries(tags).map(([k, v]) => `${k}=${v}`).join(", ")}` : "";
+    io.out(printable(`${sub === "drain" ? "drained" : "undrained"} ${r.workers.length} worker(s) of pool ${pool}${which}`));
+    for (const w of r.workers) io.out(`  ${text(w.id)} ${text(w.status)}`);
+  }
+  return 0;
 }
 
 /** `--phase NAME=COMMAND`, repeatable; commands of the same phase keep their order. */
@@ -120,6 +138,8 @@ export async function stackCommand(sub: string, a: ParsedArgs, api: ApiClient, i
         phases: phases(a),
         repository: flag(a, "repository") ?? null,
         branch: flag(a, "branch") ?? null,
+        labels: all(a, "label"),
+        vcs_pool: flag(a, "vcs-pool") ?? null,
       });
       io.out(text(s.id));
       return 0;
@@ -193,7 +213,7 @@ export async function runCommand(sub: string, a: ParsedArgs, api: ApiClient, io:
     case "trigger": {
       const type = flag(a, "type") ?? "TRACKED";
       if (!(RUN_TYPES as readonly string[]).includes(type)) throw usageError(`--type must be one of ${RUN_TYPES.join(", ")}`);
-      const run = await api.request<RunView>("POST", "/runs", { stack: id(a, "stack"), type });
+      const run = await api.request<RunView>("POST", "/runs", { stack: id(a, "stack"), type, ...(await triggerOptions(a)) });
       io.out(printable(run.id));
       if (!a.switches.has("wait")) return 0;
       let current = run;
@@ -210,6 +230,10 @@ export async function runCommand(sub: string, a: ParsedArgs, api: ApiClient, io:
       for (const k of ["stack", "pool", "state"]) {
         const v = flag(a, k);
         if (v) q.set(k, v);
+      }
+      if (a.switches.has("active")) {
+        if (flag(a, "state")) throw usageError("--active lists runs that have not ended; give it or --state, not both");
+        q.set("active", "true");
       }
       show(io, a, await api.request("GET", `/runs${q.size ? "?" + q.toString() : ""}`), ["id", "stack", "type", "state", "reason", "exit_code", "worker", "created_at"]);
       return 0;

@@ -32,6 +32,14 @@ export interface RouteDeps {
 
 const PoolCreate = v.object({ name: v.pipe(v.string(), v.minLength(1)), csr: v.string(), description: v.optional(v.string()) });
 const PoolReset = v.object({ csr: v.string() });
+/** One line of printable text: what labels, pool names and branches must be (they reach logs and terminals). */
+function line(what: string, max: number, pattern = /^[^\p{Cc}]+$/u, rule = "printable text without control characters") {
+  return v.pipe(v.string(), v.minLength(1, `${what} must not be empty`), v.maxLength(max, `${what} must be at most ${max} characters`), v.regex(pattern, `${what} must be ${rule}`));
+}
+const MAX_LABELS = 64;
+const MAX_METADATA = 16;
+const MAX_METADATA_BYTES = 64 * 1024;
+
 const StackCreate = v.object({
   name: v.pipe(v.string(), v.minLength(1)),
   pool: v.string(),
@@ -40,8 +48,28 @@ const StackCreate = v.object({
   phases: v.pipe(v.array(v.object({ name: v.string(), commands: v.array(v.string()) })), v.minLength(1, "a stack needs at least one phase")),
   repository: v.optional(v.nullable(v.string())),
   branch: v.optional(v.nullable(v.string())),
+  labels: v.optional(v.pipe(v.array(line("a label", 128)), v.maxLength(MAX_LABELS, `a stack has at most ${MAX_LABELS} labels`)), []),
+  /** The VCS agent pool, as the launchers name it in SPACELIFT_PRIVATEVCS_MAPPING_NAME_<n>. */
+  vcs_pool: v.optional(v.nullable(line("vcs_pool", 128))),
 });
-const RunTrigger = v.object({ stack: v.string(), type: v.optional(v.picklist(RUN_TYPES), "TRACKED") });
+const RunTrigger = v.object({
+  stack: v.string(),
+  type: v.optional(v.picklist(RUN_TYPES, `must be one of ${RUN_TYPES.join(", ")}`), "TRACKED"),
+  commit: v.optional(v.nullable(v.pipe(v.string(), v.regex(/^[0-9a-fA-F]{4,64}$/, "commit must be a commit hash (4 to 64 hex digits), e.g. the output of git rev-parse HEAD")))),
+  branch: v.optional(v.nullable(line("branch", 255, /^[^\s\p{Cc}]+$/u, "a branch name without spaces or control characters"))),
+  /** Opaque strings for the run-initialization policy (`run.user_provided_metadata`), e.g. a signed token. */
+  user_provided_metadata: v.optional(
+    v.pipe(
+      v.array(v.pipe(v.string(), v.check((m) => Buffer.byteLength(m) <= MAX_METADATA_BYTES, `an entry of user_provided_metadata must be at most ${MAX_METADATA_BYTES / 1024} KiB`))),
+      v.maxLength(MAX_METADATA, `a run has at most ${MAX_METADATA} user_provided_metadata entries`),
+    ),
+    [],
+  ),
+});
+/** Which live workers of a pool to drain or undrain: all of these metadata tags (none: every worker). */
+const TagSelector = v.object({
+  tags: v.optional(v.pipe(v.record(line("a tag key", 128), v.string()), v.check((t) => Object.keys(t).length <= 32, "at most 32 tags")), {}),
+});
 
 // ---- query parameters (strings on the wire; each says what a good value looks like) ----
 
@@ -60,6 +88,8 @@ const RunFilter = v.object({
   stack: IdFilter,
   pool: IdFilter,
   state: v.optional(v.picklist(RUN_STATES, (i) => `must be one of ${RUN_STATES.join(", ")}${got(i)}`)),
+  /** true: only runs that have not ended, in progress first, then the queue in order. */
+  active: v.optional(v.pipe(v.picklist(["true", "false"], (i) => `must be true or false${got(i)}`), v.transform((t) => t === "true"))),
 });
 const MAX_LOG_PAGE = 1000;
 const LogQuery = v.object({
@@ -102,6 +132,14 @@ export function apiRoutes(d: RouteDeps): Route[] {
         return { deleted: id };
       },
     }),
+    ...(["drain", "undrain"] as const).map((action) =>
+      route({
+        method: "POST",
+        path: `/pools/:id/${action}`,
+        body: TagSelector,
+        handle: ({ params: { id }, body }) => ({ pool: id, workers: control.setDrainedByTags(id, body.tags, action === "drain").map(workerView) }),
+      }),
+    ),
     route({ method: "POST", path: "/pools/:id/cycle", handle: ({ params: { id } }) => ({ pool: mustPool(id).id, cycled: control.cyclePool(id) }) }),
     route({
       method: "POST",
@@ -144,7 +182,14 @@ export function apiRoutes(d: RouteDeps): Route[] {
 
     // ---- runs ----
     route({ method: "GET", path: "/runs", query: RunFilter, handle: ({ query }) => store.runs.list(query).map(runView) }),
-    route({ method: "POST", path: "/runs", body: RunTrigger, status: 201, handle: ({ body }) => runView(control.triggerRun(body.stack, body.type)) }),
+    route({
+      method: "POST",
+      path: "/runs",
+      body: RunTrigger,
+      status: 201,
+      handle: ({ body }) =>
+        runView(control.triggerRun(body.stack, body.type, { commit_sha: body.commit ?? null, branch: body.branch ?? null, user_provided_metadata: body.user_provided_metadata })),
+    }),
     route({ method: "GET", path: "/runs/:id", handle: ({ params: { id } }) => runView(mustRun(id)) }),
     route({ method: "POST", path: "/runs/:id/cancel", handle: ({ params: { id } }) => runView(control.cancelRun(id)) }),
     route({ method: "GET", path: "/runs/:id/logs", query: LogQuery, handle: ({ params: { id }, query }) => d.logs.page(id, query.after, query.limit) }),

@@ -2,9 +2,10 @@
  * The API's JSON shapes. Run and worker fields are the ones operators script against (issue 5):
  * run {id, stack, type, state, reason, exit_code, worker, created_at, finished_at} plus `messages`
  * (why a launcher rejected the run, e.g. it could not decrypt it),
- * worker {id, pool, status, metadata, version, arch, last_seen}. Secret values never leave here.
+ * worker {id, pool, status, metadata, version, arch, last_seen} plus `docker` {ok, message} and
+ * `problem` (why it takes no new runs, or null). Secret values never leave here.
  */
-import { workerStatus, type Pool, type Run, type Stack, type Worker } from "../store/index.ts";
+import { workerProblem, workerStatus, type Pool, type Run, type Stack, type Worker } from "../store/index.ts";
 
 export const runView = (r: Run) => ({
   id: r.id,
@@ -17,6 +18,9 @@ export const runView = (r: Run) => ({
   created_at: r.created_at,
   finished_at: r.finished_at,
   messages: r.messages,
+  commit: r.commit_sha,
+  branch: r.branch,
+  user_provided_metadata: r.user_provided_metadata,
 });
 
 export const workerView = (w: Worker) => ({
@@ -27,6 +31,8 @@ export const workerView = (w: Worker) => ({
   version: w.version,
   arch: w.arch,
   last_seen: w.last_seen,
+  docker: { ok: w.docker_ok, message: w.docker_message },
+  problem: workerProblem(w),
 });
 
 export const poolView = (p: Pool, workers?: Worker[]) => ({
@@ -43,6 +49,7 @@ export const poolView = (p: Pool, workers?: Worker[]) => ({
           idle: workers.filter((w) => workerStatus(w) === "IDLE").length,
           busy: workers.filter((w) => workerStatus(w) === "BUSY").length,
           drained: workers.filter((w) => workerStatus(w) === "DRAINED").length,
+          docker_unreachable: workers.filter((w) => !w.docker_ok).length,
         },
       }
     : {}),
@@ -57,5 +64,7 @@ export const stackView = (s: Stack) => ({
   phases: s.phases,
   repository: s.repository,
   branch: s.branch,
+  labels: s.labels,
+  vcs_pool: s.vcs_pool,
   created_at: s.created_at,
 });

@@ -65,6 +65,15 @@ const MIGRATIONS: readonly string[] = [
   // The bytes of log stored per run, kept as chunks arrive, so the per-run cap is one read.
   `ALTER TABLE runs ADD COLUMN log_bytes INTEGER NOT NULL DEFAULT 0;
    UPDATE runs SET log_bytes = (SELECT COALESCE(SUM(length(data)), 0) FROM logs WHERE logs.run = runs.id);`,
+  // Whether a worker's Docker answers (it gets no runs while not); a stack's labels and VCS agent
+  // pool; a run's commit, branch and user-provided metadata (JSON list of strings).
+  `ALTER TABLE workers ADD COLUMN docker_ok INTEGER NOT NULL DEFAULT 1;
+   ALTER TABLE workers ADD COLUMN docker_message TEXT NOT NULL DEFAULT '';
+   ALTER TABLE stacks ADD COLUMN labels TEXT NOT NULL DEFAULT '[]';
+   ALTER TABLE stacks ADD COLUMN vcs_pool TEXT;
+   ALTER TABLE runs ADD COLUMN commit_sha TEXT;
+   ALTER TABLE runs ADD COLUMN branch TEXT;
+   ALTER TABLE runs ADD COLUMN user_provided_metadata TEXT NOT NULL DEFAULT '[]';`,
 ];
 
 export function openDatabase(path: string): Database {

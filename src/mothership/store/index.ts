@@ -31,6 +31,6 @@ export function openStore(path: string, opts: { secrets?: SecretBox } = {}): Sto
 
 export type { Pool } from "./pools.ts";
 export type { Stack, EnvVar, StackPhase } from "./stacks.ts";
-export type { Run } from "./runs.ts";
+export type { Run, RunTriggerDetails } from "./runs.ts";
 export type { Worker } from "./workers.ts";
-export { workerStatus } from "./workers.ts";
+export { workerProblem, workerStatus } from "./workers.ts";

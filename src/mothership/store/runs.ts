@@ -20,17 +20,35 @@ export interface Run {
   last_seq: number | null;
   /** Bytes of log stored for the run (what the per-run cap counts). */
   log_bytes: number;
+  /** The commit the run checks out (`--commit`); none: the branch head. */
+  commit_sha: string | null;
+  /** The branch of this run (`--branch`); none: the stack's. */
+  branch: string | null;
+  /** What the user attached when triggering it (Spacelift's user-provided metadata), for policies. */
+  user_provided_metadata: string[];
   created_at: string;
   updated_at: string;
   finished_at: string | null;
 }
 
-interface RunRow extends Omit<Run, "cancel_requested" | "messages"> {
+interface RunRow extends Omit<Run, "cancel_requested" | "messages" | "user_provided_metadata"> {
   cancel_requested: number;
   messages: string;
+  user_provided_metadata: string;
 }
 
-const fromRow = (r: RunRow): Run => ({ ...r, cancel_requested: r.cancel_requested === 1, messages: JSON.parse(r.messages) as string[] });
+const fromRow = (r: RunRow): Run => ({
+  ...r,
+  cancel_requested: r.cancel_requested === 1,
+  messages: JSON.parse(r.messages) as string[],
+  user_provided_metadata: JSON.parse(r.user_provided_metadata) as string[],
+});
+
+/** What a trigger says beyond the stack and type. */
+export type RunTriggerDetails = Partial<Pick<Run, "commit_sha" | "branch" | "user_provided_metadata">>;
+
+/** In progress first (oldest first), then the queue in the order it is served. */
+const ACTIVE_ORDER = "CASE state WHEN 'QUEUED' THEN 1 ELSE 0 END, created_at, id";
 
 /** A log chunk as the store keeps it: the wire seq and the decoded bytes. */
 export interface StoredLogChunk {
@@ -41,10 +59,22 @@ export interface StoredLogChunk {
 export class RunRepo {
   constructor(private readonly db: Database) {}
 
-  insert(r: Pick<Run, "id" | "stack" | "pool" | "type" | "created_at">): Run {
+  insert(r: Pick<Run, "id" | "stack" | "pool" | "type" | "created_at"> & RunTriggerDetails): Run {
     this.db
-      .query("INSERT INTO runs (id, stack, pool, type, state, created_at, updated_at) VALUES ($id, $stack, $pool, $type, 'QUEUED', $created_at, $created_at)")
-      .run({ ...r });
+      .query(
+        `INSERT INTO runs (id, stack, pool, type, state, commit_sha, branch, user_provided_metadata, created_at, updated_at)
+         VALUES ($id, $stack, $pool, $type, 'QUEUED', $commit_sha, $branch, $metadata, $created_at, $created_at)`,
+      )
+      .run({
+        id: r.id,
+        stack: r.stack,
+        pool: r.pool,
+        type: r.type,
+        commit_sha: r.commit_sha ?? null,
+        branch: r.branch ?? null,
+        metadata: JSON.stringify(r.user_provided_metadata ?? []),
+        created_at: r.created_at,
+      });
     return this.get(r.id) as Run;
   }
 
@@ -53,15 +83,21 @@ export class RunRepo {
     return row ? fromRow(row) : null;
   }
 
-  list(filter: { stack?: string; pool?: string; state?: RunState } = {}): Run[] {
+  /**
+   * Runs matching every filter given, oldest first. `active`: only runs that have not ended, those in
+   * progress (scheduled, preparing, running) first, then the queued ones in queue order.
+   */
+  list(filter: { stack?: string | undefined; pool?: string | undefined; state?: RunState | undefined; active?: boolean | undefined } = {}): Run[] {
     const where: string[] = [];
     const args: string[] = [];
-    for (const [k, v] of Object.entries(filter)) {
+    for (const k of ["stack", "pool", "state"] as const) {
+      const v = filter[k];
       if (v === undefined) continue;
       where.push(`${k} = ?`);
       args.push(v);
     }
-    const sql = `SELECT * FROM runs ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY created_at, id`;
+    if (filter.active) where.push("state IN ('QUEUED', 'SCHEDULED', 'PREPARING', 'RUNNING')");
+    const sql = `SELECT * FROM runs ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY ${filter.active ? ACTIVE_ORDER : "created_at, id"}`;
     return (this.db.query(sql).all(...args) as RunRow[]).map(fromRow);
   }
 

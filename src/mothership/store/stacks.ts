@@ -33,12 +33,17 @@ export interface Stack {
   phases: StackPhase[];
   repository: string | null;
   branch: string | null;
+  /** Free-form labels (Spacelift's stack labels), given to the run-initialization policy. */
+  labels: string[];
+  /** The VCS agent pool that reaches the repository (the launcher's SPACELIFT_PRIVATEVCS_MAPPING_NAME_<n>). */
+  vcs_pool: string | null;
   created_at: string;
 }
 
-interface StackRow extends Omit<Stack, "environment" | "phases"> {
+interface StackRow extends Omit<Stack, "environment" | "phases" | "labels"> {
   environment: string;
   phases: string;
+  labels: string;
 }
 
 const envFromStored = (e: StoredEnvVar): EnvVar =>
@@ -48,6 +53,7 @@ const stackFromRow = (r: StackRow): Stack => ({
   ...r,
   environment: (JSON.parse(r.environment) as StoredEnvVar[]).map(envFromStored),
   phases: JSON.parse(r.phases) as StackPhase[],
+  labels: JSON.parse(r.labels) as string[],
 });
 
 export class StackRepo {
@@ -72,10 +78,14 @@ export class StackRepo {
     return JSON.stringify(stored);
   }
 
-  insert(s: Stack): void {
+  /** Labels and VCS pool default to none (stacks of an older data dir, and tests, have neither). */
+  insert(s: Omit<Stack, "labels" | "vcs_pool"> & Partial<Pick<Stack, "labels" | "vcs_pool">>): void {
     this.db
-      .query("INSERT INTO stacks (id, name, pool, image, environment, phases, repository, branch, created_at) VALUES ($id, $name, $pool, $image, $environment, $phases, $repository, $branch, $created_at)")
-      .run({ ...s, environment: this.storedEnvironment(s.id, s.environment), phases: JSON.stringify(s.phases) });
+      .query(
+        `INSERT INTO stacks (id, name, pool, image, environment, phases, repository, branch, labels, vcs_pool, created_at)
+         VALUES ($id, $name, $pool, $image, $environment, $phases, $repository, $branch, $labels, $vcs_pool, $created_at)`,
+      )
+      .run({ ...s, environment: this.storedEnvironment(s.id, s.environment), phases: JSON.stringify(s.phases), labels: JSON.stringify(s.labels ?? []), vcs_pool: s.vcs_pool ?? null });
   }
 
   /** The stack with its secret values in the clear, for the run spec that is encrypted to the pool. */

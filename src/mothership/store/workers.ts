@@ -15,13 +15,18 @@ export interface Worker {
   last_seen: string;
   gone_at: string | null;
   gone_crashed: boolean | null;
+  /** Whether its Docker Engine answered at its last report (true until it says otherwise). */
+  docker_ok: boolean;
+  /** Why Docker does not answer, as the launcher reported it; "" when it does. */
+  docker_message: string;
 }
 
-interface WorkerRow extends Omit<Worker, "drained" | "cycling" | "metadata" | "gone_crashed"> {
+interface WorkerRow extends Omit<Worker, "drained" | "cycling" | "metadata" | "gone_crashed" | "docker_ok"> {
   drained: number;
   cycling: number;
   metadata: string;
   gone_crashed: number | null;
+  docker_ok: number;
 }
 
 const fromRow = (r: WorkerRow): Worker => ({
@@ -30,7 +35,19 @@ const fromRow = (r: WorkerRow): Worker => ({
   cycling: r.cycling === 1,
   metadata: JSON.parse(r.metadata) as Record<string, string>,
   gone_crashed: r.gone_crashed === null ? null : r.gone_crashed === 1,
+  docker_ok: r.docker_ok === 1,
 });
+
+/**
+ * Why a live worker takes no new runs, in words for `worker list`; null when it takes them (or is busy
+ * with one). Drain and cycle are the operator's doing; Docker is the host's.
+ */
+export function workerProblem(w: Pick<Worker, "drained" | "cycling" | "docker_ok" | "docker_message">): string | null {
+  if (!w.docker_ok) return `docker unreachable: ${w.docker_message || "the launcher's Docker Engine does not answer"}`;
+  if (w.cycling) return "cycling: exits once idle";
+  if (w.drained) return "drained by an operator";
+  return null;
+}
 
 /** The status operators see: drained wins (the worker accepts nothing new), then busy, else idle. */
 export function workerStatus(w: Pick<Worker, "drained" | "current_run">): WorkerStatus {
@@ -80,10 +97,10 @@ export class WorkerRepo {
     return rows.map(fromRow);
   }
 
-  /** Live, undrained, not cycling and without a run: who may get the next run of `pool`. */
+  /** Live, undrained, not cycling, Docker answering and without a run: who may get the next run of `pool`. */
   idle(pool: string): Worker[] {
     const rows = this.db
-      .query("SELECT * FROM workers WHERE pool = ? AND gone_at IS NULL AND drained = 0 AND cycling = 0 AND current_run IS NULL ORDER BY last_seen DESC, id")
+      .query("SELECT * FROM workers WHERE pool = ? AND gone_at IS NULL AND drained = 0 AND cycling = 0 AND docker_ok = 1 AND current_run IS NULL ORDER BY last_seen DESC, id")
       .all(pool) as WorkerRow[];
     return rows.map(fromRow);
   }
@@ -98,6 +115,11 @@ export class WorkerRepo {
 
   setDrained(id: string, drained: boolean): void {
     this.db.query("UPDATE workers SET drained = ? WHERE id = ?").run(drained ? 1 : 0, id);
+  }
+
+  /** Records the launcher's Docker health; true when it changed. */
+  setDockerHealth(id: string, ok: boolean, message: string): boolean {
+    return this.db.query("UPDATE workers SET docker_ok = ?, docker_message = ? WHERE id = ? AND (docker_ok != ? OR docker_message != ?)").run(ok ? 1 : 0, message, id, ok ? 1 : 0, message).changes > 0;
   }
 
   setCycling(id: string): void {

@@ -71,7 +71,7 @@ async function poolAndStack(): Promise<{ pool: string; stack: string }> {
 describe("the route table keeps paths, statuses and shapes", () => {
   test("pools, stacks, runs and logs through their routes; delete rules answer 409 naming what is in the way", async () => {
     const { pool, stack } = await poolAndStack();
-    expect((await call("GET", "/pools")).json as unknown).toEqual([expect.objectContaining({ id: pool, name: "builders", workers: { total: 0, idle: 0, busy: 0, drained: 0 } })]);
+    expect((await call("GET", "/pools")).json as unknown).toEqual([expect.objectContaining({ id: pool, name: "builders", workers: { total: 0, idle: 0, busy: 0, drained: 0, docker_unreachable: 0 } })]);
     expect((await call("GET", `/pools/${pool}`)).json).toMatchObject({ id: pool, stacks: [stack] });
     const del = await call("DELETE", `/pools/${pool}`);
     expect(del.status).toBe(409);
