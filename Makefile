@@ -2,7 +2,7 @@
 BUN := node_modules/.bin/bun
 STAMP := node_modules/.installed
 
-.PHONY: all test check build demo bench clean
+.PHONY: all test check build release demo bench clean
 
 all: build
 
@@ -16,6 +16,10 @@ check: $(STAMP)
 
 build: $(STAMP)
 	$(BUN) build/build.ts
+
+# Binaries, SHA256SUMS and its signature in dist/release/ (RELEASE_GPG_KEY: armored private key).
+release: $(STAMP)
+	$(BUN) build/release.ts
 
 test: $(STAMP)
 	$(BUN) scripts/test.ts

@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ensurePackages } from "./packages.ts";
+import { ensureDeployTools } from "./deploy-tools.ts";
 import { findRunningDocker, pingDocker, startPrivateDocker, stopPrivateDocker, type DockerEnv } from "./dockerd.ts";
 import { mosquittoFromEnv, startPrivateMosquitto, stopPrivateMosquitto, type MosquittoEnv } from "./mosquitto.ts";
 import { ensureBusyboxImage } from "./images.ts";
@@ -32,6 +33,7 @@ export interface TestEnv {
 export async function setUpTestEnv(stateDir: string, log: (m: string) => void): Promise<TestEnv> {
   mkdirSync(stateDir, { recursive: true });
   ensurePackages(PACKAGES, log);
+  ensureDeployTools(log);
   // What was started so far, stopped again (newest first) when a later step fails.
   const started: Array<() => Promise<void>> = [];
   try {

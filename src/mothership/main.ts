@@ -23,8 +23,10 @@ Server:
   mothership serve [--data DIR] [--http HOST:PORT] [--mqtt HOST:PORT] [--broker-endpoint mqtts://HOST:PORT]
                    [--comms-url URL] [--namespace NS] [--http-plain] [--heartbeat SECONDS] [--log-level LEVEL]
                    [--schedule-timeout SECONDS] [--max-log-chunk-bytes BYTES] [--max-run-log-bytes BYTES]
+                   [--downloads DIR]
       defaults: --data ./mothership-data, --http 127.0.0.1:8080, --mqtt 127.0.0.1:8883,
-                --max-log-chunk-bytes 256KiB, --max-run-log-bytes 512MiB (a run over it is stopped)
+                --max-log-chunk-bytes 256KiB, --max-run-log-bytes 512MiB (a run over it is stopped),
+                --downloads: the binary's own directory when it holds SHA256SUMS (served at /downloads/)
 
 Client (talks to the HTTP API; --url/MOTHERSHIP_URL, --token-file PATH/MOTHERSHIP_TOKEN, --ca/MOTHERSHIP_CA,
 or --data DIR of a local mothership for all three; without a CA, ./mothership-data/ca/ca.crt if present.

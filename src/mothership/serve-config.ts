@@ -12,7 +12,7 @@ import { DEFAULT_LOG_LIMITS, type LogLimits } from "./run-log-intake.ts";
 import type { ServeConfig } from "./serve.ts";
 
 export const SERVE_FLAGS = {
-  values: ["data", "http", "mqtt", "broker-endpoint", "comms-url", "namespace", "heartbeat", "log-level", "schedule-timeout", "max-log-chunk-bytes", "max-run-log-bytes"],
+  values: ["data", "http", "mqtt", "broker-endpoint", "comms-url", "namespace", "heartbeat", "log-level", "schedule-timeout", "max-log-chunk-bytes", "max-run-log-bytes", "downloads"],
   switches: ["http-plain"],
 };
 
@@ -81,6 +81,7 @@ export function serveConfigFromArgs(a: ParsedArgs, env: Record<string, string | 
     heartbeatSeconds: wholeNumber(a, "heartbeat", "15"),
     scheduleTimeoutMs: wholeNumber(a, "schedule-timeout", "60") * 1000,
     logLimits: logLimits(a),
+    downloadsDir: flag(a, "downloads"),
     logLevel: logLevel as Level,
   };
 }

@@ -4,8 +4,9 @@
  * continues where the last process stopped; launchers reconnect and say hello again.
  */
 import "reflect-metadata";
-import { writeFile } from "node:fs/promises";
+import { stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { SpaceliftError } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
 import { issueServerCertificate, loadOrCreateCa } from "../pki/ca.ts";
 import { adminTokenPath, loadOrCreateAdminToken } from "./admin-token.ts";
@@ -17,6 +18,7 @@ import { loadOrCreateSecretBox, type SecretBox } from "./secret-box.ts";
 import { ControlPlane } from "./control.ts";
 import { DownlinkSigner } from "./downlink-signer.ts";
 import { createApi } from "./http/api.ts";
+import { defaultDownloadsDir } from "./http/downloads.ts";
 import { PollMailboxes } from "./poll-mailbox.ts";
 import { PoolService } from "./pool-service.ts";
 import type { LogLimits } from "./run-log-intake.ts";
@@ -41,6 +43,8 @@ export interface ServeConfig {
   scheduleTimeoutMs: number;
   /** What a run's log may take; DEFAULT_LOG_LIMITS when absent (`--max-log-chunk-bytes`, `--max-run-log-bytes`). */
   logLimits?: LogLimits;
+  /** The release directory /downloads serves (`--downloads`); default: beside the binary (http/downloads.ts). */
+  downloadsDir?: string;
   logger: Logger;
 }
 
@@ -117,6 +121,7 @@ export async function startMothership(cfg: ServeConfig): Promise<RunningMothersh
   });
   const brokerEndpoint = cfg.brokerEndpoint ?? brokerEndpointFor(cfg.mqttHost, broker.port);
 
+  const downloadsDir = await downloadsDirectory(cfg.downloadsDir, log);
   const endpointsRef = { brokerEndpoint, namespace: cfg.namespace, commsUrl: cfg.commsUrl ?? "" };
   const api = createApi({
     store,
@@ -128,6 +133,7 @@ export async function startMothership(cfg: ServeConfig): Promise<RunningMothersh
       mailboxes.dropPool(pool);
     },
     comms: createCommsPoll({ store, control, mailboxes, namespace: cfg.namespace, logger: log }),
+    downloadsDir,
     logger: log,
   });
   const http = Bun.serve({
@@ -188,4 +194,15 @@ function sealStoredSecrets(store: Store, box: SecretBox, log: Logger): void {
   if (missing.length > 0) {
     log.error("some stack secret values are sealed with keys that secrets.key does not hold; runs of those stacks fail until the stacks are made again", { keys: missing });
   }
+}
+
+/** The --downloads directory (which must exist), else the default one when it holds a release. */
+async function downloadsDirectory(given: string | undefined, log: Logger): Promise<string | undefined> {
+  if (given !== undefined) {
+    const st = await stat(given).catch(() => null);
+    if (!st?.isDirectory()) throw new SpaceliftError("invalid-request", `--downloads ${given} is not a directory; give the directory \`make release\` wrote`);
+  }
+  const dir = given ?? (await defaultDownloadsDir());
+  if (dir) log.info("serving release downloads", { dir, path: "/downloads/" });
+  return dir;
 }

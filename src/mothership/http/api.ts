@@ -1,6 +1,7 @@
 /**
  * The HTTP API (JSON over Bun.serve), everything under /api/v1 and behind the admin bearer token
- * except /api/v1/health and the launchers' comms endpoints (signed by pool keys instead). The
+ * except /api/v1/health, the launchers' comms endpoints (signed by pool keys instead) and the release
+ * files under /downloads (downloads.ts). The
  * routes are a table (routes.ts); the handler is a plain function so tests can call it in-process.
  */
 import { timingSafeEqual } from "node:crypto";
@@ -12,10 +13,12 @@ import type { PoolService } from "../pool-service.ts";
 import { RunLogReader } from "../run-log-reader.ts";
 import { StackService } from "../stack-service.ts";
 import type { Store } from "../store/index.ts";
+import { downloadRoutes } from "./downloads.ts";
 import { createRouter, errorResponse, json } from "./router.ts";
 import { apiRoutes } from "./routes.ts";
 
 const API_PREFIX = "/api/v1/";
+const DOWNLOADS_PREFIX = "/downloads/";
 
 export interface ApiDeps {
   store: Store;
@@ -26,6 +29,8 @@ export interface ApiDeps {
   disconnectPool(pool: string): void;
   /** The launcher comms endpoints (`/api/v1/comms/...`, HTTP long-poll), signed by pool keys instead of the admin token. */
   comms?: (req: Request, url: URL) => Promise<Response>;
+  /** The release directory `/downloads/*` serves (no admin token); none: those answer 404 saying why. */
+  downloadsDir?: string;
   logger: Logger;
 }
 
@@ -50,11 +55,14 @@ export function createApi(deps: ApiDeps): (req: Request) => Promise<Response> {
     }),
   );
 
+  const downloads = createRouter(downloadRoutes(deps.downloadsDir));
+
   return async (req) => {
     const url = new URL(req.url);
     try {
       if (url.pathname === "/api/v1/health") return json({ ok: true });
       if (deps.comms && isCommsRequest(url.pathname)) return await deps.comms(req, url);
+      if (url.pathname.startsWith(DOWNLOADS_PREFIX)) return await downloads(req, url.pathname.slice(DOWNLOADS_PREFIX.length - 1), url);
       if (!url.pathname.startsWith(API_PREFIX)) throw new SpaceliftError("not-found", `no route ${req.method} ${url.pathname}`);
       if (!authorized(req, deps.adminToken)) throw new SpaceliftError("unauthorized", "missing or wrong admin token (Authorization: Bearer ...)");
       return await router(req, url.pathname.slice(API_PREFIX.length - 1), url);

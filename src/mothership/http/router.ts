@@ -24,6 +24,7 @@ export interface RouteSpec<P extends string, B extends v.GenericSchema | undefin
   query?: Q;
   /** The status of a success; 200 unless given. */
   status?: number;
+  /** The JSON body of the answer, or a Response of its own (a file download). */
   handle(input: { params: Record<ParamNames<P>, string>; body: Out<B>; query: Out<Q> }): unknown;
 }
 
@@ -161,7 +162,9 @@ export function createRouter(routes: readonly Route[]): (req: Request, path: str
         }
         body = parse(r.body, data, "");
       }
-      return json(await r.handle({ params, body, query }), r.status ?? 200);
+      const out = await r.handle({ params, body, query });
+      // A handler that answers with bytes of its own (/downloads) returns its Response as is.
+      return out instanceof Response ? out : json(out, r.status ?? 200);
     }
     if (allowed.length > 0) {
       throw new MethodNotAllowed(`${req.method} is not allowed on ${url.pathname}; it takes ${allowed.join(", ")}`, allowed.join(", "));
