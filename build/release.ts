@@ -31,9 +31,13 @@ function option(argv: string[], name: string): string | undefined {
   return value;
 }
 
-/** gpg with a private home; `input` goes to stdin, so keys and passphrases are never on argv. */
+/**
+ * gpg with a private home, never asking a terminal: the key goes to stdin and the passphrase (empty when
+ * none) is read from a 0600 file in that home, so neither is ever on argv.
+ */
 function gpg(home: string, args: string[], input?: string): SpawnSyncReturns<string> {
-  return spawnSync("gpg", ["--homedir", home, "--batch", "--no-tty", "--quiet", ...args], { input, encoding: "utf8" });
+  const passphrase = ["--pinentry-mode", "loopback", "--passphrase-file", join(home, "passphrase")];
+  return spawnSync("gpg", ["--homedir", home, "--batch", "--no-tty", "--quiet", ...passphrase, ...args], { input, encoding: "utf8", timeout: 120_000 });
 }
 
 function release(argv: string[]): void {
@@ -64,20 +68,13 @@ function release(argv: string[]): void {
 
   const home = mkdtempSync(join(tmpdir(), "release-gnupg-"));
   try {
+    writeFileSync(join(home, "passphrase"), process.env.RELEASE_GPG_PASSPHRASE ?? "", { mode: 0o600 });
     const imported = gpg(home, ["--import"], secretKey);
     if (imported.status !== 0) fail(`RELEASE_GPG_KEY could not be imported: ${imported.stderr.trim()}`);
     const listed = gpg(home, ["--list-secret-keys", "--with-colons"]).stdout;
     const fingerprint = /^fpr:(?:[^:]*:){8}([0-9A-F]{40,64}):/m.exec(listed)?.[1];
     if (!fingerprint) fail("RELEASE_GPG_KEY holds no secret key");
-    const passphrase = process.env.RELEASE_GPG_PASSPHRASE;
-    const signed = gpg(
-      home,
-      [
-        ...(passphrase !== undefined ? ["--pinentry-mode", "loopback", "--passphrase-fd", "0"] : []),
-        "--yes", "--armor", "--local-user", fingerprint, "--output", join(out, "SHA256SUMS.asc"), "--detach-sign", join(out, "SHA256SUMS"),
-      ],
-      passphrase,
-    );
+    const signed = gpg(home, ["--yes", "--armor", "--local-user", fingerprint, "--output", join(out, "SHA256SUMS.asc"), "--detach-sign", join(out, "SHA256SUMS")]);
     if (signed.status !== 0) fail(`signing SHA256SUMS failed: ${signed.stderr.trim()}`);
     const exported = gpg(home, ["--armor", "--export", fingerprint]);
     writeFileSync(join(out, "release-key.asc"), exported.stdout);
