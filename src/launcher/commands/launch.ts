@@ -6,6 +6,7 @@
 import { join } from "node:path";
 import { ConfigError, formatProblem, loadLauncherConfig, requireCredentials, unknownVariables } from "../../config/launcher-config.ts";
 import { createDockerClient } from "../../docker/client.ts";
+import { errorMessage } from "../../errors.ts";
 import { createLogger } from "../../log/logger.ts";
 import { importRunDecryptionKey } from "../../protocol/envelope.ts";
 import type { UplinkMessage } from "../../protocol/messages.ts";
@@ -16,10 +17,12 @@ import { buildInfo } from "../../version.ts";
 import { Agent } from "../agent/agent.ts";
 import { DockerHealth } from "../agent/docker-health.ts";
 import { LogSpool } from "../agent/log-spool.ts";
+import { lockScratchDir } from "../agent/scratch-lock.ts";
 import { SpotWatcher } from "../agent/spot-watcher.ts";
 import { chooseWorkerId } from "../agent/worker-id.ts";
 import { createInitPolicy } from "../init-policy/check.ts";
 import type { Io } from "../main.ts";
+import { launcherIdentity } from "../supervisor/launcher-identity.ts";
 import { createRunSupervisor } from "../supervisor/run-supervisor.ts";
 
 const ARCH = process.arch === "arm64" ? "aarch64" : process.arch === "x64" ? "x86_64" : process.arch;
@@ -37,13 +40,22 @@ export async function launchCommand(_args: string[], env: Record<string, string 
   const logger = createLogger({ level: config.debug ? "debug" : "info" });
   for (const name of unknownVariables(env)) logger.warn("unknown SPACELIFT_ variable ignored (a typo?)", { variable: name });
 
+  // Before anything in the scratch dir is touched: it is this launcher's alone (several per host, one dir each).
+  let scratchLock;
+  try {
+    scratchLock = lockScratchDir(config.scratchDir);
+  } catch (err) {
+    io.stderr(`spacelift-launcher: ${errorMessage(err)}\n`);
+    return 1;
+  }
+  const launcherId = launcherIdentity(config.scratchDir);
   const spool = await LogSpool.open(join(config.scratchDir, "spool"), logger);
   const identity = chooseWorkerId(spool.list());
   for (const run of identity.undeliverable) await spool.discard(run);
   const worker = identity.worker;
   const pool = credentials.token.pool;
   const log = logger.child({ worker, pool });
-  log.info("launcher starting", { version: buildInfo.version, arch: ARCH, resumed_identity: identity.resumed });
+  log.info("launcher starting", { version: buildInfo.version, arch: ARCH, launcher: launcherId, resumed_identity: identity.resumed });
 
   const docker = createDockerClient({ host: config.docker.host.url });
   const supervisor = createRunSupervisor({
@@ -52,6 +64,7 @@ export async function launchCommand(_args: string[], env: Record<string, string 
     logger,
     workerId: worker,
     poolId: pool,
+    launcherId,
     initPolicy: createInitPolicy(config, logger, { stderr: io.stderr }, { env }),
   });
   // Asked before the first hello, so the mothership knows at once whether this launcher can run anything.
@@ -107,6 +120,7 @@ export async function launchCommand(_args: string[], env: Record<string, string 
     process.exit(code);
   }
   await docker.close().catch(() => {});
+  scratchLock.release();
   // Keep-alive sockets or a finishing cleanup must not hold an orderly exit open.
   setTimeout(() => process.exit(code), 2_000).unref();
   return code;

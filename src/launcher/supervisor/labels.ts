@@ -8,12 +8,18 @@ export const LABEL_MANAGED = "io.spacelift.managed";
 /** @testSeam */
 export const LABEL_POOL = "io.spacelift.pool";
 export const LABEL_WORKER = "io.spacelift.worker";
+/**
+ * The launcher's identity (launcher-identity.ts): constant across its restarts, unlike the worker id.
+ * @testSeam
+ */
+export const LABEL_LAUNCHER = "io.spacelift.launcher";
 export const LABEL_RUN = "io.spacelift.run";
 const LABEL_STACK = "io.spacelift.stack";
 
 export interface LabelOwner {
   poolId: string;
   workerId: string;
+  launcherId: string;
 }
 
 export function runLabels(owner: LabelOwner, run: { id: string; stackId: string }): Record<string, string> {
@@ -21,12 +27,16 @@ export function runLabels(owner: LabelOwner, run: { id: string; stackId: string 
     [LABEL_MANAGED]: "true",
     [LABEL_POOL]: owner.poolId,
     [LABEL_WORKER]: owner.workerId,
+    [LABEL_LAUNCHER]: owner.launcherId,
     [LABEL_RUN]: run.id,
     [LABEL_STACK]: run.stackId,
   };
 }
 
-/** The filter for every managed container of a pool (on the daemon asked). */
-export function poolFilter(poolId: string): Record<string, string> {
-  return { [LABEL_MANAGED]: "true", [LABEL_POOL]: poolId };
+/**
+ * The filter for the managed containers of a pool made by one launcher (on the daemon asked): other
+ * launchers of the pool may share the daemon, and their containers are theirs.
+ */
+export function launcherFilter(poolId: string, launcherId: string): Record<string, string> {
+  return { [LABEL_MANAGED]: "true", [LABEL_POOL]: poolId, [LABEL_LAUNCHER]: launcherId };
 }

@@ -1,16 +1,17 @@
 /**
- * Orphan cleanup at launcher start, before the first run: one launcher serves a pool per Docker host,
- * so every managed container of this pool on the daemon is left over from a launcher that is gone —
- * including one labelled with the worker id this launcher resumed (agent/worker-id.ts). Each is
- * removed, its workspace with it, and its run reported (the agent reports it as `launcher-crashed`),
- * so no container outlives its launcher. Containers of other pools are not touched.
+ * Orphan cleanup at launcher start, before the first run: the containers of this pool labelled with
+ * this launcher's identity (launcher-identity.ts, kept in its scratch dir across restarts) can only be
+ * left over from an earlier process of this launcher — nothing runs yet — whatever worker id they
+ * carry. Each is removed, its workspace with it, and its run reported (the agent reports it as
+ * `launcher-crashed`). Containers of other launchers are never touched, also of the same pool on the
+ * same Docker daemon: they may be running a sibling's live run.
  */
 import type { DockerClient } from "../../docker/types.ts";
 import type { Logger } from "../../log/logger.ts";
 import { errorMessage } from "../../errors.ts";
 import { ULID_PATTERN } from "../../protocol/ulid.ts";
 import { removeContainer } from "./container-ops.ts";
-import { LABEL_RUN, LABEL_WORKER, poolFilter } from "./labels.ts";
+import { LABEL_RUN, LABEL_WORKER, launcherFilter } from "./labels.ts";
 import { removeWorkspace, workspaceDir } from "./workspace.ts";
 
 const LIST_TIMEOUT_MS = 30_000;
@@ -18,6 +19,7 @@ const LIST_TIMEOUT_MS = 30_000;
 export interface OrphanCleanupOptions {
   docker: DockerClient;
   poolId: string;
+  launcherId: string;
   scratchDir: string;
   logger: Logger;
   report: (runId: string) => Promise<void>;
@@ -26,7 +28,7 @@ export interface OrphanCleanupOptions {
 /** Returns how many containers were removed. A container that cannot be removed is logged and skipped. */
 export async function cleanupOrphans(options: OrphanCleanupOptions): Promise<number> {
   const { docker, logger } = options;
-  const containers = await docker.containerList({ labels: poolFilter(options.poolId), all: true, signal: AbortSignal.timeout(LIST_TIMEOUT_MS) });
+  const containers = await docker.containerList({ labels: launcherFilter(options.poolId, options.launcherId), all: true, signal: AbortSignal.timeout(LIST_TIMEOUT_MS) });
   let removed = 0;
   const reported = new Set<string>();
   for (const c of containers) {

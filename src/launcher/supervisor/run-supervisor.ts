@@ -10,6 +10,7 @@ import type { Logger } from "../../log/logger.ts";
 import type { RunSpec } from "../../protocol/run-spec.ts";
 import type { RunExecutor, RunResult, RunSink } from "../run-executor.ts";
 import type { PullPolicy } from "./container-ops.ts";
+import { launcherIdentity } from "./launcher-identity.ts";
 import { cleanupOrphans } from "./orphans.ts";
 import { RunAttempt, type InitPolicy } from "./run-attempt.ts";
 import { materializeWorkerBundle, type BundleFile, type WorkerBundle } from "./worker-bundle.ts";
@@ -23,6 +24,11 @@ export interface RunSupervisorDeps {
   logger: Logger;
   workerId: string;
   poolId: string;
+  /**
+   * Labels every container as this launcher's; the orphan cleanup removes only those. Default: the
+   * identity kept in the scratch dir (launcher-identity.ts), made on the first start.
+   */
+  launcherId?: string;
   /** Clock for the timestamps of stdout-mirrored log lines. */
   now?: () => Date;
   /** Run-initialization policy: deny messages end the run with `policy-denied` before any pull. */
@@ -44,8 +50,9 @@ export interface RunSupervisorDeps {
 
 export interface RunSupervisor extends RunExecutor {
   /**
-   * Before the first run: removes every container of this pool left by launchers that are gone (with
-   * their workspaces) and reports each of their runs. Returns how many containers were removed.
+   * Before the first run: removes every container of this pool that an earlier process of this
+   * launcher left (its identity's label; with their workspaces) and reports each of their runs.
+   * Returns how many containers were removed.
    */
   cleanupOrphans(report: (runId: string) => Promise<void>): Promise<number>;
   /** The worker bundle, once it is ready (rejects when it cannot be made; the next call retries). */
@@ -73,7 +80,7 @@ export function createRunSupervisor(deps: RunSupervisorDeps): RunSupervisor {
   // Made now, not at the first run: a broken scratch dir shows at start, and dispatch stays fast.
   ready().catch((error: unknown) => logger.error("cannot make the worker bundle", { error }));
 
-  const owner = { poolId: deps.poolId, workerId: deps.workerId };
+  const owner = { poolId: deps.poolId, workerId: deps.workerId, launcherId: deps.launcherId ?? launcherIdentity(deps.config.scratchDir) };
   return {
     ready,
     async execute(spec: RunSpec, sink: RunSink, signal: AbortSignal): Promise<RunResult> {
@@ -96,7 +103,8 @@ export function createRunSupervisor(deps: RunSupervisorDeps): RunSupervisor {
       );
       return await attempt.execute(signal);
     },
-    cleanupOrphans: (report) => cleanupOrphans({ docker: deps.docker, poolId: deps.poolId, scratchDir: deps.config.scratchDir, logger, report }),
+    cleanupOrphans: (report) =>
+      cleanupOrphans({ docker: deps.docker, poolId: deps.poolId, launcherId: owner.launcherId, scratchDir: deps.config.scratchDir, logger, report }),
   };
 }
 

@@ -1,11 +1,12 @@
 // How runs end before or outside the user's commands, on the real Docker Engine: policy denial, image
 // pulls (private registry with auth, unknown image), the default runner image, an invalid runtime, and
-// the start-up cleanup of containers left by a launcher that is gone.
+// the start-up cleanup of containers left by an earlier process of this launcher.
 import { beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { DockerClient } from "../../../src/docker/types.ts";
-import { LABEL_MANAGED, LABEL_POOL, LABEL_RUN, LABEL_WORKER } from "../../../src/launcher/supervisor/labels.ts";
+import { LABEL_LAUNCHER, LABEL_MANAGED, LABEL_POOL, LABEL_RUN, LABEL_WORKER } from "../../../src/launcher/supervisor/labels.ts";
+import { launcherIdentity } from "../../../src/launcher/supervisor/launcher-identity.ts";
 import type { RunSupervisor } from "../../../src/launcher/supervisor/run-supervisor.ts";
 import { dockerTestEnv, registryTestEnv } from "../../support/env.ts";
 import {
@@ -116,32 +117,37 @@ describe.skipIf(env === undefined)("run supervisor: failures and orphans", () =>
     expect(sink.text()).toContain("no-such-runtime");
   }, 30_000);
 
-  test("orphan cleanup removes the containers (and workspaces) of this pool, also of a resumed worker id, and reports their runs", async () => {
+  test("orphan cleanup removes this launcher's containers (and workspaces) of the pool, whatever worker id they carry, and reports their runs; a sibling launcher's are not touched", async () => {
     const orphanRun = runId();
-    const resumedRun = runId();
+    const earlierWorkerRun = runId();
+    const siblingRun = runId();
     const otherPoolRun = runId();
     const workspace = join(dir.dir, "workspaces", orphanRun);
     mkdirSync(workspace, { recursive: true });
-    const labels = (pool: string, worker: string, run: string) => ({ [LABEL_MANAGED]: "true", [LABEL_POOL]: pool, [LABEL_WORKER]: worker, [LABEL_RUN]: run });
-    const orphan = await docker.containerCreate({ image: env!.image, entrypoint: ["/bin/sleep", "60"], labels: labels("test-pool", "gone-worker", orphanRun) });
+    // The identity a launcher on this scratch dir has had since its first start.
+    const me = launcherIdentity(dir.dir);
+    expect(launcherIdentity(dir.dir)).toBe(me);
+    const labels = (pool: string, launcher: string, worker: string, run: string) =>
+      ({ [LABEL_MANAGED]: "true", [LABEL_POOL]: pool, [LABEL_LAUNCHER]: launcher, [LABEL_WORKER]: worker, [LABEL_RUN]: run });
+    const orphan = await docker.containerCreate({ image: env!.image, entrypoint: ["/bin/sleep", "60"], labels: labels("test-pool", me, "gone-worker", orphanRun) });
     await docker.containerStart(orphan);
-    // A launcher that resumed the identity of the one that left this container (agent/worker-id.ts).
-    const starting = supervisor(env!, testConfig(env!, dir.dir), { workerId: "resumed-worker" });
-    const resumed = await docker.containerCreate({ image: env!.image, entrypoint: ["/bin/true"], labels: labels("test-pool", "resumed-worker", resumedRun) });
-    const foreign = await docker.containerCreate({ image: env!.image, entrypoint: ["/bin/true"], labels: labels("other-pool", "gone-worker", otherPoolRun) });
+    const earlier = await docker.containerCreate({ image: env!.image, entrypoint: ["/bin/true"], labels: labels("test-pool", me, "older-worker", earlierWorkerRun) });
+    // Another launcher of the same pool on this daemon, running its run right now.
+    const sibling = await docker.containerCreate({ image: env!.image, entrypoint: ["/bin/sleep", "60"], labels: labels("test-pool", "01HZY8Q3V6X9J2K4M5N6P7R8S9", "live-worker", siblingRun) });
+    await docker.containerStart(sibling);
+    const foreign = await docker.containerCreate({ image: env!.image, entrypoint: ["/bin/true"], labels: labels("other-pool", me, "gone-worker", otherPoolRun) });
+    const starting = supervisor(env!, testConfig(env!, dir.dir), { workerId: "new-worker" });
     try {
       const reported: string[] = [];
       const removed = await starting.cleanupOrphans(async (run) => void reported.push(run));
       expect(removed).toBe(2);
-      expect(reported.sort()).toEqual([orphanRun, resumedRun].sort());
+      expect(reported.sort()).toEqual([orphanRun, earlierWorkerRun].sort());
       expect(existsSync(workspace)).toBe(false);
-      // Another pool's containers are not ours to touch.
+      expect((await docker.containerInspect(sibling)).state.running).toBe(true);
       expect((await docker.containerInspect(foreign)).labels[LABEL_RUN]).toBe(otherPoolRun);
       expect(await starting.cleanupOrphans(async () => {})).toBe(0);
     } finally {
-      await docker.containerRemove(foreign, { force: true });
-      await docker.containerRemove(orphan, { force: true }).catch(() => undefined);
-      await docker.containerRemove(resumed, { force: true }).catch(() => undefined);
+      for (const id of [sibling, foreign, orphan, earlier]) await docker.containerRemove(id, { force: true }).catch(() => undefined);
     }
   }, 30_000);
 });

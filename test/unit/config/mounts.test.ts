@@ -82,7 +82,7 @@ describe("the run container's own guard (it does not rely on the configuration h
     }),
     image: "busybox:1",
     config: { ...config, mounts: { allRuns: [{ source, target, readOnly: false }], readOnlyRuns: [], writeRuns: [] } },
-    owner: { poolId: "pool-1", workerId: "worker-1" },
+    owner: { poolId: "pool-1", workerId: "worker-1", launcherId: "launcher-1" },
     bundle: { hostDir: "/opt/spacelift/bundle/abc", hash: "abc", loader: "ld-linux-x86-64.so.2" },
     workspaceHostDir: "/opt/spacelift/workspaces/01HZY8Q3V6X9J2K4M5N6P7R8S9",
     instructionsFile: ".spacelift-run.json",

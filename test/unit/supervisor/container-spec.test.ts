@@ -39,7 +39,7 @@ function run(type: string): RunSpec {
 
 const bundle = { hostDir: "/opt/spacelift/bundle/abc", hash: "abc", loader: "ld-linux-x86-64.so.2" };
 const input = (type: string) => ({
-  spec: run(type), image: "busybox:1", config, owner: { poolId: "pool-1", workerId: "worker-1" }, bundle,
+  spec: run(type), image: "busybox:1", config, owner: { poolId: "pool-1", workerId: "worker-1", launcherId: "launcher-1" }, bundle,
   workspaceHostDir: "/opt/spacelift/workspaces/01HZY8Q3V6X9J2K4M5N6P7R8S9", instructionsFile: ".spacelift-run.json",
 });
 
@@ -67,8 +67,11 @@ describe("run container spec", () => {
     const c = runContainerSpec(input("TRACKED"));
     expect(c.labels).toEqual({
       "io.spacelift.managed": "true", "io.spacelift.pool": "pool-1", "io.spacelift.worker": "worker-1",
-      "io.spacelift.run": "01HZY8Q3V6X9J2K4M5N6P7R8S9", "io.spacelift.stack": "stack-1",
+      "io.spacelift.launcher": "launcher-1", "io.spacelift.run": "01HZY8Q3V6X9J2K4M5N6P7R8S9", "io.spacelift.stack": "stack-1",
     });
+    // The container runs as the image says unless the worker must start as root to drop to its user.
+    expect(c.user).toBeUndefined();
+    expect(runContainerSpec({ ...input("TRACKED"), runAs: { user: "1983", image_home: false } }).user).toBe("0");
     expect(c.entrypoint).toEqual([
       "/opt/spacelift-worker/ld-linux-x86-64.so.2", "--library-path", "/opt/spacelift-worker", "/opt/spacelift-worker/spacelift-launcher",
       "worker", "--spec", "/mnt/workspace/.spacelift-run.json", "--workspace", "/mnt/workspace",
