@@ -74,6 +74,9 @@ const MIGRATIONS: readonly string[] = [
    ALTER TABLE runs ADD COLUMN commit_sha TEXT;
    ALTER TABLE runs ADD COLUMN branch TEXT;
    ALTER TABLE runs ADD COLUMN user_provided_metadata TEXT NOT NULL DEFAULT '[]';`,
+  // When each phase of a run began (launcher phase messages, rowid in arrival order), so the web UI
+  // can show how long each took.
+  `CREATE TABLE run_phases (run TEXT NOT NULL, phase TEXT NOT NULL, started_at TEXT NOT NULL, PRIMARY KEY (run, phase));`,
 ];
 
 export function openDatabase(path: string): Database {

@@ -50,6 +50,13 @@ export type RunTriggerDetails = Partial<Pick<Run, "commit_sha" | "branch" | "use
 /** In progress first (oldest first), then the queue in the order it is served. */
 const ACTIVE_ORDER = "CASE state WHEN 'QUEUED' THEN 1 ELSE 0 END, created_at, id";
 
+/** One phase of a run and when it ran. */
+export interface RunPhaseTime {
+  name: string;
+  started_at: string;
+  ended_at: string | null;
+}
+
 /** A log chunk as the store keeps it: the wire seq and the decoded bytes. */
 export interface StoredLogChunk {
   seq: number;
@@ -140,6 +147,17 @@ export class RunRepo {
         now,
         terminal: terminal ? 1 : 0,
       });
+    if (extra.phase !== undefined) this.db.query("INSERT OR IGNORE INTO run_phases (run, phase, started_at) VALUES (?, ?, ?)").run(id, extra.phase, now);
+  }
+
+  /**
+   * The phases the run entered, in order, each ending when the next began or the run ended
+   * (`ended_at` null while it is still going).
+   */
+  phases(id: string): RunPhaseTime[] {
+    const rows = this.db.query("SELECT phase, started_at FROM run_phases WHERE run = ? ORDER BY rowid").all(id) as Array<{ phase: string; started_at: string }>;
+    const finished = (this.db.query("SELECT finished_at FROM runs WHERE id = ?").get(id) as { finished_at: string | null } | null)?.finished_at ?? null;
+    return rows.map((r, i) => ({ name: r.phase, started_at: r.started_at, ended_at: rows[i + 1]?.started_at ?? finished }));
   }
 
   /**
