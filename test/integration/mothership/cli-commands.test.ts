@@ -58,7 +58,7 @@ describe("show and list output", () => {
       certificate_serial: expect.stringMatching(/^[0-9a-f]+$/i),
       key_type: expect.any(String),
       created_at: expect.any(String),
-      workers: { total: 0, idle: 0, busy: 0, drained: 0 },
+      workers: { total: 0, idle: 0, busy: 0, drained: 0, docker_unreachable: 0 },
       stacks: [stack],
     });
     const text = (await ok(["pool", "show", pool.id])).split("\n");
@@ -66,7 +66,7 @@ describe("show and list output", () => {
     expect(text).toContain("name: shown");
     expect(text).toContain("description: shown hosts");
     expect(text).toContain(`stacks: ["${stack}"]`);
-    expect(text).toContain(`workers: {"total":0,"idle":0,"busy":0,"drained":0}`);
+    expect(text).toContain(`workers: {"total":0,"idle":0,"busy":0,"drained":0,"docker_unreachable":0}`);
   });
 
   test("stack list: JSON without secret values; text is a table with a header", async () => {

@@ -78,7 +78,7 @@ describe("mothership end to end", () => {
     expect(reg).toMatchObject({ worker: launcher.worker, pool: poolId, status: "IDLE" });
     const workers = await cliJson<WorkerJson[]>(data, ["worker", "list", "--pool", poolId]);
     expect(workers).toHaveLength(1);
-    expect(Object.keys(workers[0]!).sort()).toEqual(["arch", "id", "last_seen", "metadata", "pool", "status", "version"]);
+    expect(Object.keys(workers[0]!).sort()).toEqual(["arch", "docker", "id", "last_seen", "metadata", "pool", "problem", "status", "version"]);
     expect(workers[0]).toMatchObject({ id: launcher.worker, pool: poolId, status: "IDLE", metadata: { instance_id: "i-0abc", asg_id: "asg-1" }, version: "1.2.3", arch: "x86_64" });
   });
 
@@ -132,8 +132,8 @@ describe("mothership end to end", () => {
       const r = await cliJson<RunJson>(data, ["run", "show", runId]);
       return r.state === "FINISHED" ? r : null;
     });
-    // The fields of issue 5, plus `messages` (why a launcher rejected a run).
-    expect(Object.keys(run).sort()).toEqual(["created_at", "exit_code", "finished_at", "id", "messages", "reason", "stack", "state", "type", "worker"]);
+    // The fields of issue 5, plus `messages` (why a launcher rejected a run) and what the trigger said.
+    expect(Object.keys(run).sort()).toEqual(["branch", "commit", "created_at", "exit_code", "finished_at", "id", "messages", "reason", "stack", "state", "type", "user_provided_metadata", "worker"]);
     expect(run.messages).toEqual([]);
     expect(run).toMatchObject({ id: runId, stack: stackId, type: "TRACKED", reason: "ok", exit_code: 0, worker: launcher.worker });
     expect(run.finished_at).not.toBeNull();
