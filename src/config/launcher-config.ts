@@ -13,6 +13,7 @@ import type { PassedVariable } from "./env-lists.ts";
 import type { InitializationPolicy } from "./init-policy.ts";
 import type { Mount } from "./mounts.ts";
 import { collectVcsMappings, type VcsMapping } from "./pattern-variables.ts";
+import type { ProxySettings } from "./proxy.ts";
 import { launcherSchema, type ParsedEnv } from "./schema.ts";
 import type { CommsProtocol, DockerHost } from "./values.ts";
 
@@ -57,6 +58,15 @@ export interface LauncherConfig {
     readonly broker: { readonly endpoint: string; readonly namespace: string } | undefined;
     /** SPACELIFT_WORKER_COMMS_INSECURE_HTTP: the operator accepts a plain http:// comms URL. */
     readonly insecureHttp: boolean;
+  };
+  /** HTTPS_PROXY, HTTP_PROXY, NO_PROXY (or lower case) for the connections to the mothership (src/transport/proxy.ts). */
+  readonly proxy: ProxySettings;
+  /** CA certificates trusted on top of the token's CA, and given to run containers (README: private CAs). */
+  readonly trust: {
+    /** PEM certificates from SPACELIFT_ADDITIONAL_CA_CERTIFICATES_FILE, then SPACELIFT_ADDITIONAL_CA_CERTIFICATES. */
+    readonly additionalCas: readonly string[];
+    /** Absolute path of SPACELIFT_ADDITIONAL_CA_CERTIFICATES_FILE, checked at load. */
+    readonly additionalCasFile: string | undefined;
   };
   readonly docker: {
     readonly host: DockerHost;
@@ -126,8 +136,8 @@ function toProblem(issue: v.BaseIssue<unknown>): ConfigProblem {
 }
 
 function assemble(p: ParsedEnv, input: { metadata: object; vcs: object }): LauncherConfig {
-  const tokenInfo = p.SPACELIFT_TOKEN;
-  const key = p.SPACELIFT_POOL_PRIVATE_KEY;
+  const tokenInfo = p.SPACELIFT_TOKEN ?? p.SPACELIFT_TOKEN_FILE;
+  const key = p.SPACELIFT_POOL_PRIVATE_KEY ?? p.SPACELIFT_POOL_PRIVATE_KEY_FILE;
   const credentials = tokenInfo && key ? { token: tokenInfo.token, key, certificate: tokenInfo.window } : undefined;
   const token = credentials?.token;
   const protocol: CommsProtocol = p.SPACELIFT_WORKER_COMMS_PROTOCOL ?? (token?.broker !== undefined ? "mqtt" : "poll");
@@ -137,6 +147,11 @@ function assemble(p: ParsedEnv, input: { metadata: object; vcs: object }): Launc
   return {
     credentials,
     comms: { protocol, url: p.SPACELIFT_WORKER_COMMS_URL ?? token?.comms_url, broker: token?.broker, insecureHttp: p.SPACELIFT_WORKER_COMMS_INSECURE_HTTP ?? false },
+    proxy: { https: p.HTTPS_PROXY, http: p.HTTP_PROXY, noProxy: p.NO_PROXY ?? { entries: [], variable: undefined } },
+    trust: {
+      additionalCas: [...(p.SPACELIFT_ADDITIONAL_CA_CERTIFICATES_FILE?.pems ?? []), ...(p.SPACELIFT_ADDITIONAL_CA_CERTIFICATES ?? [])],
+      additionalCasFile: p.SPACELIFT_ADDITIONAL_CA_CERTIFICATES_FILE?.path,
+    },
     docker: {
       host: p.DOCKER_HOST,
       configDir: p.SPACELIFT_DOCKER_CONFIG_DIR,

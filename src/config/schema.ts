@@ -9,12 +9,15 @@
 import * as v from "valibot";
 import { SpaceliftError } from "../errors.ts";
 import { checkCertificateWindow, checkKeyMatchesCertificate, certificateWindow } from "../pki/credentials.ts";
-import { decodePrivateKey } from "../pki/keys.ts";
-import { decodeToken } from "../pki/token.ts";
+import { decodePrivateKey, type PoolPrivateKey } from "../pki/keys.ts";
+import { decodeToken, type PoolToken } from "../pki/token.ts";
 import { parseTimeout } from "./duration.ts";
 import { EXEC_ENABLED_VARIABLE, parseInitializationPolicy } from "./init-policy.ts";
 import { parseNameList, resolveNames } from "./env-lists.ts";
 import { parseMounts } from "./mounts.ts";
+import { readCaBundle, readCredentialFile } from "./files.ts";
+import { parseNoProxy, parseProxyUrl, proxyVariable } from "./proxy.ts";
+import { certificatesFromJson } from "../pki/trust.ts";
 import { fail, ok, type ParseResult } from "./parse-result.ts";
 import { metadataSlots, vcsSlots, type Slot } from "./pattern-variables.ts";
 import {
@@ -77,6 +80,28 @@ function credential<T>(required: boolean, decode: (raw: string) => ParseResult<T
   });
 }
 
+/**
+ * The file form of a credential (`SPACELIFT_TOKEN_FILE` for `SPACELIFT_TOKEN`, ...): exactly one of
+ * the pair may be set, and the file's content is decoded as the variable's value would be.
+ */
+function credentialFile<T>(pairedWith: string, env: Env, decode: (raw: string) => ParseResult<T>, example: string) {
+  return optional((raw) => {
+    if (env[pairedWith] !== undefined) {
+      return fail(`is set together with ${pairedWith}`, `give exactly one of them (unset ${pairedWith} to keep the secret out of the environment)`);
+    }
+    const content = readCredentialFile(raw, `give the path of a file holding what ${pairedWith} would hold, e.g. ${example}`);
+    return content.ok ? decode(content.value) : content;
+  }, example);
+}
+
+/** A proxy variable, upper or lower case (./proxy.ts); an empty value is unset, as for curl and Go. */
+function proxyEntry<T>(upper: "HTTPS_PROXY" | "HTTP_PROXY" | "NO_PROXY", env: Env, parse: (variable: string, raw: string) => ParseResult<T>) {
+  return variable<T | undefined>(() => {
+    const set = proxyVariable(env, upper);
+    return set === undefined ? ok(undefined) : parse(set.name, set.value);
+  });
+}
+
 /** Run a pki decoder; its SpaceliftError message (fixed text, no secret) is the problem. */
 function decodeWith<T>(decode: () => T): ParseResult<T> {
   try {
@@ -99,23 +124,35 @@ export function launcherSchema(env: Env, options: SchemaOptions) {
   const metadata = metadataSlots(keys);
   const vcs = vcsSlots(keys);
 
+  const decodeTokenValue = (raw: string) => {
+    const decoded = decodeWith(() => decodeToken(raw));
+    if (!decoded.ok) return decoded;
+    const outside = checkCertificateWindow(decoded.value.certificate, options.now);
+    if (outside) return { ok: false as const, problems: [outside.message] };
+    return ok({ token: decoded.value, window: certificateWindow(decoded.value.certificate) });
+  };
+  const decodeKeyValue = (raw: string) => decodeWith(() => decodePrivateKey(raw));
   const fixed = {
     SPACELIFT_TOKEN: credential(
-      options.requireCredentials,
-      (raw) => {
-        const decoded = decodeWith(() => decodeToken(raw));
-        if (!decoded.ok) return decoded;
-        const outside = checkCertificateWindow(decoded.value.certificate, options.now);
-        if (outside) return { ok: false, problems: [outside.message] };
-        return ok({ token: decoded.value, window: certificateWindow(decoded.value.certificate) });
-      },
-      "give the token printed by `mothership pool create`",
+      options.requireCredentials && env.SPACELIFT_TOKEN_FILE === undefined,
+      decodeTokenValue,
+      "give the token printed by `mothership pool create`, or SPACELIFT_TOKEN_FILE with the path of a file holding it",
     ),
+    SPACELIFT_TOKEN_FILE: credentialFile("SPACELIFT_TOKEN", env, decodeTokenValue, "/run/credentials/spacelift-launcher.service/token"),
     SPACELIFT_POOL_PRIVATE_KEY: credential(
-      options.requireCredentials,
-      (raw) => decodeWith(() => decodePrivateKey(raw)),
-      "give base64 of the pool key, e.g. SPACELIFT_POOL_PRIVATE_KEY=$(base64 -w 0 spacelift.key)",
+      options.requireCredentials && env.SPACELIFT_POOL_PRIVATE_KEY_FILE === undefined,
+      decodeKeyValue,
+      "give base64 of the pool key, e.g. SPACELIFT_POOL_PRIVATE_KEY=$(base64 -w 0 spacelift.key), or SPACELIFT_POOL_PRIVATE_KEY_FILE=/path/to/spacelift.key",
     ),
+    SPACELIFT_POOL_PRIVATE_KEY_FILE: credentialFile("SPACELIFT_POOL_PRIVATE_KEY", env, decodeKeyValue, "/etc/spacelift/spacelift.key"),
+    SPACELIFT_ADDITIONAL_CA_CERTIFICATES_FILE: optional(readCaBundle, "/etc/ssl/certs/corporate-root.pem"),
+    SPACELIFT_ADDITIONAL_CA_CERTIFICATES: optional((raw) => {
+      const parsed = certificatesFromJson(raw);
+      return parsed.ok ? ok(parsed.pems) : { ok: false, problems: [parsed.problem] };
+    }, "$(base64 -w 0 ca-certs.json)"),
+    HTTPS_PROXY: proxyEntry("HTTPS_PROXY", env, parseProxyUrl),
+    HTTP_PROXY: proxyEntry("HTTP_PROXY", env, parseProxyUrl),
+    NO_PROXY: proxyEntry("NO_PROXY", env, parseNoProxy),
     SPACELIFT_WORKER_COMMS_PROTOCOL: optional(parseProtocol, "poll"),
     SPACELIFT_WORKER_COMMS_URL: optional(parseHttpUrl, "https://mothership.example.com:8443"),
     SPACELIFT_WORKER_COMMS_INSECURE_HTTP: optional(parseBoolean, "true", "false"),
@@ -162,66 +199,92 @@ export function launcherSchema(env: Env, options: SchemaOptions) {
     ),
   };
 
+  const entries = v.object({
+    ...fixed,
+    metadata: v.object(slotEntries(metadata)),
+    vcs: v.object(slotEntries(vcs)),
+  });
+  type Out = v.InferOutput<typeof entries>;
   const schema = v.pipe(
-    v.object({
-      ...fixed,
-      metadata: v.object(slotEntries(metadata)),
-      vcs: v.object(slotEntries(vcs)),
-    }),
-    v.forward(
-      v.partialCheck(
-        [["SPACELIFT_TOKEN"], ["SPACELIFT_POOL_PRIVATE_KEY"]],
-        (c) => c.SPACELIFT_TOKEN === undefined || c.SPACELIFT_POOL_PRIVATE_KEY === undefined
-          || checkKeyMatchesCertificate(c.SPACELIFT_POOL_PRIVATE_KEY, c.SPACELIFT_TOKEN.token.certificate) === undefined,
-        "the private key does not match the pool certificate in SPACELIFT_TOKEN; use the key whose CSR created this pool, or reset the pool with a CSR made from this key",
-      ),
-      ["SPACELIFT_POOL_PRIVATE_KEY"],
-    ),
+    entries,
+    // Reported on the form of the key that is set (the variable or its file).
+    keyMatchCheck<Out>("SPACELIFT_POOL_PRIVATE_KEY"),
+    keyMatchCheck<Out>("SPACELIFT_POOL_PRIVATE_KEY_FILE"),
     // Without a mothership (run-local) the two are optional, but half a pair is still a mistake.
-    v.forward(
-      v.partialCheck(
-        [["SPACELIFT_TOKEN"], ["SPACELIFT_POOL_PRIVATE_KEY"]],
-        (c) => c.SPACELIFT_TOKEN !== undefined || c.SPACELIFT_POOL_PRIVATE_KEY === undefined,
-        "is not set, but SPACELIFT_POOL_PRIVATE_KEY is; give both or neither",
-      ),
-      ["SPACELIFT_TOKEN"],
+    crossCheck<Out>(
+      CREDENTIALS,
+      (c) => tokenOf(c) !== undefined || keyOf(c) === undefined,
+      "is not set (nor SPACELIFT_TOKEN_FILE), but the pool key is; give both or neither",
+      "SPACELIFT_TOKEN",
     ),
-    v.forward(
-      v.partialCheck(
-        [["SPACELIFT_TOKEN"], ["SPACELIFT_POOL_PRIVATE_KEY"]],
-        (c) => c.SPACELIFT_TOKEN === undefined || c.SPACELIFT_POOL_PRIVATE_KEY !== undefined,
-        "is not set, but SPACELIFT_TOKEN is; give both or neither",
-      ),
-      ["SPACELIFT_POOL_PRIVATE_KEY"],
+    crossCheck<Out>(
+      CREDENTIALS,
+      (c) => tokenOf(c) === undefined || keyOf(c) !== undefined,
+      "is not set (nor SPACELIFT_POOL_PRIVATE_KEY_FILE), but the token is; give both or neither",
+      "SPACELIFT_POOL_PRIVATE_KEY",
     ),
-    v.forward(
-      v.partialCheck(
-        [["SPACELIFT_TOKEN"], ["SPACELIFT_WORKER_COMMS_PROTOCOL"]],
-        (c) => c.SPACELIFT_WORKER_COMMS_PROTOCOL !== "mqtt" || c.SPACELIFT_TOKEN === undefined || c.SPACELIFT_TOKEN.token.broker !== undefined,
-        "is mqtt, but the token names no broker; use poll, or a token from a mothership with a broker",
-      ),
-      ["SPACELIFT_WORKER_COMMS_PROTOCOL"],
+    crossCheck<Out>(
+      ["SPACELIFT_TOKEN", "SPACELIFT_TOKEN_FILE", "SPACELIFT_WORKER_COMMS_PROTOCOL"],
+      (c) => c.SPACELIFT_WORKER_COMMS_PROTOCOL !== "mqtt" || tokenOf(c) === undefined || tokenOf(c)!.token.broker !== undefined,
+      "is mqtt, but the token names no broker; use poll, or a token from a mothership with a broker",
+      "SPACELIFT_WORKER_COMMS_PROTOCOL",
     ),
     // Plain HTTP to the mothership only when the operator says so (README: SPACELIFT_WORKER_COMMS_INSECURE_HTTP).
-    v.forward(
-      v.partialCheck(
-        [["SPACELIFT_TOKEN"], ["SPACELIFT_WORKER_COMMS_PROTOCOL"], ["SPACELIFT_WORKER_COMMS_URL"], ["SPACELIFT_WORKER_COMMS_INSECURE_HTTP"]],
-        (c) => c.SPACELIFT_WORKER_COMMS_INSECURE_HTTP || !usesPoll(c) || !isPlainHttp(c.SPACELIFT_WORKER_COMMS_URL),
-        `is a plain http:// URL; give the https:// URL of the mothership or of the TLS-terminating proxy in front of it, or set ${INSECURE_HTTP}=true ${INSECURE_HTTP_RISK}`,
-      ),
-      ["SPACELIFT_WORKER_COMMS_URL"],
+    crossCheck<Out>(
+      COMMS,
+      (c) => c.SPACELIFT_WORKER_COMMS_INSECURE_HTTP === true || !usesPoll(c) || !isPlainHttp(c.SPACELIFT_WORKER_COMMS_URL),
+      `is a plain http:// URL; give the https:// URL of the mothership or of the TLS-terminating proxy in front of it, or set ${INSECURE_HTTP}=true ${INSECURE_HTTP_RISK}`,
+      "SPACELIFT_WORKER_COMMS_URL",
     ),
-    v.forward(
-      v.partialCheck(
-        [["SPACELIFT_TOKEN"], ["SPACELIFT_WORKER_COMMS_PROTOCOL"], ["SPACELIFT_WORKER_COMMS_URL"], ["SPACELIFT_WORKER_COMMS_INSECURE_HTTP"]],
-        (c) => c.SPACELIFT_WORKER_COMMS_INSECURE_HTTP || !usesPoll(c) || c.SPACELIFT_WORKER_COMMS_URL !== undefined || !isPlainHttp(c.SPACELIFT_TOKEN?.token.comms_url),
-        `has a plain http:// comms_url; set SPACELIFT_WORKER_COMMS_URL to the https:// URL of the mothership or of the TLS-terminating proxy in front of it, or set ${INSECURE_HTTP}=true ${INSECURE_HTTP_RISK}`,
-      ),
-      ["SPACELIFT_TOKEN"],
-    ),
+    plainHttpTokenCheck<Out>("SPACELIFT_TOKEN"),
+    plainHttpTokenCheck<Out>("SPACELIFT_TOKEN_FILE"),
   );
 
   return { schema, input: schemaInput(env, fixed, metadata, vcs) };
+}
+
+type CheckInput = {
+  SPACELIFT_TOKEN?: { token: PoolToken } | undefined;
+  SPACELIFT_TOKEN_FILE?: { token: PoolToken } | undefined;
+  SPACELIFT_POOL_PRIVATE_KEY?: PoolPrivateKey | undefined;
+  SPACELIFT_POOL_PRIVATE_KEY_FILE?: PoolPrivateKey | undefined;
+  SPACELIFT_WORKER_COMMS_PROTOCOL?: string | undefined;
+  SPACELIFT_WORKER_COMMS_URL?: string | undefined;
+  SPACELIFT_WORKER_COMMS_INSECURE_HTTP?: boolean | undefined;
+};
+
+const CREDENTIALS = ["SPACELIFT_TOKEN", "SPACELIFT_TOKEN_FILE", "SPACELIFT_POOL_PRIVATE_KEY", "SPACELIFT_POOL_PRIVATE_KEY_FILE"] as const;
+const COMMS = ["SPACELIFT_TOKEN", "SPACELIFT_TOKEN_FILE", "SPACELIFT_WORKER_COMMS_PROTOCOL", "SPACELIFT_WORKER_COMMS_URL", "SPACELIFT_WORKER_COMMS_INSECURE_HTTP"] as const;
+
+/**
+ * A rule across variables: checked when none of `names` has a problem of its own, reported on
+ * `target`. valibot's partialCheck and forward, typed by hand: inferring every combination of
+ * these many optional entries is more than the type checker can do.
+ */
+function crossCheck<T extends CheckInput>(names: ReadonlyArray<keyof CheckInput>, requirement: (c: CheckInput) => boolean, message: string, target: keyof CheckInput) {
+  const check = v.partialCheck(names.map((n) => [n]) as never, requirement as never, message);
+  return v.forward(check as never, [target] as never) as unknown as v.BaseValidation<T, T, v.BaseIssue<unknown>>;
+}
+
+function keyMatchCheck<T extends CheckInput>(form: "SPACELIFT_POOL_PRIVATE_KEY" | "SPACELIFT_POOL_PRIVATE_KEY_FILE") {
+  return crossCheck<T>(
+    CREDENTIALS,
+    (c) => {
+      const key = c[form];
+      return tokenOf(c) === undefined || key === undefined || checkKeyMatchesCertificate(key, tokenOf(c)!.token.certificate) === undefined;
+    },
+    "the private key does not match the pool certificate in the token; use the key whose CSR created this pool, or reset the pool with a CSR made from this key",
+    form,
+  );
+}
+
+function plainHttpTokenCheck<T extends CheckInput>(form: "SPACELIFT_TOKEN" | "SPACELIFT_TOKEN_FILE") {
+  return crossCheck<T>(
+    COMMS,
+    (c) => c.SPACELIFT_WORKER_COMMS_INSECURE_HTTP === true || !usesPoll(c) || c.SPACELIFT_WORKER_COMMS_URL !== undefined || !isPlainHttp(c[form]?.token.comms_url),
+    `has a plain http:// comms_url; set SPACELIFT_WORKER_COMMS_URL to the https:// URL of the mothership or of the TLS-terminating proxy in front of it, or set ${INSECURE_HTTP}=true ${INSECURE_HTTP_RISK}`,
+    form,
+  );
 }
 
 function schemaInput(env: Env, fixed: object, metadata: ReadonlyArray<Slot<unknown>>, vcs: ReadonlyArray<Slot<unknown>>) {
@@ -249,8 +312,20 @@ const INSECURE_HTTP_RISK = "(messages stay signed both ways, but run logs and me
 const isPlainHttp = (url: string | undefined): boolean => url !== undefined && url.toLowerCase().startsWith("http:");
 
 /** The protocol in force: the variable, else mqtt when the token names a broker (launcher-config.ts does the same). */
-function usesPoll(c: { SPACELIFT_TOKEN?: { token: { broker?: unknown } }; SPACELIFT_WORKER_COMMS_PROTOCOL?: string }): boolean {
-  return (c.SPACELIFT_WORKER_COMMS_PROTOCOL ?? (c.SPACELIFT_TOKEN?.token.broker !== undefined ? "mqtt" : "poll")) === "poll";
+function usesPoll(c: TokenPair & { SPACELIFT_WORKER_COMMS_PROTOCOL?: string }): boolean {
+  return (c.SPACELIFT_WORKER_COMMS_PROTOCOL ?? (tokenOf(c)?.token.broker !== undefined ? "mqtt" : "poll")) === "poll";
+}
+
+/** The token and key of the pair in force: the variable or its _FILE form (never both, see credentialFile). */
+interface TokenPair {
+  SPACELIFT_TOKEN?: { token: PoolToken } | undefined;
+  SPACELIFT_TOKEN_FILE?: { token: PoolToken } | undefined;
+}
+function tokenOf<T extends TokenPair>(c: T): T["SPACELIFT_TOKEN"] {
+  return c.SPACELIFT_TOKEN ?? c.SPACELIFT_TOKEN_FILE;
+}
+function keyOf(c: { SPACELIFT_POOL_PRIVATE_KEY?: PoolPrivateKey | undefined; SPACELIFT_POOL_PRIVATE_KEY_FILE?: PoolPrivateKey | undefined }): PoolPrivateKey | undefined {
+  return c.SPACELIFT_POOL_PRIVATE_KEY ?? c.SPACELIFT_POOL_PRIVATE_KEY_FILE;
 }
 
 function chain<A, B>(first: ParseResult<A>, then: (a: A) => ParseResult<B>): ParseResult<B> {

@@ -158,8 +158,8 @@ test("an unreadable policy file is reported (as an ordinary user; root reads eve
 
 test("without required credentials (run-local) half a pair is still an error", () => {
   expect(problemsOf({}, { requireCredentials: false })).toEqual([]);
-  expect(lines(problemsOf({ [T]: f.token }, { requireCredentials: false }))).toEqual([`${K}: is not set, but SPACELIFT_TOKEN is; give both or neither`]);
-  expect(lines(problemsOf({ [K]: f.keyB64 }, { requireCredentials: false }))).toEqual([`${T}: is not set, but SPACELIFT_POOL_PRIVATE_KEY is; give both or neither`]);
+  expect(lines(problemsOf({ [T]: f.token }, { requireCredentials: false }))).toEqual([`${K}: is not set (nor SPACELIFT_POOL_PRIVATE_KEY_FILE), but the token is; give both or neither`]);
+  expect(lines(problemsOf({ [K]: f.keyB64 }, { requireCredentials: false }))).toEqual([`${T}: is not set (nor SPACELIFT_TOKEN_FILE), but the pool key is; give both or neither`]);
   // Given credentials are still checked.
   expect(problemsOf({ [T]: f.token, [K]: f.otherKeyB64 }, { requireCredentials: false }).map((p) => p.variable)).toEqual([K]);
 });
