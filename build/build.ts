@@ -8,6 +8,7 @@ import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
+import { ASSET_BUNDLE_PREFIX, ASSET_BUNDLE_SUFFIX, buildClientAssets, encodeAssets } from "../src/mothership/web/client-build.ts";
 
 const root = join(import.meta.dir, "..");
 const dist = join(root, "dist");
@@ -15,9 +16,11 @@ const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { ve
 
 const TARGETS = { x86_64: "bun-linux-x64", aarch64: "bun-linux-arm64" } as const;
 type Arch = keyof typeof TARGETS;
+// The web UI's files, bundled once and embedded in the mothership (src/mothership/web/assets.ts finds them).
+const webAssets = join(dist, "web", `${ASSET_BUNDLE_PREFIX}${ASSET_BUNDLE_SUFFIX}`);
 const PROGRAMS = [
-  { name: "spacelift-launcher", entry: "src/launcher/main.ts" },
-  { name: "mothership", entry: "src/mothership/main.ts" },
+  { name: "spacelift-launcher", entry: "src/launcher/main.ts", embed: [] },
+  { name: "mothership", entry: "src/mothership/main.ts", embed: [webAssets] },
 ] as const;
 /** A launcher binary (worker included) stays under this size (the targets are in docs/architecture.md). */
 const MAX_LAUNCHER_BYTES = 120 * 1024 * 1024;
@@ -41,7 +44,8 @@ function selectedArchs(argv: string[]): Arch[] {
 }
 
 const commit = gitCommit();
-mkdirSync(dist, { recursive: true });
+mkdirSync(join(dist, "web"), { recursive: true });
+writeFileSync(webAssets, encodeAssets(await buildClientAssets()));
 const outputs: string[] = [];
 for (const arch of selectedArchs(process.argv.slice(2))) {
   for (const program of PROGRAMS) {
@@ -54,7 +58,7 @@ for (const arch of selectedArchs(process.argv.slice(2))) {
     const args = [
       "build", "--compile", `--target=${TARGETS[arch]}`, "--minify", "--sourcemap=none",
       ...Object.entries(define).map(([k, v]) => `--define=${k}=${JSON.stringify(v)}`),
-      join(root, program.entry), "--outfile", outfile,
+      join(root, program.entry), ...program.embed, "--outfile", outfile,
     ];
     const started = performance.now();
     const r = spawnSync(process.execPath, args, { cwd: root, encoding: "utf8" });

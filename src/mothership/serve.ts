@@ -18,6 +18,7 @@ import { loadOrCreateSecretBox, type SecretBox } from "./secret-box.ts";
 import { ControlPlane } from "./control.ts";
 import { DownlinkSigner } from "./downlink-signer.ts";
 import { createApi } from "./http/api.ts";
+import { createWebUi } from "./web/handler.ts";
 import { defaultDownloadsDir } from "./http/downloads.ts";
 import { PollMailboxes } from "./poll-mailbox.ts";
 import { PoolService } from "./pool-service.ts";
@@ -123,6 +124,7 @@ export async function startMothership(cfg: ServeConfig): Promise<RunningMothersh
 
   const downloadsDir = await downloadsDirectory(cfg.downloadsDir, log);
   const endpointsRef = { brokerEndpoint, namespace: cfg.namespace, commsUrl: cfg.commsUrl ?? "" };
+  const web = createWebUi({ store, adminToken: admin.token, logger: log });
   const api = createApi({
     store,
     control,
@@ -134,6 +136,7 @@ export async function startMothership(cfg: ServeConfig): Promise<RunningMothersh
     },
     comms: createCommsPoll({ store, control, mailboxes, namespace: cfg.namespace, logger: log }),
     downloadsDir,
+    web,
     logger: log,
   });
   const http = Bun.serve({
@@ -173,6 +176,7 @@ export async function startMothership(cfg: ServeConfig): Promise<RunningMothersh
     async stop() {
       clearInterval(sweeper);
       mailboxes.close();
+      web.close();
       await http.stop(true);
       await broker.close();
       store.close();

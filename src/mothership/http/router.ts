@@ -56,6 +56,7 @@ const STATUS: Record<string, number> = {
   "method-not-allowed": 405,
   conflict: 409,
   "body-too-large": 413,
+  "csrf-token-invalid": 403,
 };
 
 export const json = (body: unknown, status = 200, headers?: Record<string, string>): Response => Response.json(body, { status, headers });
