@@ -59,14 +59,15 @@ export class BootSandbox {
 
   /**
    * The user data as the templates render it: `settings` as shell assignments, then the boot script.
-   * `after` is a bash script run in the namespace afterwards, with the sandbox dir as $1.
+   * `after` is a bash script run in the namespace afterwards, with the sandbox dir as $1; `script` is
+   * what runs (default the boot script; the Packer test runs its provisioning script).
    */
-  async boot(name: string, settings: Record<string, string>, env: Record<string, string> = {}, after = ""): Promise<BootResult> {
+  async boot(name: string, settings: Record<string, string>, env: Record<string, string> = {}, after = "", script = BOOT_SCRIPT): Promise<BootResult> {
     const dir = join(this.dir, name);
     mkdirSync(dir);
     const quote = (v: string) => `'${v.replace(/'/g, `'\\''`)}'`;
     const preamble = Object.entries(settings).map(([k, v]) => `${k}=${quote(v)}`).join("\n");
-    writeFileSync(join(dir, "user-data.sh"), `#!/bin/bash\n${preamble}\n${readFileSync(BOOT_SCRIPT, "utf8")}`);
+    writeFileSync(join(dir, "user-data.sh"), `#!/bin/bash\n${preamble}\n${readFileSync(script, "utf8")}`);
     if (after) writeFileSync(join(dir, "after.sh"), after);
     const proc = Bun.spawn(["unshare", "--mount", "--propagation", "private", "--", "bash", join(this.dir, "runner.sh"), dir, join(dir, "user-data.sh"), after ? join(dir, "after.sh") : ""], {
       env: {
