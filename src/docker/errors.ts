@@ -52,6 +52,8 @@ export function errorFromStatus(status: number, message: string, what: string): 
 
 const UNREACHABLE = new Set(["ENOENT", "ECONNREFUSED", "ECONNRESET", "EACCES", "EHOSTUNREACH", "ENOTSOCK", "EPIPE"]);
 const TIMEOUTS = new Set(["UND_ERR_CONNECT_TIMEOUT", "UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT", "ETIMEDOUT"]);
+/** The daemon's side of an open connection went away mid-answer (undici's "other side closed"): dockerd stopped. */
+const CUT = "UND_ERR_SOCKET";
 
 /** Classifies a transport failure (undici or socket error) by its code. */
 export function errorFromTransport(err: unknown, what: string, endpoint: string, signal?: AbortSignal): DockerError {
@@ -62,6 +64,9 @@ export function errorFromTransport(err: unknown, what: string, endpoint: string,
     return new DockerError(timedOut ? "timeout" : "aborted", `${what}: ${timedOut ? "timed out" : "aborted"}`, { cause: err });
   }
   const code = codeOf(err);
+  if (code === CUT) {
+    return new DockerError("daemon-unreachable", `${what}: Docker closed the connection (${(err as Error)?.message ?? code}); did dockerd stop?`, { cause: err });
+  }
   if (code && TIMEOUTS.has(code)) return new DockerError("timeout", `${what}: Docker at ${endpoint} did not answer in time`, { cause: err });
   if (code && UNREACHABLE.has(code)) {
     return new DockerError(
@@ -76,7 +81,7 @@ export function errorFromTransport(err: unknown, what: string, endpoint: string,
 function codeOf(err: unknown): string | undefined {
   for (let e: unknown = err, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
     const code = (e as { code?: unknown }).code;
-    if (typeof code === "string" && (UNREACHABLE.has(code) || TIMEOUTS.has(code))) return code;
+    if (typeof code === "string" && (UNREACHABLE.has(code) || TIMEOUTS.has(code) || code === CUT)) return code;
   }
   return undefined;
 }

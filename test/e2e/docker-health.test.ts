@@ -101,7 +101,10 @@ describe.skipIf(!docker)("a launcher whose Docker goes away and comes back", () 
       expect((await world.showRun<RunJson>(killed)).worker).toBe(ids.relay);
       await relay.stop();
       expect(await ended(killed)).toMatchObject({ state: "FAILED", reason: "system-error", worker: ids.relay });
-      expect(await world.runLogs(killed)).toMatch(/Docker/);
+      // The first line after the run's own output says what ended it, naming Docker (not only the teardown after it).
+      const lines = (await world.runLogs(killed)).split("\n");
+      expect(lines[0]).toBe("start");
+      expect(lines[1]).toMatch(/^\[spacelift-launcher\] .*Docker (closed the connection|at )/);
       // The launcher is still there, knows Docker is gone, and says so.
       expect(viaRelay.proc.exitCode).toBeNull();
       await unreachable(ids.relay);
