@@ -240,10 +240,12 @@ ExecStart=/usr/local/bin/spacelift-launcher
 KillMode=mixed
 KillSignal=SIGTERM
 TimeoutStopSec=75min
-# Exit 0 is a clean leave (drained, cycled, spot notice): not restarted. A failure is restarted
-# after 30 s, within the start limit above.
+# Exit 0 is a clean leave (drained, cycled, spot notice): not restarted. Exit 77 means the mothership
+# refuses the pool's credentials (pool reset or deleted): a restart cannot help, so the unit fails at
+# once. Any other failure is restarted after 30 s, within the start limit above.
 Restart=on-failure
 RestartSec=30s
+RestartPreventExitStatus=77
 UMask=0077
 NoNewPrivileges=yes
 LimitNOFILE=65536

@@ -12,7 +12,7 @@ import { dirname, join } from "node:path";
 import { SpaceliftError } from "../../errors.ts";
 import { route, type Route } from "./router.ts";
 
-/** A launcher is under 120 MB (build/build.ts fails otherwise); this leaves room and still bounds a read. */
+/** A launcher is under 120 MB (build/build.ts fails otherwise); this leaves room and still bounds a read. @testSeam */
 export const MAX_DOWNLOAD_BYTES = 256 * 1024 * 1024;
 
 const CONTENT_TYPES: Record<string, string> = {
@@ -23,8 +23,8 @@ const CONTENT_TYPES: Record<string, string> = {
   "SHA256SUMS.sig": "application/pgp-signature",
 };
 
-/** The names /downloads serves, in the order `make release` writes them. */
-export const DOWNLOAD_NAMES: readonly string[] = Object.keys(CONTENT_TYPES);
+/** The names /downloads serves. */
+const DOWNLOAD_NAMES: readonly string[] = Object.keys(CONTENT_TYPES);
 
 /**
  * Where downloads come from without --downloads: the directory of the running binary (a compiled
