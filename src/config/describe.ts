@@ -3,6 +3,7 @@
  * variable, the value in force and where it came from. The token, the key and masked values are
  * redacted; only facts that are not secret (key algorithm, certificate dates) are shown about them.
  */
+import { certificateSubjects } from "../pki/trust.ts";
 import { bindString, type Mount } from "./mounts.ts";
 import { formatGoDuration } from "./duration.ts";
 import { EXEC_ENABLED_VARIABLE } from "./init-policy.ts";
@@ -27,12 +28,24 @@ export function describeConfig(c: LauncherConfig): Array<[string, string]> {
         : "not set",
     ],
     ["SPACELIFT_POOL_PRIVATE_KEY", creds ? `${REDACTED}; ${creds.key.description} (${creds.key.format})` : "not set"],
+    // The file forms: only their path is shown, never what they hold.
+    ...(["SPACELIFT_TOKEN_FILE", "SPACELIFT_POOL_PRIVATE_KEY_FILE"] as const)
+      .filter((name) => set.has(name))
+      .map((name): [string, string] => [name, "set (its content is what the variable above shows)"]),
     [
       "SPACELIFT_WORKER_COMMS_PROTOCOL",
       src("SPACELIFT_WORKER_COMMS_PROTOCOL", c.comms.protocol, creds?.token.broker ? "default: the token has a broker" : "default: no broker in the token"),
     ],
     ["SPACELIFT_WORKER_COMMS_URL", c.comms.url === undefined ? "not set" : src("SPACELIFT_WORKER_COMMS_URL", c.comms.url, "from the token")],
     ["SPACELIFT_WORKER_COMMS_INSECURE_HTTP", src("SPACELIFT_WORKER_COMMS_INSECURE_HTTP", String(c.comms.insecureHttp))],
+    ["SPACELIFT_ADDITIONAL_CA_CERTIFICATES_FILE", none("SPACELIFT_ADDITIONAL_CA_CERTIFICATES_FILE", c.trust.additionalCasFile)],
+    [
+      "additional CA certificates",
+      c.trust.additionalCas.length === 0 ? "none" : `${c.trust.additionalCas.length}: ${certificateSubjects(c.trust.additionalCas).join("; ")}`,
+    ],
+    ["HTTPS_PROXY", c.proxy.https ? `${c.proxy.https.shown}${c.proxy.https.variable === "HTTPS_PROXY" ? "" : ` (from ${c.proxy.https.variable})`}` : "not set"],
+    ["HTTP_PROXY", c.proxy.http ? `${c.proxy.http.shown}${c.proxy.http.variable === "HTTP_PROXY" ? "" : ` (from ${c.proxy.http.variable})`}` : "not set"],
+    ["NO_PROXY", c.proxy.noProxy.variable === undefined ? "not set" : `${c.proxy.noProxy.entries.length} entr${c.proxy.noProxy.entries.length === 1 ? "y" : "ies"}${c.proxy.noProxy.variable === "NO_PROXY" ? "" : ` (from ${c.proxy.noProxy.variable})`}`],
     ["DOCKER_HOST", src("DOCKER_HOST", c.docker.host.url)],
     ["SPACELIFT_LAUNCHER_SCRATCH_DIR", src("SPACELIFT_LAUNCHER_SCRATCH_DIR", c.scratchDir)],
     ["SPACELIFT_DOCKER_CONFIG_DIR", none("SPACELIFT_DOCKER_CONFIG_DIR", c.docker.configDir, "not set (anonymous pulls)")],

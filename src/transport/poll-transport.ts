@@ -29,13 +29,17 @@ import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from "./backoff.ts"
 import { DownlinkReceiver } from "./downlink.ts";
 import { Emitter } from "./emitter.ts";
 import { FirstConnect, closedError } from "./first-connect.ts";
+import type { ProxyServer } from "../config/proxy.ts";
+import { pollRefusal, RefusalCounter } from "./refusals.ts";
 import type { Transport, TransportEvents } from "./transport.ts";
 
 export interface PollTransportOptions {
   /** Base http(s) URL of the mothership (the token's comms_url or SPACELIFT_WORKER_COMMS_URL). */
   url: string;
-  /** PEM trust anchor for an https URL (the token's CA). */
-  ca: string;
+  /** PEM trust anchors for an https URL: the token's CA and the operator's extra CAs. */
+  ca: string | readonly string[];
+  /** The proxy for the comms URL (src/transport/proxy.ts), undefined for a direct connection. */
+  proxy?: ProxyServer | undefined;
   pool: string;
   worker: string;
   signingKey: SigningKey;
@@ -59,7 +63,10 @@ interface Outgoing {
 
 type Phase = "new" | "connecting" | "connected" | "waiting" | "closed";
 
-class RequestFailed extends SpaceliftError {}
+class RequestFailed extends SpaceliftError {
+  /** Set when the mothership refused the pool's signature for good (./refusals.ts). */
+  refusal?: string;
+}
 
 export class PollTransport implements Transport {
   private readonly events: Emitter<TransportEvents>;
@@ -76,6 +83,7 @@ export class PollTransport implements Transport {
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly firstConnect = new FirstConnect();
   private readonly downlink: DownlinkReceiver;
+  private readonly refusals = new RefusalCounter();
 
   constructor(private readonly opts: PollTransportOptions) {
     this.log = opts.logger.child({ component: "poll" });
@@ -133,6 +141,7 @@ export class PollTransport implements Transport {
     const reconnect = this.everConnected;
     this.phase = "connected";
     this.attempt = 0;
+    this.refusals.connected();
     this.everConnected = true;
     this.log.info(reconnect ? "reconnected to the mothership" : "connected to the mothership", { url: this.opts.url });
     this.events.emit("connected", { reconnect });
@@ -147,6 +156,13 @@ export class PollTransport implements Transport {
     const error = errorMessage(err);
     this.session?.abort(err);
     this.session = null;
+    const refusal = err instanceof RequestFailed ? err.refusal : undefined;
+    if (refusal !== undefined && this.refusals.refused()) {
+      if (wasConnected) this.events.emit("disconnected", { error });
+      this.events.emit("refused", { reason: refusal, attempts: this.refusals.attempts });
+      void this.close(false);
+      return;
+    }
     this.phase = "waiting";
     const delay = backoffDelay(this.opts.backoff ?? DEFAULT_BACKOFF, this.attempt++);
     if (wasConnected) this.events.emit("disconnected", { error });
@@ -209,7 +225,7 @@ export class PollTransport implements Transport {
   }
 
   /** One signed request; resolves with a 2xx response, throws RequestFailed otherwise. */
-  private async request(method: "GET" | "POST", pathWithQuery: string, body: Uint8Array, signal: AbortSignal): Promise<Response> {
+  private async request(method: "GET" | "POST", pathWithQuery: string, body: Uint8Array<ArrayBuffer>, signal: AbortSignal): Promise<Response> {
     const o = this.opts;
     // The signature covers the mothership's own path, so a comms URL with a path prefix (a proxy) still verifies.
     const headers = await signRequest(o.signingKey, { method, pathWithQuery, pool: o.pool, worker: o.worker, body });
@@ -221,7 +237,9 @@ export class PollTransport implements Transport {
         headers: { ...headers, ...(method === "POST" ? { "content-type": "application/json" } : {}) },
         body: method === "POST" ? body : undefined,
         signal,
-        ...(url.protocol === "https:" ? { tls: { ca: o.ca } } : {}),
+        ...(url.protocol === "https:" ? { tls: { ca: [...(typeof o.ca === "string" ? [o.ca] : o.ca)] } } : {}),
+        // Our choice (HTTPS_PROXY and NO_PROXY as src/transport/proxy.ts reads them), not the runtime's own.
+        proxy: o.proxy ? { url: o.proxy.url, respectNoProxy: false } : false,
       });
     } catch (err) {
       throw new RequestFailed("poll-request-failed", `${method} ${url.pathname} failed: ${errorMessage(err)}`, { cause: err });
@@ -229,7 +247,9 @@ export class PollTransport implements Transport {
     if (res.ok) return res;
     const code = await errorCode(res);
     if (res.status === 401) this.log.error("the mothership refused the pool's signature", { status: res.status, code });
-    throw new RequestFailed("poll-request-refused", `${method} ${url.pathname}: HTTP ${res.status}${code ? ` (${code})` : ""}`);
+    const failed = new RequestFailed("poll-request-refused", `${method} ${url.pathname}: HTTP ${res.status}${code ? ` (${code})` : ""}`);
+    failed.refusal = pollRefusal(res.status, code);
+    throw failed;
   }
 }
 

@@ -11,6 +11,7 @@
  * them, because a broker's PUBACK is not the mothership's "stored".
  */
 import type { DownlinkMessage, UplinkMessage } from "../protocol/messages.ts";
+import type { RefusalInfo } from "./refusals.ts";
 
 export interface TransportEvents {
   /** A valid mothership -> launcher message. Invalid ones are logged by the transport and dropped. */
@@ -19,6 +20,11 @@ export interface TransportEvents {
   connected: (info: { reconnect: boolean }) => void;
   /** The connection dropped; the transport is already trying again. */
   disconnected: (info: { error: string | null }) => void;
+  /**
+   * The mothership refused the pool's credentials MAX_REFUSALS times in a row (a reset or deleted
+   * pool, ./refusals.ts). The transport has closed itself; the launcher exits EXIT_CREDENTIALS_REFUSED.
+   */
+  refused: (info: RefusalInfo) => void;
 }
 
 export interface Transport {

@@ -9,6 +9,7 @@ import type { Logger } from "../../log/logger.ts";
 import { decryptRun } from "../../protocol/envelope.ts";
 import { makeMessage, type DownlinkMessage, type UplinkMessage } from "../../protocol/messages.ts";
 import type { RunSpec } from "../../protocol/run-spec.ts";
+import { EXIT_CREDENTIALS_REFUSED, type RefusalInfo } from "../../transport/refusals.ts";
 import type { Transport } from "../../transport/transport.ts";
 import type { AbortReason, RunExecutor, RunResult, RunSink } from "../run-executor.ts";
 import type { DockerHealth } from "./docker-health.ts";
@@ -39,8 +40,11 @@ export interface AgentOptions {
   goodbyeTimeoutMs?: number;
 }
 
-/** 0: orderly exit (drain, cycle, spot); 1: the third signal, out at once. */
-export type AgentExit = 0 | 1;
+/**
+ * 0: orderly exit (drain, cycle, spot); 1: the third signal, out at once; 77 (EXIT_CREDENTIALS_REFUSED):
+ * the mothership keeps refusing the pool's certificate (a reset or deleted pool), a new token is needed.
+ */
+export type AgentExit = 0 | 1 | typeof EXIT_CREDENTIALS_REFUSED;
 
 export class Agent {
   private state: WorkerState = INITIAL_STATE;
@@ -54,6 +58,7 @@ export class Agent {
   private running: { run: string; controller: AbortController } | null = null;
   private exited: ((code: AgentExit) => void) | null = null;
   private readonly connectAbort = new AbortController();
+  private refused = false;
 
   constructor(private readonly opts: AgentOptions) {
     this.log = opts.logger.child({ worker: opts.worker });
@@ -62,6 +67,7 @@ export class Agent {
     this.shipper = new LogShipper(opts.spool, { send: (m) => this.transport.send(m) }, this.log);
     this.transport.on("message", (m) => this.enqueue(() => this.onMessage(m)));
     this.transport.on("disconnected", () => this.shipper.setOnline(false));
+    this.transport.on("refused", (info) => this.enqueue(() => this.credentialsRefused(info)));
     // A change goes out at once, not at the next interval: the mothership stops (or resumes) scheduling here.
     opts.dockerHealth?.onChange(() => {
       if (this.heartbeat) this.sendHeartbeat();
@@ -79,7 +85,7 @@ export class Agent {
     try {
       await this.transport.connect(this.connectAbort.signal);
     } catch (err) {
-      if (!(err instanceof SpaceliftError) || this.state.kind !== "exited") throw err;
+      if (!(err instanceof SpaceliftError) || (this.state.kind !== "exited" && !this.refused)) throw err;
     }
     return done;
   }
@@ -293,6 +299,24 @@ export class Agent {
     if (result.reason === "system-error") await this.opts.dockerHealth?.probe();
     await this.finishRun(result.run, { exit_code: result.exitCode, reason: result.reason, last_seq: result.lastSeq });
     this.apply({ type: "run-finished", run: result.run });
+  }
+
+  /**
+   * The token is dead (the transport has closed itself): say so in one line and leave, so that whatever
+   * supervises the launcher replaces it. A run in progress is stopped; the next launcher on this scratch
+   * dir reports it as crashed and removes its container.
+   */
+  private async credentialsRefused(info: RefusalInfo): Promise<void> {
+    this.refused = true;
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.connectAbort.abort();
+    this.log.error(
+      "the mothership refused this pool's certificate: the pool's credentials were reset or the pool was deleted; give this launcher the new token and key (mothership pool reset) and start it again",
+      { reason: info.reason, attempts: info.attempts, exit_code: EXIT_CREDENTIALS_REFUSED },
+    );
+    this.running?.controller.abort("launcher-stopping" satisfies AbortReason);
+    await this.transport.close(false);
+    this.exited?.(EXIT_CREDENTIALS_REFUSED);
   }
 
   private async leave(immediate: boolean): Promise<void> {

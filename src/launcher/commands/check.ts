@@ -3,10 +3,11 @@
  * durations, policy, ...) and Docker reachability, then prints the effective configuration with secrets
  * redacted. Exits 0 only when everything is valid. Every problem is one line naming the variable.
  */
-import { ConfigError, describeConfig, formatProblem, loadLauncherConfig, unknownVariables } from "../../config/launcher-config.ts";
+import { ConfigError, describeConfig, formatProblem, loadLauncherConfig, unknownVariables, type LauncherConfig } from "../../config/launcher-config.ts";
 import { parseDockerHost, type DockerHost } from "../../config/values.ts";
 import { createDockerClient } from "../../docker/client.ts";
 import { errorMessage } from "../../errors.ts";
+import { proxyFor } from "../../transport/proxy.ts";
 import type { Io } from "../main.ts";
 
 const DOCKER_CHECK_TIMEOUT_MS = 5_000;
@@ -39,12 +40,28 @@ export async function checkCommand(_args: string[], env: Record<string, string |
   const ok = probe.problems.length === 0;
   const dockerLine = probe.line;
 
-  const rows: Array<[string, string]> = [...describeConfig(config), ["Docker", dockerLine]];
+  const rows: Array<[string, string]> = [...describeConfig(config), ...connectionRows(config), ["Docker", dockerLine]];
   const width = Math.max(...rows.map(([k]) => k.length));
   io.stdout("effective configuration:\n");
   for (const [k, v] of rows) io.stdout(`  ${k.padEnd(width)}  ${v}\n`);
   io.stdout(ok ? "configuration valid\n" : "configuration NOT valid\n");
   return ok ? 0 : 1;
+}
+
+/** Which proxy each of the launcher's connections will use (HTTPS_PROXY, HTTP_PROXY, NO_PROXY). */
+function connectionRows(config: LauncherConfig): Array<[string, string]> {
+  const via = (target: string): string => {
+    const proxy = proxyFor(config.proxy, new URL(target));
+    if (proxy) return `${target} through proxy ${proxy.shown} (${proxy.variable})`;
+    const chosen = /^(https|mqtts):/.test(target) ? config.proxy.https : config.proxy.http;
+    return `${target} direct${chosen ? ` (${config.proxy.noProxy.variable ?? "NO_PROXY"} matches)` : ""}`;
+  };
+  const rows: Array<[string, string]> = [];
+  const broker = config.credentials?.token.broker?.endpoint;
+  if (config.comms.protocol === "mqtt" && broker) rows.push(["connection to the broker", via(broker)]);
+  if (config.comms.protocol === "poll" && config.comms.url) rows.push(["connection to the mothership", via(config.comms.url)]);
+  rows.push(["connection to Docker", `${config.docker.host.url} direct (proxies never apply)`]);
+  return rows;
 }
 
 function dockerHostOf(env: Record<string, string | undefined>): DockerHost | undefined {

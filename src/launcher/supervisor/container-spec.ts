@@ -24,6 +24,7 @@ import type { ContainerSpec, ImageInfo, Mount } from "../../docker/types.ts";
 import { isReadOnlyRun, runSecrets, type RunSpec } from "../../protocol/run-spec.ts";
 import { RUN_AS_PATTERN, type WorkerInstructions } from "../../protocol/worker-instructions.ts";
 import { runLabels, type LabelOwner } from "./labels.ts";
+import { RUN_CA_MOUNT, runCaEnvironment, runCaHostDir } from "./run-ca-bundle.ts";
 import { BUNDLE_MOUNT, bundleCommand, type WorkerBundle } from "./worker-bundle.ts";
 
 const WORKSPACE_MOUNT = "/mnt/workspace";
@@ -31,7 +32,8 @@ const WORKSPACE_MOUNT = "/mnt/workspace";
 export interface ContainerSpecInput {
   spec: RunSpec;
   image: string;
-  config: Pick<LauncherConfig, "runEnv" | "mounts" | "docker">;
+  /** `trust` and `scratchDir`: the extra CA certificates given to runs (./run-ca-bundle.ts). */
+  config: Pick<LauncherConfig, "runEnv" | "mounts" | "docker"> & Partial<Pick<LauncherConfig, "trust" | "scratchDir">>;
   owner: LabelOwner;
   bundle: WorkerBundle;
   workspaceHostDir: string;
@@ -74,22 +76,26 @@ export function runContainerSpec(input: ContainerSpecInput): ContainerSpec {
   const { spec, config } = input;
   const kind = runKind(spec);
   const launcherEnv = environmentForRun(config.runEnv, kind);
-  const env: Record<string, string> = { ...launcherEnv.env };
+  // The CA variables first: whatever the operator or the run sets under the same name wins.
+  const withCas = (config.trust?.additionalCas.length ?? 0) > 0 && config.scratchDir !== undefined;
+  const env: Record<string, string> = { ...(withCas ? runCaEnvironment() : {}), ...launcherEnv.env };
   for (const variable of spec.environment) if (!variable.secret) env[variable.name] = variable.value;
 
   const extra = [...config.mounts.allRuns, ...(kind === "readonly" ? config.mounts.readOnlyRuns : config.mounts.writeRuns)];
   const mounts: Mount[] = [
     { host: input.workspaceHostDir, container: WORKSPACE_MOUNT, readOnly: false },
     { host: input.bundle.hostDir, container: BUNDLE_MOUNT, readOnly: true },
+    ...(withCas ? [{ host: runCaHostDir(config.scratchDir!), container: RUN_CA_MOUNT, readOnly: true }] : []),
   ];
   for (const m of extra) {
     // The configuration normalizes already; the guard does not rely on it, and Docker gets what was checked.
     const host = normalizeMountPath(m.source);
     const container = normalizeMountPath(m.target);
-    if (isInside(container, BUNDLE_MOUNT) || container === WORKSPACE_MOUNT) {
+    const covered = isInside(container, BUNDLE_MOUNT) ? BUNDLE_MOUNT : container === WORKSPACE_MOUNT ? WORKSPACE_MOUNT : withCas && isInside(container, RUN_CA_MOUNT) ? RUN_CA_MOUNT : undefined;
+    if (covered !== undefined) {
       throw new SpaceliftError(
         "container-spec-invalid",
-        `the extra mount ${host}:${container} would cover ${isInside(container, BUNDLE_MOUNT) ? BUNDLE_MOUNT : WORKSPACE_MOUNT}, which the launcher mounts itself; choose another container path`,
+        `the extra mount ${host}:${container} would cover ${covered}, which the launcher mounts itself; choose another container path`,
       );
     }
     mounts.push({ host, container, readOnly: m.readOnly });
