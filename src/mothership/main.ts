@@ -27,6 +27,8 @@ Server:
       defaults: --data ./mothership-data, --http 127.0.0.1:8080, --mqtt 127.0.0.1:8883,
                 --max-log-chunk-bytes 256KiB, --max-run-log-bytes 512MiB (a run over it is stopped),
                 --downloads: the binary's own directory when it holds SHA256SUMS (served at /downloads/)
+      --http-plain serves plain HTTP behind a TLS-terminating proxy and needs --comms-url, the URL
+      launchers reach that proxy at (an http:// one is warned about: see docs/security.md)
 
 Client (talks to the HTTP API; --url/MOTHERSHIP_URL, --token-file PATH/MOTHERSHIP_TOKEN, --ca/MOTHERSHIP_CA,
 or --data DIR of a local mothership for all three; without a CA, ./mothership-data/ca/ca.crt if present.
@@ -46,17 +48,17 @@ or --data DIR of a local mothership for all three; without a CA, ./mothership-da
   mothership run list [--stack ID] [--pool ID] [--state S | --active] | show ID | logs ID [--follow] | cancel ID
   mothership version
 List and show commands take --json.
-`;
 
 Offline (the mothership stopped):
   mothership secrets rotate-key [--data DIR]   re-encrypts every stack secret value under a new key
                                                in DIR/secrets.key; safe to run again after a crash
+`;
 
 const CLIENT_FLAGS = ["url", "token", "token-file", "ca", "data"];
 const SPECS: Record<string, { values: string[]; switches: string[] }> = {
   serve: SERVE_FLAGS,
-  pool: { values: [...CLIENT_FLAGS, "name", "csr", "description"], switches: ["json"] },
   secrets: SECRETS_FLAGS,
+  pool: { values: [...CLIENT_FLAGS, "name", "csr", "description"], switches: ["json"] },
   worker: { values: [...CLIENT_FLAGS, "pool", "tag"], switches: ["json"] },
   stack: { values: [...CLIENT_FLAGS, "name", "pool", "image", "env", "secret", "secret-file", "secret-stdin", "phase", "repository", "branch", "vcs-pool", "label"], switches: ["json"] },
   run: { values: [...CLIENT_FLAGS, "type", "stack", "pool", "state", "commit", "branch", "metadata", "metadata-file"], switches: ["json", "wait", "follow", "active"] },
@@ -107,8 +109,8 @@ async function main(argv: string[], env: Record<string, string | undefined>, io:
   const [sub, ...more] = rest;
   if (!sub) throw usageError(`${group} needs a command; see mothership --help`);
   const a = parseArgs(more, { values: spec.values, switches: spec.switches });
-  const tokenFile = flag(a, "token-file");
   if (group === "secrets") return secretsCommand(sub, a, io);
+  const tokenFile = flag(a, "token-file");
   if (flag(a, "token") !== undefined) {
     if (tokenFile !== undefined) throw usageError("give the admin token once: --token-file PATH or --token, not both");
     io.err(printable(TOKEN_ON_ARGV_WARNING));
