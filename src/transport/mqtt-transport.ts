@@ -14,12 +14,17 @@ import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from "./backoff.ts"
 import { DownlinkReceiver } from "./downlink.ts";
 import { Emitter } from "./emitter.ts";
 import { FirstConnect, closedError } from "./first-connect.ts";
+import type { ProxyServer } from "../config/proxy.ts";
+import { mqttRefusal, RefusalCounter } from "./refusals.ts";
 import type { Transport, TransportEvents } from "./transport.ts";
 
 export interface MqttTransportOptions {
   /** `mqtts://host:port` (the token's broker endpoint). */
   endpoint: string;
-  tls: { cert: string; key: string; ca: string; servername?: string };
+  /** `ca`: the token's CA, plus the operator's extra CAs (a broker certificate from a corporate CA). */
+  tls: { cert: string; key: string; ca: string | readonly string[]; servername?: string };
+  /** An HTTPS_PROXY to reach the broker through (src/transport/proxy.ts); TLS runs end to end inside its tunnel. */
+  proxy?: ProxyServer | undefined;
   /** `<pool>.<worker>` (mqttClientId): one connection per worker, and the broker's session identity. */
   clientId: string;
   /** Where the mothership writes to this worker. */
@@ -62,6 +67,7 @@ export class MqttTransport implements Transport {
   private everConnected = false;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly firstConnect = new FirstConnect();
+  private readonly refusals = new RefusalCounter();
   private readonly downlink: DownlinkReceiver;
 
   constructor(private readonly opts: MqttTransportOptions) {
@@ -125,7 +131,7 @@ export class MqttTransport implements Transport {
       clientId: o.clientId,
       cert: o.tls.cert,
       key: o.tls.key,
-      ca: o.tls.ca,
+      ca: typeof o.tls.ca === "string" ? o.tls.ca : [...o.tls.ca],
       servername: o.tls.servername,
       rejectUnauthorized: true,
       protocolVersion: 4,
@@ -137,8 +143,10 @@ export class MqttTransport implements Transport {
     });
     this.client = client;
     let lastError: string | null = null;
+    let refusal: string | undefined;
     client.on("error", (err) => {
       lastError = errorMessage(err);
+      refusal = mqttRefusal(err) ?? refusal;
       this.log.warn("broker connection error", { endpoint: o.endpoint, error: lastError });
     });
     client.on("message", (topic, payload) => {
@@ -161,7 +169,7 @@ export class MqttTransport implements Transport {
       if (generation !== this.generation) return;
       client.removeAllListeners("message");
       client.end(true);
-      this.onDropped(lastError);
+      this.onDropped(lastError, refusal);
     });
   }
 
@@ -169,6 +177,7 @@ export class MqttTransport implements Transport {
     const reconnect = this.everConnected;
     this.phase = "connected";
     this.attempt = 0;
+    this.refusals.connected();
     this.everConnected = true;
     this.log.info(reconnect ? "reconnected to the broker" : "connected to the broker", { endpoint: this.opts.endpoint });
     const greeting = this.opts.greeting();
@@ -178,9 +187,15 @@ export class MqttTransport implements Transport {
     this.firstConnect.connected();
   }
 
-  private onDropped(error: string | null): void {
+  private onDropped(error: string | null, refusal?: string): void {
     if (this.phase === "closed") return;
     const wasConnected = this.phase === "connected";
+    if (refusal !== undefined && this.refusals.refused()) {
+      if (wasConnected) this.events.emit("disconnected", { error });
+      this.events.emit("refused", { reason: refusal, attempts: this.refusals.attempts });
+      void this.close(false);
+      return;
+    }
     // What the old connection did not get acknowledged goes out again on the next one.
     this.queue = this.queue.filter((item) => !item.greeting);
     for (const item of this.queue) item.sentOn = 0;

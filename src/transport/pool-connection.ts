@@ -9,6 +9,8 @@ import type { UplinkMessage } from "../protocol/messages.ts";
 import { mqttClientId, readonlyTopic, writeonlyTopic } from "../protocol/topics.ts";
 import type { PoolToken } from "../pki/token.ts";
 import { SpaceliftError } from "../errors.ts";
+import type { ProxySettings } from "../config/proxy.ts";
+import { proxyFor } from "./proxy.ts";
 import type { BackoffPolicy } from "./backoff.ts";
 import { MqttTransport } from "./mqtt-transport.ts";
 import { PollTransport } from "./poll-transport.ts";
@@ -26,6 +28,10 @@ export interface PoolConnectionOptions {
   will: UplinkMessage;
   logger: Logger;
   backoff?: BackoffPolicy;
+  /** The operator's extra CA certificates (PEM), trusted besides the token's CA for the broker's certificate. */
+  additionalCas?: readonly string[];
+  /** HTTPS_PROXY/NO_PROXY: whether the broker is reached through a CONNECT tunnel. */
+  proxy?: ProxySettings;
 }
 
 export function poolMqttTransport(o: PoolConnectionOptions): MqttTransport {
@@ -33,7 +39,8 @@ export function poolMqttTransport(o: PoolConnectionOptions): MqttTransport {
   if (!broker) throw new SpaceliftError("transport-no-broker", "the pool token names no MQTT broker; use SPACELIFT_WORKER_COMMS_PROTOCOL=poll");
   return new MqttTransport({
     endpoint: broker.endpoint,
-    tls: { cert: o.token.certificate, key: o.keyPem, ca: o.token.ca },
+    tls: { cert: o.token.certificate, key: o.keyPem, ca: [o.token.ca, ...(o.additionalCas ?? [])] },
+    proxy: o.proxy ? proxyFor(o.proxy, new URL(broker.endpoint)) : undefined,
     clientId: mqttClientId(o.token.pool, o.worker),
     subscribeTopic: readonlyTopic(broker.namespace, o.token.pool, o.worker),
     publishTopic: writeonlyTopic(broker.namespace, o.token.pool, o.worker),
@@ -55,12 +62,17 @@ export interface PoolPollOptions {
   logger: Logger;
   backoff?: BackoffPolicy;
   pollWaitSeconds?: number;
+  /** The operator's extra CA certificates (PEM), trusted besides the token's CA for an https comms URL. */
+  additionalCas?: readonly string[];
+  /** HTTPS_PROXY/HTTP_PROXY/NO_PROXY: whether the comms URL is reached through a proxy. */
+  proxy?: ProxySettings;
 }
 
 export function poolPollTransport(o: PoolPollOptions): PollTransport {
   return new PollTransport({
     url: o.url,
-    ca: o.token.ca,
+    ca: [o.token.ca, ...(o.additionalCas ?? [])],
+    proxy: o.proxy ? proxyFor(o.proxy, new URL(o.url)) : undefined,
     pool: o.token.pool,
     worker: o.worker,
     signingKey: o.signingKey,

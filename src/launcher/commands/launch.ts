@@ -12,6 +12,7 @@ import { importRunDecryptionKey } from "../../protocol/envelope.ts";
 import type { UplinkMessage } from "../../protocol/messages.ts";
 import { importSigningKey } from "../../protocol/poll.ts";
 import { poolMqttTransport, poolPollTransport } from "../../transport/pool-connection.ts";
+import { proxyFor } from "../../transport/proxy.ts";
 import type { Transport } from "../../transport/transport.ts";
 import { buildInfo } from "../../version.ts";
 import { Agent } from "../agent/agent.ts";
@@ -22,6 +23,7 @@ import { SpotWatcher } from "../agent/spot-watcher.ts";
 import { chooseWorkerId } from "../agent/worker-id.ts";
 import { createInitPolicy } from "../init-policy/check.ts";
 import type { Io } from "../main.ts";
+import { writeRunCaFiles } from "../supervisor/run-ca-bundle.ts";
 import { launcherIdentity } from "../supervisor/launcher-identity.ts";
 import { createRunSupervisor } from "../supervisor/run-supervisor.ts";
 
@@ -48,6 +50,7 @@ export async function launchCommand(_args: string[], env: Record<string, string 
     io.stderr(`spacelift-launcher: ${errorMessage(err)}\n`);
     return 1;
   }
+  await writeRunCaFiles(config.scratchDir, config.trust.additionalCas);
   const launcherId = launcherIdentity(config.scratchDir);
   const spool = await LogSpool.open(join(config.scratchDir, "spool"), logger);
   const identity = chooseWorkerId(spool.list());
@@ -74,11 +77,19 @@ export async function launchCommand(_args: string[], env: Record<string, string 
   const decryptionKey = await importRunDecryptionKey(new Uint8Array(credentials.key.keyObject.export({ type: "pkcs8", format: "der" })));
   const commsUrl = config.comms.url ?? credentials.token.comms_url;
   const signingKey = config.comms.protocol === "poll" ? await importSigningKey(credentials.key.keyObject) : null;
-  log.info("comms", { protocol: config.comms.protocol, ...(signingKey ? { url: commsUrl } : { broker: credentials.token.broker?.endpoint }) });
+  const target = signingKey ? commsUrl : credentials.token.broker?.endpoint;
+  const proxy = target === undefined ? undefined : proxyFor(config.proxy, new URL(target));
+  log.info("comms", {
+    protocol: config.comms.protocol,
+    ...(signingKey ? { url: commsUrl } : { broker: target }),
+    proxy: proxy ? `${proxy.shown} (${proxy.variable})` : "none",
+    additional_cas: config.trust.additionalCas.length,
+  });
+  const network = { additionalCas: config.trust.additionalCas, proxy: config.proxy };
   const transport = (hooks: { greeting: () => UplinkMessage; will: UplinkMessage }): Transport =>
     signingKey
-      ? poolPollTransport({ token: credentials.token, url: commsUrl, signingKey, worker, greeting: hooks.greeting, logger })
-      : poolMqttTransport({ token: credentials.token, keyPem: credentials.key.pem, worker, ...hooks, logger });
+      ? poolPollTransport({ token: credentials.token, url: commsUrl, signingKey, worker, greeting: hooks.greeting, logger, ...network })
+      : poolMqttTransport({ token: credentials.token, keyPem: credentials.key.pem, worker, ...hooks, logger, ...network });
 
   const agent = new Agent({
     worker,
