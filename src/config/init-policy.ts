@@ -8,7 +8,8 @@
  * without it, and a call to it is reported at its file:line:col with the variable to set.
  */
 import { readFileSync } from "node:fs";
-import { compilePolicy, PolicyError, type CompiledPolicy, type PolicyErrorDetail } from "../policy/index.ts";
+import type * as PolicyEngine from "../policy/index.ts";
+import type { CompiledPolicy, PolicyErrorDetail } from "../policy/index.ts";
 import { fail, ok, type ParseResult } from "./parse-result.ts";
 import { parseReadableFile } from "./values.ts";
 
@@ -72,6 +73,9 @@ class InitializationPolicyFailure {
 }
 
 function tryCompile(source: string, path: string, hosts: string[]): CompiledPolicy | InitializationPolicyFailure {
+  // The Rego engine is loaded only when a policy is configured: ~6 MB resident that a launcher without
+  // one never pays (docs/performance.md). Synchronous, as configuration loading is.
+  const { compilePolicy, PolicyError } = require("../policy/index.ts") as typeof PolicyEngine;
   try {
     return compilePolicy(source, path, hosts);
   } catch (err) {

@@ -1,8 +1,12 @@
 /**
  * HTTP to the Docker Engine over its unix socket (or tcp://host:port) with the real undici.
- * NOTE: `undici/index.js`, not `undici` — under Bun the bare name is Bun's shim, which ignores socketPath.
+ * NOTE: never the bare name `undici` — under Bun that is Bun's shim, which ignores socketPath. Only the two
+ * parts used are loaded, the connection pool and the promise `request`: undici's entry point (fetch,
+ * WebSocket, caches, mocks) costs the launcher about 7 MB more resident memory (docs/performance.md).
  */
-import { Pool } from "undici/index.js";
+import type { Pool as UndiciPool } from "undici/index.js";
+import Pool from "undici/lib/dispatcher/pool.js";
+import undiciRequest from "undici/lib/api/api-request.js";
 import type { Duplex, Readable } from "node:stream";
 import { DockerError, daemonMessage, errorFromStatus, errorFromTransport } from "./errors.ts";
 import { hijack } from "./hijack.ts";
@@ -59,7 +63,7 @@ export interface Response {
 
 export class DockerHttp {
   readonly endpoint: Endpoint;
-  private readonly client: Pool;
+  private readonly client: UndiciPool;
   private readonly options: TransportOptions;
 
   constructor(endpoint: Endpoint, options: TransportOptions) {
@@ -84,7 +88,7 @@ export class DockerHttp {
     }
     const idle = opts.idleTimeoutMs ?? (opts.streaming ? 0 : this.options.idleTimeoutMs);
     try {
-      const res = await this.client.request({
+      const res = await undiciRequest.call(this.client, {
         path: withQuery(path, opts.query),
         method: opts.method ?? "GET",
         headers,

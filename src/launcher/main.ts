@@ -6,7 +6,6 @@
  *   spacelift-launcher version    print version, commit and target
  * This file only dispatches; each command builds its own dependencies. Errors become exit codes here.
  */
-import "reflect-metadata";
 import { errorMessage } from "../errors.ts";
 import { versionLine } from "../version.ts";
 

@@ -10,7 +10,7 @@
  * Every decryption failure (tampering, another pool's key, garbage) is one SpaceliftError with a
  * stable code; the caller rejects the run and executes nothing.
  */
-import { X509Certificate } from "@peculiar/x509";
+import { X509Certificate } from "node:crypto";
 import { SpaceliftError } from "../errors.ts";
 import { parseRunSpec, type RunSpec } from "./run-spec.ts";
 
@@ -38,27 +38,32 @@ function unb64url(text: string, what: string): Uint8Array<ArrayBuffer> {
   return new Uint8Array(Buffer.from(text, "base64url"));
 }
 
-/** The certificate's public key, imported for encryption. RSA and EC P-256/P-384 only. */
+/**
+ * The certificate's public key, imported for encryption. RSA and EC P-256/P-384 only. node:crypto parses
+ * the certificate: @peculiar/x509 would load its ASN.1 schemas into every launcher only for this function,
+ * which the launcher never calls (docs/performance.md).
+ */
 async function recipientFromCertificate(certPem: string): Promise<Recipient> {
-  let cert: X509Certificate;
+  let publicKey: X509Certificate["publicKey"];
   try {
-    cert = new X509Certificate(certPem);
+    publicKey = new X509Certificate(certPem).publicKey;
   } catch (err) {
     return fail("envelope-unsupported", "the pool certificate cannot be parsed", err);
   }
-  const spki = new Uint8Array(cert.publicKey.rawData);
-  const alg = cert.publicKey.algorithm as { name: string; namedCurve?: string };
-  if (alg.name.startsWith("RSA")) {
+  const spki = new Uint8Array(publicKey.export({ type: "spki", format: "der" }));
+  const type = publicKey.asymmetricKeyType ?? "unknown";
+  if (type === "rsa" || type === "rsa-pss") {
     const key = await crypto.subtle.importKey("spki", spki, { name: "RSA-OAEP", hash: "SHA-256" }, false, ["encrypt", "wrapKey"]);
     return { kind: "rsa", key };
   }
-  if (alg.name === "ECDSA" || alg.name === "ECDH") {
-    const curve = alg.namedCurve;
-    if (curve !== "P-256" && curve !== "P-384") return fail("envelope-unsupported", `EC curve ${String(curve)} is not supported`);
+  if (type === "ec") {
+    const named = publicKey.asymmetricKeyDetails?.namedCurve;
+    const curve = named === "prime256v1" || named === "P-256" ? "P-256" : named === "secp384r1" || named === "P-384" ? "P-384" : undefined;
+    if (curve === undefined) return fail("envelope-unsupported", `EC curve ${String(named)} is not supported`);
     const key = await crypto.subtle.importKey("spki", spki, { name: "ECDH", namedCurve: curve }, true, []);
     return { kind: "ec", key, curve };
   }
-  return fail("envelope-unsupported", `pool key algorithm ${alg.name} is not supported (use RSA or EC P-256/P-384)`);
+  return fail("envelope-unsupported", `pool key algorithm ${type} is not supported (use RSA or EC P-256/P-384)`);
 }
 
 /**

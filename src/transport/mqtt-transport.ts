@@ -5,7 +5,9 @@
  * fleet back in lock step). Every connection attempt is a fresh client; what it did not get
  * acknowledged is carried over to the next one, so `send` is at-least-once across reconnects.
  */
-import mqtt, { type MqttClient } from "mqtt";
+import type { IClientOptions, MqttClient } from "mqtt";
+import type * as MqttClientModule from "mqtt/lib/client";
+import type * as MqttTlsModule from "mqtt/lib/connect/tls";
 import { errorMessage } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
 import type { DownlinkVerifier } from "../protocol/downlink-signature.ts";
@@ -17,6 +19,13 @@ import { FirstConnect, closedError } from "./first-connect.ts";
 import type { ProxyServer } from "../config/proxy.ts";
 import { mqttRefusal, RefusalCounter } from "./refusals.ts";
 import type { Transport, TransportEvents } from "./transport.ts";
+
+// The client and its TLS connector only: MQTT.js's entry point also loads the WebSocket, TCP and
+// mini-program connectors and the URL parsing that a launcher never uses (docs/performance.md).
+// require, not import: these files set `exports.default`, which Bun's bundler and its runtime read
+// differently for a default import.
+const { default: MqttClientClass } = require("mqtt/lib/client") as typeof MqttClientModule;
+const { default: buildTlsStream } = require("mqtt/lib/connect/tls") as typeof MqttTlsModule;
 
 export interface MqttTransportOptions {
   /** `mqtts://host:port` (the token's broker endpoint). */
@@ -124,8 +133,10 @@ export class MqttTransport implements Transport {
     const o = this.opts;
     // Host and port, not the URL string: mqtt.js would parse a string with the deprecated url.parse().
     const url = new URL(o.endpoint);
-    const client = mqtt.connect({
-      protocol: url.protocol === "mqtt:" ? "mqtt" : "mqtts",
+    // Always TLS: the pool certificate is the worker's identity (an mqtt:// endpoint gets TLS too, as
+    // MQTT.js's own connect() does when given a certificate).
+    const options: IClientOptions = {
+      protocol: "mqtts",
       hostname: url.hostname.replace(/^\[|\]$/g, ""),
       port: Number(url.port || (url.protocol === "mqtt:" ? 1883 : 8883)),
       clientId: o.clientId,
@@ -135,12 +146,16 @@ export class MqttTransport implements Transport {
       servername: o.tls.servername,
       rejectUnauthorized: true,
       protocolVersion: 4,
+      // Without it mqtt-packet pre-builds a 2-byte buffer for each of the 65,536 packet ids on the first
+      // write and keeps them all: ~4 MB resident for the launcher's life (docs/performance.md).
+      writeCache: false,
       clean: true,
       reconnectPeriod: 0,
       connectTimeout: o.connectTimeoutMs ?? 10_000,
       keepalive: o.keepaliveSeconds ?? 30,
       will: { topic: o.publishTopic, payload: Buffer.from(encodeMessage(o.will)), qos: 1, retain: false },
-    });
+    };
+    const client = new MqttClientClass((c) => buildTlsStream(c, options), options);
     this.client = client;
     let lastError: string | null = null;
     let refusal: string | undefined;

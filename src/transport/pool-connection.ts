@@ -12,8 +12,10 @@ import { SpaceliftError } from "../errors.ts";
 import type { ProxySettings } from "../config/proxy.ts";
 import { proxyFor } from "./proxy.ts";
 import type { BackoffPolicy } from "./backoff.ts";
-import { MqttTransport } from "./mqtt-transport.ts";
-import { PollTransport } from "./poll-transport.ts";
+import type * as MqttModule from "./mqtt-transport.ts";
+import type { MqttTransport } from "./mqtt-transport.ts";
+import type * as PollModule from "./poll-transport.ts";
+import type { PollTransport } from "./poll-transport.ts";
 import type { SigningKey } from "../protocol/poll.ts";
 import { DownlinkVerifier } from "../protocol/downlink-signature.ts";
 
@@ -37,6 +39,9 @@ export interface PoolConnectionOptions {
 export function poolMqttTransport(o: PoolConnectionOptions): MqttTransport {
   const broker = o.token.broker;
   if (!broker) throw new SpaceliftError("transport-no-broker", "the pool token names no MQTT broker; use SPACELIFT_WORKER_COMMS_PROTOCOL=poll");
+  // Loaded here, not at the top: a launcher uses one transport, and MQTT.js alone is ~12 MB resident
+  // (docs/performance.md). A synchronous require keeps both builders synchronous.
+  const { MqttTransport } = require("./mqtt-transport.ts") as typeof MqttModule;
   return new MqttTransport({
     endpoint: broker.endpoint,
     tls: { cert: o.token.certificate, key: o.keyPem, ca: [o.token.ca, ...(o.additionalCas ?? [])] },
@@ -69,6 +74,7 @@ export interface PoolPollOptions {
 }
 
 export function poolPollTransport(o: PoolPollOptions): PollTransport {
+  const { PollTransport } = require("./poll-transport.ts") as typeof PollModule;
   return new PollTransport({
     url: o.url,
     ca: [o.token.ca, ...(o.additionalCas ?? [])],

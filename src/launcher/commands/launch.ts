@@ -21,7 +21,6 @@ import { LogSpool } from "../agent/log-spool.ts";
 import { lockScratchDir } from "../agent/scratch-lock.ts";
 import { SpotWatcher } from "../agent/spot-watcher.ts";
 import { chooseWorkerId } from "../agent/worker-id.ts";
-import { createInitPolicy } from "../init-policy/check.ts";
 import type { Io } from "../main.ts";
 import { writeRunCaFiles } from "../supervisor/run-ca-bundle.ts";
 import { launcherIdentity } from "../supervisor/launcher-identity.ts";
@@ -68,7 +67,10 @@ export async function launchCommand(_args: string[], env: Record<string, string 
     workerId: worker,
     poolId: pool,
     launcherId,
-    initPolicy: createInitPolicy(config, logger, { stderr: io.stderr }, { env }),
+    // The policy's evaluator (and the Rego engine behind it) is loaded only when a policy is configured.
+    initPolicy: config.runInitializationPolicy
+      ? (await import("../init-policy/check.ts")).createInitPolicy(config, logger, { stderr: io.stderr }, { env })
+      : undefined,
   });
   // Asked before the first hello, so the mothership knows at once whether this launcher can run anything.
   const dockerHealth = new DockerHealth({ ping: (signal) => docker.ping(signal), endpoint: config.docker.host.url, logger: log });

@@ -9,7 +9,7 @@
  * was modified on disk is rebuilt, never mounted.
  */
 import { spawn } from "node:child_process";
-import { createReadStream, existsSync } from "node:fs";
+import { closeSync, existsSync, openSync, readSync } from "node:fs";
 import { chmod, copyFile, mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { SpaceliftError, errorMessage } from "../../errors.ts";
@@ -110,8 +110,20 @@ async function makeWritable(dir: string): Promise<void> {
 
 /** Streams the file through the hasher: the executable is ~100 MB, and the launcher's RSS must stay small. */
 async function sha256File(path: string): Promise<string> {
+  // One reused buffer, read synchronously a MiB at a time with a turn of the event loop between reads:
+  // a read stream allocates a fresh buffer per chunk, and hashing the ~110 MB executable twice at every
+  // start left ~12 MB of freed chunks resident for the launcher's whole life (docs/performance.md).
   const hasher = new Bun.CryptoHasher("sha256");
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hasher.update(chunk as Buffer);
+  const buffer = Buffer.allocUnsafe(1 << 20);
+  const fd = openSync(path, "r");
+  try {
+    for (let n = readSync(fd, buffer); n > 0; n = readSync(fd, buffer)) {
+      hasher.update(buffer.subarray(0, n));
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  } finally {
+    closeSync(fd);
+  }
   return hasher.digest("hex");
 }
 
