@@ -110,7 +110,7 @@ if [ "$docker_restart" = true ]; then
   systemctl restart docker.service
 fi
 
-# ---- credentials: the pool token and key from the secret, into a root-only file ----
+# ---- credentials: the pool token and key from the secret, into two root-only files ----
 [ -n "$SECRET_NAME" ] || fail "SECRET_NAME is empty; give the Secrets Manager secret holding SPACELIFT_TOKEN and SPACELIFT_POOL_PRIVATE_KEY"
 creds=$(secret "$SECRET_NAME") || fail "could not read the secret $SECRET_NAME from Secrets Manager"
 token=$(printf '%s' "$creds" | jq -r '.SPACELIFT_TOKEN // empty') || fail "the secret $SECRET_NAME is not a JSON object of keys and values"
@@ -118,16 +118,14 @@ key=$(printf '%s' "$creds" | jq -r '.SPACELIFT_POOL_PRIVATE_KEY // empty')
 unset creds
 [ -n "$token" ] || fail "the secret $SECRET_NAME has no SPACELIFT_TOKEN key"
 [ -n "$key" ] || fail "the secret $SECRET_NAME has no SPACELIFT_POOL_PRIVATE_KEY key"
-# A PEM pasted as is becomes base64; then both are base64 and safe in an environment file.
-case "$key" in *"-----BEGIN"*) key=$(printf '%s\n' "$key" | base64 -w 0) ;; esac
-for v in token key; do
-  [[ "${!v}" =~ ^[A-Za-z0-9+/=]+$ ]] || fail "SPACELIFT_${v/key/POOL_PRIVATE_KEY} in $SECRET_NAME is not base64"
-done
+# As they are (the key as base64 or the PEM itself): the unit hands them to the launcher as systemd
+# credentials, read through SPACELIFT_TOKEN_FILE and SPACELIFT_POOL_PRIVATE_KEY_FILE.
 install -d -m 0700 -o root -g root "$CONF_DIR"
-printf 'SPACELIFT_TOKEN=%s\nSPACELIFT_POOL_PRIVATE_KEY=%s\n' "$token" "$key" >"$CONF_DIR/credentials.env"
-chmod 0600 "$CONF_DIR/credentials.env"
+printf '%s\n' "$token" >"$CONF_DIR/token"
+printf '%s\n' "$key" >"$CONF_DIR/pool-private-key"
+chmod 0600 "$CONF_DIR/token" "$CONF_DIR/pool-private-key"
 unset token key
-log "credentials from $SECRET_NAME written to $CONF_DIR/credentials.env (0600)"
+log "credentials from $SECRET_NAME written to $CONF_DIR/token and $CONF_DIR/pool-private-key (root, 0600)"
 
 # ---- the launcher binary: downloaded, checked against SHA256SUMS (and its signature), then installed ----
 case "$(uname -m)" in
@@ -212,7 +210,7 @@ fi
 cat >"$UNIT" <<'UNIT'
 # spacelift-launcher as a systemd service. The boot script (build/user-data/) installs this file and
 # a drop-in (spacelift-launcher.service.d/10-boot.conf) with the user and the power-off policy; by hand:
-# copy it to /etc/systemd/system/, write the two environment files, `systemctl enable --now`.
+# copy it to /etc/systemd/system/, write the files it names, `systemctl enable --now`.
 # See docs/deploy/systemd.md.
 [Unit]
 Description=Spacelift launcher (private worker pool)
@@ -227,11 +225,13 @@ StartLimitBurst=5
 
 [Service]
 Type=exec
-# Configuration, then the credentials (SPACELIFT_TOKEN, SPACELIFT_POOL_PRIVATE_KEY): both files are
-# root's and 0600; systemd reads them before it drops to the service user, so the launcher's own user
-# cannot read them back from disk.
+# Configuration (no secrets) from a root-only file. The token and key stay in root's 0600 files: systemd
+# copies them into the service's private credentials directory (%d, readable only by the service's
+# user, systemd 248 or later) and the launcher reads them there, never from its environment.
 EnvironmentFile=/etc/spacelift/launcher.env
-EnvironmentFile=/etc/spacelift/credentials.env
+LoadCredential=token:/etc/spacelift/token
+LoadCredential=pool-private-key:/etc/spacelift/pool-private-key
+Environment=SPACELIFT_TOKEN_FILE=%d/token SPACELIFT_POOL_PRIVATE_KEY_FILE=%d/pool-private-key
 ExecStart=/usr/local/bin/spacelift-launcher
 # SIGTERM drains: the launcher takes no new run, lets the current one finish (at most
 # SPACELIFT_LAUNCHER_RUN_TIMEOUT, 70m by default) and leaves. The stop timeout is that plus 5 minutes

@@ -26,12 +26,23 @@ const AFTER = (dockerHost: string, stopFile: string) => `
 set -u
 out="$1"
 systemd-analyze verify /etc/systemd/system/spacelift-launcher.service >"$out/verify.out" 2>&1; echo $? >"$out/verify-exit"
-stat -c '%n %a %U' /etc/spacelift /etc/spacelift/credentials.env /etc/spacelift/launcher.env /usr/local/bin/spacelift-launcher >"$out/modes.out"
+stat -c '%n %a %U' /etc/spacelift /etc/spacelift/token /etc/spacelift/pool-private-key /etc/spacelift/launcher.env /usr/local/bin/spacelift-launcher >"$out/modes.out"
 id spacelift >"$out/id.out" 2>&1 || true
-user=$(sed -n 's/^User=//p' /etc/systemd/system/spacelift-launcher.service.d/10-boot.conf)
-# As systemd: the EnvironmentFiles read by root, then the launcher as the unit's user.
-( set -a; . /etc/spacelift/launcher.env; . /etc/spacelift/credentials.env; set +a
-  export DOCKER_HOST='${dockerHost}'
+unit=/etc/systemd/system/spacelift-launcher.service
+user=$(sed -n 's/^User=//p' "$unit.d/10-boot.conf")
+# The unit's user cannot read the credentials where the boot script left them (root's, 0600, in a 0700 dir).
+setpriv --reuid="$user" --regid="$user" --init-groups cat /etc/spacelift/token >/dev/null 2>"$out/unreadable.out"; echo $? >"$out/unreadable-exit"
+# As systemd: LoadCredential= copies each file into a directory only the unit's user reads (%d, on a
+# tmpfs here as under /run/credentials), Environment= points the launcher at it, EnvironmentFile= is read
+# by root; then the launcher runs as the unit's user.
+mount -t tmpfs -o mode=0755 tmpfs /srv
+creds=/srv/credentials/spacelift-launcher.service
+install -d -m 0500 -o "$user" -g "$user" "$creds"
+sed -n 's/^LoadCredential=\\([^:]*\\):\\(.*\\)$/\\1 \\2/p' "$unit" | while read -r name path; do install -m 0400 -o "$user" -g "$user" "$path" "$creds/$name"; done
+ls "$creds" >"$out/credentials.out"
+environment=$(sed -n 's/^Environment=//p' "$unit" | sed "s|%d|$creds|g")
+( set -a; . /etc/spacelift/launcher.env; set +a
+  export $environment DOCKER_HOST='${dockerHost}'
   exec setpriv --reuid="$user" --regid="$user" --init-groups /usr/local/bin/spacelift-launcher ) >"$out/launcher.log" 2>&1 &
 pid=$!
 for _ in $(seq 1 600); do [ -e '${stopFile}' ] && break; kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -90,11 +101,21 @@ describe.skipIf(!ready)("boot script on a throwaway root (cannot check: real EC2
     expect(world.sha256(boot.changed("/usr/local/bin/spacelift-launcher"))).toBe(world.sha256(join(world.releaseDir, LAUNCHER_NAME)));
     const modes = readFileSync(join(boot.dir, "modes.out"), "utf8");
     expect(modes).toContain("/etc/spacelift 700 root");
-    expect(modes).toContain("/etc/spacelift/credentials.env 600 root");
+    expect(modes).toContain("/etc/spacelift/token 600 root");
+    expect(modes).toContain("/etc/spacelift/pool-private-key 600 root");
     expect(modes).toContain("/etc/spacelift/launcher.env 600 root");
     expect(modes).toContain("/usr/local/bin/spacelift-launcher 755 root");
-    const credentials = readFileSync(boot.changed("/etc/spacelift/credentials.env"), "utf8");
-    expect(credentials).toBe(`SPACELIFT_TOKEN=${world.world.token}\nSPACELIFT_POOL_PRIVATE_KEY=${Buffer.from(world.key).toString("base64")}\n`);
+    // The token and key as the secret holds them, one file each, read through the _FILE variables.
+    expect(readFileSync(boot.changed("/etc/spacelift/token"), "utf8")).toBe(`${world.world.token}\n`);
+    expect(readFileSync(boot.changed("/etc/spacelift/pool-private-key"), "utf8")).toBe(`${Buffer.from(world.key).toString("base64")}\n`);
+    expect(existsSync(boot.changed("/etc/spacelift/credentials.env"))).toBe(false);
+    const env = readFileSync(boot.changed("/etc/spacelift/launcher.env"), "utf8");
+    expect(env).not.toContain("SPACELIFT_TOKEN");
+    expect(env).not.toContain("SPACELIFT_POOL_PRIVATE_KEY");
+    expect(readFileSync(join(boot.dir, "credentials.out"), "utf8")).toBe("pool-private-key\ntoken\n");
+    // The launcher's user is refused (not merely pointed at a missing file).
+    expect(readFileSync(join(boot.dir, "unreadable-exit"), "utf8").trim()).not.toBe("0");
+    expect(readFileSync(join(boot.dir, "unreadable.out"), "utf8")).toContain("Permission denied");
     // Neither the token nor the key shows in what the script printed or logged.
     const bootLog = readFileSync(boot.changed("/var/log/spacelift-boot.log"), "utf8");
     for (const text of [boot.output, bootLog]) {
@@ -111,7 +132,6 @@ describe.skipIf(!ready)("boot script on a throwaway root (cannot check: real EC2
     expect(readFileSync(boot.changed("/etc/systemd/system/spacelift-launcher.service"), "utf8")).toBe(readFileSync(join(import.meta.dir, "../../build/systemd/spacelift-launcher.service"), "utf8"));
     expect(readFileSync(join(boot.dir, "verify-exit"), "utf8").trim(), readFileSync(join(boot.dir, "verify.out"), "utf8")).toBe("0");
     // Proxy: for the launcher, whitelisted for runs, and for the Docker daemon.
-    const env = readFileSync(boot.changed("/etc/spacelift/launcher.env"), "utf8");
     expect(env).toContain("HTTPS_PROXY=http://proxy.example.com:4321\n");
     expect(env).toContain("https_proxy=http://proxy.example.com:4321\n");
     expect(env).toContain("SPACELIFT_WHITELIST_ENVS=HTTP_PROXY,http_proxy,HTTPS_PROXY,https_proxy,NO_PROXY,no_proxy\n");
@@ -130,8 +150,9 @@ describe.skipIf(!ready)("boot script on a throwaway root (cannot check: real EC2
     expect(world.imds.requests.some((r) => r.startsWith("GET /latest/meta-data/iam/security-credentials/"))).toBe(true);
   }, 180_000);
 
-  test("mothership /downloads over HTTPS (its CA from the CA secret), launcher as root: installed and registered", async () => {
+  test("mothership /downloads over HTTPS (its CA from the CA secret), key as PEM in the secret, launcher as root: installed and registered", async () => {
     const { boot, workers } = await bootAndRegister("downloads-root", {
+      SECRET_NAME: "spacelift/pool-credentials-pem",
       DOWNLOADS_URL: `${world.httpUrl()}/downloads`,
       RELEASE_PUBLIC_KEY: world.publicKey,
       ADDITIONAL_ROOT_CAS_SECRET_NAME: "spacelift/ca-certs",
@@ -142,6 +163,7 @@ describe.skipIf(!ready)("boot script on a throwaway root (cannot check: real EC2
     expect(readFileSync(join(boot.dir, "id.out"), "utf8")).toContain("no such user");
     expect(readFileSync(boot.changed("/etc/systemd/system/spacelift-launcher.service.d/10-boot.conf"), "utf8")).toContain("User=root\n");
     expect(existsSync(boot.changed("/etc/systemd/system/docker.service.d/http-proxy.conf"))).toBe(false);
+    expect(readFileSync(boot.changed("/etc/spacelift/pool-private-key"), "utf8")).toBe(`${world.key.trim()}\n`);
     expect(workers.length, readFileSync(join(boot.dir, "launcher.log"), "utf8")).toBe(1);
   }, 180_000);
 

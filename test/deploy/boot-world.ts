@@ -49,6 +49,7 @@ export class BootWorld {
     await this.upload(dir);
     this.secrets = startSecretsManager();
     this.secrets.secrets.set("spacelift/pool-credentials", JSON.stringify({ SPACELIFT_TOKEN: this.world.token, SPACELIFT_POOL_PRIVATE_KEY: Buffer.from(this.key).toString("base64") }));
+    this.secrets.secrets.set("spacelift/pool-credentials-pem", JSON.stringify({ SPACELIFT_TOKEN: this.world.token, SPACELIFT_POOL_PRIVATE_KEY: this.key }));
     const ca = readFileSync(join(this.world.data, "ca", "ca.crt"), "utf8");
     this.secrets.secrets.set("spacelift/ca-certs", Buffer.from(JSON.stringify({ caCertificates: [Buffer.from(ca).toString("base64")] })).toString("base64"));
     this.secrets.secrets.set("spacelift/userdata", '#!/bin/bash\nset -eu\necho "SPACELIFT_METADATA_custom=from-user-data" >>"$LAUNCHER_ENV_FILE"\ntouch /etc/spacelift/custom-user-data-ran\n');
