@@ -7,8 +7,9 @@
  * `<ns>/writeonly/<pool>/<worker>` and subscribes only to `<ns>/readonly/<pool>/<worker>` of its client
  * id. A packet larger than `maxPacketBytes` drops its connection before it is buffered.
  *
- * The mothership itself is not an MQTT client: it subscribes and publishes in-process.
- * `mqtt`-family imports stay in this file.
+ * The mothership itself is not an MQTT client: it subscribes and publishes in-process. Topics stay
+ * in here: the control plane hears (pool, worker, payload) and hands messages to `deliver(pool,
+ * worker, message)` (an Outbox, outbox.ts). `mqtt`-family imports of the embedded broker stay in this file.
  */
 import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client, type PublishPacket } from "aedes";
 import { createServer, type Server, type TLSSocket } from "node:tls";
@@ -16,8 +17,9 @@ import type { AddressInfo } from "node:net";
 import { SpaceliftError } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
 import { normalizeSerial } from "../pki/der.ts";
-import { allWriteonlyFilter, parseTopic, readonlyTopic, workerOfClientId, writeonlyTopic, type TopicAddress } from "../protocol/topics.ts";
+import { allWriteonlyFilter, parseTopic, readonlyTopic, workerOfClientId, writeonlyTopic } from "../protocol/topics.ts";
 import { MAX_MQTT_PACKET_BYTES, PacketSizeGuard } from "./mqtt-packet-limit.ts";
+import type { Outbox } from "./outbox.ts";
 
 export interface BrokerOptions {
   host: string;
@@ -29,15 +31,14 @@ export interface BrokerOptions {
   /** True when `serial` is the live certificate of `pool` (pool exists, serial not revoked). */
   isCertificateValid(pool: string, serial: string): boolean;
   /** Every message launchers publish on their writeonly topics, in arrival order per connection. */
-  onUplink(address: TopicAddress, payload: Buffer): void;
+  onUplink(pool: string, worker: string, payload: Buffer): void;
   /** Largest MQTT packet (remaining length) a client may send; default MAX_MQTT_PACKET_BYTES (1 MiB). */
   maxPacketBytes?: number;
   logger: Logger;
 }
 
-export interface Broker {
+export interface Broker extends Outbox {
   readonly port: number;
-  publish(topic: string, payload: string): Promise<void>;
   /** Closes every connection of `pool` (after a reset or delete its certificate is no longer valid). */
   disconnectPool(pool: string): void;
   connectedClients(): number;
@@ -135,9 +136,9 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
       allWriteonlyFilter(opts.namespace),
       (packet: AedesPublishPacket, cb: () => void) => {
         const addr = parseTopic(packet.topic);
-        if (addr && !closing) {
+        if (addr && addr.direction === "writeonly" && addr.namespace === opts.namespace && !closing) {
           try {
-            opts.onUplink(addr, Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload));
+            opts.onUplink(addr.pool, addr.worker, Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload));
           } catch (err) {
             log.error("uplink handler failed", { topic: packet.topic, error: err });
           }
@@ -181,8 +182,9 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
 
   return {
     port,
-    publish(topic, payload) {
-      const packet = { cmd: "publish", topic, payload: Buffer.from(payload), qos: 1, retain: false, dup: false } as PublishPacket;
+    deliver(pool, worker, message) {
+      const topic = readonlyTopic(opts.namespace, pool, worker);
+      const packet = { cmd: "publish", topic, payload: Buffer.from(message), qos: 1, retain: false, dup: false } as PublishPacket;
       return new Promise((resolve, reject) => aedes.publish(packet, (err) => (err ? reject(err) : resolve())));
     },
     disconnectPool(pool) {

@@ -33,7 +33,7 @@ import {
   type SignedHeaders,
   type SigningKey,
 } from "../protocol/poll.ts";
-import { isTopicLevel } from "../protocol/topics.ts";
+import { isCarrierId, type Carriers } from "./carriers.ts";
 import type { ControlPlane } from "./control.ts";
 import type { PollMailboxes } from "./poll-mailbox.ts";
 import { ReplayCache } from "./poll-replay.ts";
@@ -43,7 +43,10 @@ export interface CommsPollOptions {
   store: Store;
   control: ControlPlane;
   mailboxes: PollMailboxes;
-  namespace: string;
+  /** Told that each worker that sends a batch speaks through `carrier`, so its answers go to its mailbox. */
+  carriers: Pick<Carriers, "spoke">;
+  /** This carrier's name in `carriers` (serve.ts). */
+  carrier: string;
   logger: Logger;
   /** Nonces of signed requests seen within the clock window (made here when not given). */
   replays?: ReplayCache;
@@ -117,7 +120,7 @@ export function createCommsPoll(o: CommsPollOptions): (req: Request, url: URL) =
   /** Everything that needs no body (step 1); throws a PollSignatureError or a Refusal. */
   async function checkHead(req: Request): Promise<{ signed: SignedHeaders; key: SigningKey }> {
     const signed = readSignedHeaders(req.headers, now());
-    if (!isTopicLevel(signed.pool) || !isTopicLevel(signed.worker)) throw new PollSignatureError("poll-signature-invalid", "pool and worker must be ids (letters, digits, _ . -)");
+    if (!isCarrierId(signed.pool) || !isCarrierId(signed.worker)) throw new PollSignatureError("poll-signature-invalid", "pool and worker must be ids (letters, digits, _ . -)");
     return { signed, key: await verifyKey(signed.pool) };
   }
 
@@ -149,10 +152,10 @@ export function createCommsPoll(o: CommsPollOptions): (req: Request, url: URL) =
     if (!batch.success) return failure(400, "invalid-request", `messages: ${batch.issues[0].message} (at most ${MAX_BATCH} per request)`);
     // Before the first message is applied, so that the answer to it (registered) lands in the mailbox.
     o.mailboxes.open(pool, worker);
-    const addr = { namespace: o.namespace, direction: "writeonly" as const, pool, worker };
+    o.carriers.spoke(pool, worker, o.carrier);
     for (const message of batch.output.messages) {
       try {
-        o.control.handleUplinkValue(addr, message);
+        o.control.handleUplinkValue(pool, worker, message);
       } catch (err) {
         log.error("uplink handler failed", { pool, worker, error: errorMessage(err) });
       }

@@ -1,7 +1,7 @@
 /**
  * The control plane: what the mothership does with each launcher message and each operator action.
  * Store updates are synchronous (bun:sqlite), so every message is applied whole before the next;
- * only encryption and publishing are asynchronous, and they never hold a decision open.
+ * only encryption and delivery are asynchronous, and they never hold a decision open.
  *
  * Scheduling: each pool's QUEUED runs, oldest first, go to IDLE (live, undrained, not cycling,
  * run-less) workers of that pool whose Docker answers (as their last hello or heartbeat said). A run's worker is recorded in the same transaction that moves it
@@ -12,17 +12,17 @@ import type { Logger } from "../log/logger.ts";
 import { encryptRun } from "../protocol/envelope.ts";
 import { decodeMessage, encodeMessage, makeMessage, parseMessage, type DownlinkMessage, type DecodedMessage, type UplinkMessage } from "../protocol/messages.ts";
 import { isTerminalRunState, type RejectReason, type RunType } from "../protocol/states.ts";
-import { readonlyTopic, type TopicAddress } from "../protocol/topics.ts";
 import { transition, type RunEvent, type RunStatus } from "./run-lifecycle.ts";
 import { DEFAULT_LOG_LIMITS, RunLogIntake, type LogLimits } from "./run-log-intake.ts";
 import { buildRunSpec, validateTrigger } from "./run-spec-builder.ts";
+import type { Outbox } from "./outbox.ts";
 import { workerStatus, type Run, type RunTriggerDetails, type Store, type Worker } from "./store/index.ts";
 import { ulid } from "../protocol/ulid.ts";
 
 export interface ControlOptions {
   store: Store;
-  namespace: string;
-  publish(topic: string, payload: string): Promise<void>;
+  /** Where messages to a worker go (carriers.ts: signed, then by the carrier the worker speaks through). */
+  outbox: Outbox;
   logger: Logger;
   heartbeatSeconds: number;
   /** A SCHEDULED run the launcher has not accepted after this long goes back to the queue. */
@@ -30,6 +30,12 @@ export interface ControlOptions {
   /** What a run's log may take (run-log-intake.ts); DEFAULT_LOG_LIMITS when absent. */
   logLimits?: LogLimits;
   now?: () => Date;
+}
+
+/** A worker as the control plane knows it: its pool and its id, never how it is reached. */
+interface WorkerAddress {
+  pool: string;
+  worker: string;
 }
 
 const notFound = (what: string, id: string) => new SpaceliftError("not-found", `${what} ${id} does not exist`);
@@ -56,8 +62,8 @@ export class ControlPlane {
   }
 
   private send(pool: string, worker: string, message: DownlinkMessage): void {
-    this.opts.publish(readonlyTopic(this.opts.namespace, pool, worker), encodeMessage(message)).catch((err: unknown) => {
-      this.log.warn("publish to launcher failed", { pool, worker, type: message.type, error: err });
+    this.opts.outbox.deliver(pool, worker, encodeMessage(message)).catch((err: unknown) => {
+      this.log.warn("delivery to launcher failed", { pool, worker, type: message.type, error: err });
     });
   }
 
@@ -75,16 +81,20 @@ export class ControlPlane {
 
   // ---- launcher messages ----
 
-  handleUplink(addr: TopicAddress, payload: Uint8Array): void {
-    this.applyUplink(addr, parseMessage(payload, "uplink"));
+  /**
+   * A message from `worker` of `pool`, whichever carrier brought it; the carrier vouches for the pool
+   * (a certificate of the pool, a broker ACL on the pool's subtree, a request signed with its key).
+   */
+  handleUplink(pool: string, worker: string, payload: Uint8Array): void {
+    this.applyUplink({ pool, worker }, parseMessage(payload, "uplink"));
   }
 
   /** The same for a message already decoded from JSON (one of a long-poll batch). */
-  handleUplinkValue(addr: TopicAddress, value: unknown): void {
-    this.applyUplink(addr, decodeMessage(value, "uplink"));
+  handleUplinkValue(pool: string, worker: string, value: unknown): void {
+    this.applyUplink({ pool, worker }, decodeMessage(value, "uplink"));
   }
 
-  private applyUplink(addr: TopicAddress, parsed: DecodedMessage<UplinkMessage>): void {
+  private applyUplink(addr: WorkerAddress, parsed: DecodedMessage<UplinkMessage>): void {
     if (parsed.kind === "ignored") {
       this.log.debug("unknown message type ignored", { type: parsed.type, worker: addr.worker });
       return;
@@ -122,12 +132,12 @@ export class ControlPlane {
   }
 
   /** Answers the sender alone (its own pool's address) and changes nothing of the worker's own pool. */
-  private refuseForeignWorker(addr: TopicAddress, owner: string, m: UplinkMessage): void {
+  private refuseForeignWorker(addr: WorkerAddress, owner: string, m: UplinkMessage): void {
     this.log.warn("message for a worker of another pool refused", { pool: addr.pool, worker: addr.worker, worker_pool: owner, type: m.type });
     this.send(addr.pool, addr.worker, makeMessage("error", { in_reply_to: m.id, code: "worker-pool-mismatch", message: `worker ${addr.worker} belongs to another pool; a launcher makes a fresh worker id at each start` }));
   }
 
-  private onHello(addr: TopicAddress, m: Extract<UplinkMessage, { type: "hello" }>): void {
+  private onHello(addr: WorkerAddress, m: Extract<UplinkMessage, { type: "hello" }>): void {
     const before = this.store.workers.get(addr.worker);
     const w = this.store.workers.register({ id: addr.worker, pool: addr.pool, metadata: m.metadata, version: m.version, arch: m.arch, now: this.iso() });
     // register() never moves a row to another pool; applyUplink refused that case already.
@@ -161,7 +171,7 @@ export class ControlPlane {
     return true;
   }
 
-  private onRunMessage(addr: TopicAddress, m: Extract<UplinkMessage, { run: string }>): void {
+  private onRunMessage(addr: WorkerAddress, m: Extract<UplinkMessage, { run: string }>): void {
     const run = this.store.runs.get(m.run);
     if (!run || run.worker !== addr.worker || run.pool !== addr.pool) {
       this.log.warn("message about a run this worker does not hold", { worker: addr.worker, run: m.run, type: m.type });

@@ -12,6 +12,7 @@ import { issueServerCertificate, loadOrCreateCa } from "../pki/ca.ts";
 import { adminTokenPath, loadOrCreateAdminToken } from "./admin-token.ts";
 import { startBroker } from "./broker.ts";
 import { ENDPOINT_FILE } from "./cli/client.ts";
+import { Carriers } from "./carriers.ts";
 import { createCommsPoll } from "./comms-poll.ts";
 import { FILE_MODE, prepareDataDir, touchPrivate } from "./data-dir.ts";
 import { loadOrCreateSecretBox, type SecretBox } from "./secret-box.ts";
@@ -20,12 +21,16 @@ import { DownlinkSigner } from "./downlink-signer.ts";
 import { createApi } from "./http/api.ts";
 import { createWebUi } from "./web/handler.ts";
 import { defaultDownloadsDir } from "./http/downloads.ts";
+import { pollOutbox } from "./outbox.ts";
 import { PollMailboxes } from "./poll-mailbox.ts";
 import { PoolService } from "./pool-service.ts";
 import type { LogLimits } from "./run-log-intake.ts";
-import { parseTopic } from "../protocol/topics.ts";
 import { advertisedHost, brokerEndpointFor, urlHost } from "./serve-config.ts";
 import { openStore, type Store } from "./store/index.ts";
+
+/** The names of the carriers in `Carriers` (carriers.ts). */
+const MQTT_CARRIER = "embedded-broker";
+const POLL_CARRIER = "poll";
 
 export interface ServeConfig {
   dataDir: string;
@@ -84,6 +89,7 @@ export async function startMothership(cfg: ServeConfig): Promise<RunningMothersh
   let control: ControlPlane | null = null;
   // Workers that talk HTTP long-poll get their downlink in a mailbox; MQTT workers through the broker.
   const mailboxes = new PollMailboxes({ logger: log });
+  let carriers: Carriers | null = null;
   const broker = await startBroker({
     host: cfg.mqttHost,
     port: cfg.mqttPort,
@@ -92,29 +98,22 @@ export async function startMothership(cfg: ServeConfig): Promise<RunningMothersh
     serverCertPem: server.certificatePem,
     serverKeyPem: server.keyPem,
     isCertificateValid: (pool, serial) => store.pools.isCurrentSerial(pool, serial),
-    onUplink: (addr, payload) => {
-      mailboxes.forget(addr.pool, addr.worker);
-      control?.handleUplink(addr, payload);
+    onUplink: (pool, worker, payload) => {
+      carriers?.spoke(pool, worker, MQTT_CARRIER);
+      control?.handleUplink(pool, worker, payload);
     },
     logger: log,
   });
-  // Every message to a launcher leaves signed for its pool and worker, whichever way it goes.
-  const deliver = (topic: string, payload: string): Promise<void> => {
-    const addr = parseTopic(topic);
-    if (!addr) return Promise.reject(new Error(`not a worker topic: ${topic}`));
-    let signed: string;
-    try {
-      signed = signer.sign(addr.pool, addr.worker, payload);
-    } catch (err) {
-      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
-    }
-    if (mailboxes.offer(addr.pool, addr.worker, signed)) return Promise.resolve();
-    return broker.publish(topic, signed);
-  };
+  // Every message to a launcher leaves signed for its pool and worker (here, once), whichever way it goes.
+  carriers = new Carriers({
+    sign: (pool, worker, message) => signer.sign(pool, worker, message),
+    outboxes: { [MQTT_CARRIER]: broker, [POLL_CARRIER]: pollOutbox(mailboxes, log) },
+    fallback: MQTT_CARRIER,
+    logger: log,
+  });
   control = new ControlPlane({
     store,
-    namespace: cfg.namespace,
-    publish: deliver,
+    outbox: carriers,
     logger: log,
     heartbeatSeconds: cfg.heartbeatSeconds,
     scheduleTimeoutMs: cfg.scheduleTimeoutMs,
@@ -133,8 +132,9 @@ export async function startMothership(cfg: ServeConfig): Promise<RunningMothersh
     disconnectPool: (pool) => {
       broker.disconnectPool(pool);
       mailboxes.dropPool(pool);
+      carriers.forgetPool(pool);
     },
-    comms: createCommsPoll({ store, control, mailboxes, namespace: cfg.namespace, logger: log }),
+    comms: createCommsPoll({ store, control, mailboxes, carriers, carrier: POLL_CARRIER, logger: log }),
     downloadsDir,
     web,
     logger: log,

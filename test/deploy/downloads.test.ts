@@ -38,7 +38,7 @@ beforeAll(async () => {
   const make = (downloadsDir: string | undefined) => {
     const store = openStore(":memory:");
     const logger = createLogger({ level: "error", pretty: false, write: () => {} });
-    const control = new ControlPlane({ store, namespace: "spacelift", logger, heartbeatSeconds: 10, scheduleTimeoutMs: 60_000, publish: async () => {} });
+    const control = new ControlPlane({ store, logger, heartbeatSeconds: 10, scheduleTimeoutMs: 60_000, outbox: { deliver: async () => {} } });
     const pools = new PoolService(store, ca, { brokerEndpoint: "mqtts://127.0.0.1:8883", namespace: "spacelift", commsUrl: "https://127.0.0.1:8080" });
     return createApi({ store, control, pools, adminToken: "msat_admin", disconnectPool: () => {}, downloadsDir, logger });
   };

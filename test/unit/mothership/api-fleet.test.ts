@@ -37,7 +37,7 @@ let api: (req: Request) => Promise<Response>;
 
 beforeEach(() => {
   store = openStore(":memory:");
-  control = new ControlPlane({ store, namespace: "spacelift", logger: silentLogger, heartbeatSeconds: 10, scheduleTimeoutMs: 60_000, publish: async () => {} });
+  control = new ControlPlane({ store, logger: silentLogger, heartbeatSeconds: 10, scheduleTimeoutMs: 60_000, outbox: { deliver: async () => {} } });
   api = createApi({
     store,
     control,
@@ -59,7 +59,7 @@ async function pool(): Promise<string> {
 }
 
 const hello = (p: string, w: string, metadata: Record<string, string>) =>
-  control.handleUplink({ namespace: "spacelift", direction: "writeonly", pool: p, worker: w }, new TextEncoder().encode(encodeMessage(makeMessage("hello", { metadata, version: "1", arch: "x86_64", state: "IDLE", run: null }))));
+  control.handleUplink(p, w, new TextEncoder().encode(encodeMessage(makeMessage("hello", { metadata, version: "1", arch: "x86_64", state: "IDLE", run: null }))));
 
 const stackBody = (p: string, extra: Record<string, unknown> = {}) => ({ name: "infra", pool: p, image: "busybox", phases: [{ name: "plan", commands: ["true"] }], ...extra });
 

@@ -41,7 +41,7 @@ beforeEach(() => {
   records = [];
   disconnected = [];
   const logger = createLogger({ level: "debug", pretty: false, write: (line) => records.push(JSON.parse(line) as Record<string, unknown>) });
-  const control = new ControlPlane({ store, namespace: "spacelift", logger, heartbeatSeconds: 10, scheduleTimeoutMs: 60_000, publish: async () => {} });
+  const control = new ControlPlane({ store, logger, heartbeatSeconds: 10, scheduleTimeoutMs: 60_000, outbox: { deliver: async () => {} } });
   api = createApi({
     store,
     control,

@@ -16,7 +16,6 @@ import { StackService } from "../../../src/mothership/stack-service.ts";
 import { openStore, type Store } from "../../../src/mothership/store/index.ts";
 import { loadOrCreateCa, type CertificateAuthority } from "../../../src/pki/ca.ts";
 import { encodeMessage, makeMessage, parseMessage, type DownlinkMessage, type MessageBody, type UplinkMessage } from "../../../src/protocol/messages.ts";
-import { parseTopic } from "../../../src/protocol/topics.ts";
 import { makeKeyAndCsr } from "../protocol/fixtures.ts";
 
 let dir = "";
@@ -42,14 +41,15 @@ beforeEach(() => {
   stacks = new StackService(store);
   control = new ControlPlane({
     store,
-    namespace: "spacelift",
     logger: silentLogger,
     heartbeatSeconds: 10,
     scheduleTimeoutMs: 60_000,
-    publish: async (topic, payload) => {
+    outbox: {
+      deliver: async (_pool, worker, payload) => {
       const r = parseMessage(payload, "downlink");
       if (r.kind !== "ok") throw new Error("mothership sent an invalid message");
-      sent.push({ worker: parseTopic(topic)!.worker, message: r.message });
+      sent.push({ worker, message: r.message });
+      },
     },
   });
 });
@@ -60,7 +60,7 @@ async function pool(name: string): Promise<string> {
 }
 
 function from<T extends UplinkMessage["type"]>(poolId: string, worker: string, type: T, body: MessageBody<T>): void {
-  control.handleUplink({ namespace: "spacelift", direction: "writeonly", pool: poolId, worker }, new TextEncoder().encode(encodeMessage(makeMessage(type, body))));
+  control.handleUplink(poolId, worker, new TextEncoder().encode(encodeMessage(makeMessage(type, body))));
 }
 
 const DOWN = { ok: false, message: "cannot reach Docker at unix:///run/none.sock (ENOENT); is dockerd running and DOCKER_HOST right?" };

@@ -9,7 +9,6 @@ import { PoolService } from "../../../src/mothership/pool-service.ts";
 import { openStore, type Store } from "../../../src/mothership/store/index.ts";
 import { loadOrCreateCa, type CertificateAuthority } from "../../../src/pki/ca.ts";
 import { encodeMessage, makeMessage, parseMessage, type DownlinkMessage, type MessageBody, type UplinkMessage } from "../../../src/protocol/messages.ts";
-import { parseTopic } from "../../../src/protocol/topics.ts";
 import { makeKeyAndCsr } from "../protocol/fixtures.ts";
 
 let dir = "";
@@ -35,15 +34,16 @@ beforeEach(() => {
   sent = [];
   control = new ControlPlane({
     store,
-    namespace: "spacelift",
     logger: silentLogger,
     heartbeatSeconds: 10,
     scheduleTimeoutMs: 60_000,
     now: () => new Date(clock),
-    publish: async (topic, payload) => {
+    outbox: {
+      deliver: async (_pool, worker, payload) => {
       const r = parseMessage(payload, "downlink");
       if (r.kind !== "ok") throw new Error("mothership sent an invalid message");
-      sent.push({ worker: parseTopic(topic)!.worker, message: r.message });
+      sent.push({ worker, message: r.message });
+      },
     },
   });
 });
@@ -58,7 +58,7 @@ async function pool(name: string): Promise<{ pool: string; stack: string }> {
 }
 
 function from<T extends UplinkMessage["type"]>(poolId: string, worker: string, type: T, body: MessageBody<T>): void {
-  control.handleUplink({ namespace: "spacelift", direction: "writeonly", pool: poolId, worker }, new TextEncoder().encode(encodeMessage(makeMessage(type, body))));
+  control.handleUplink(poolId, worker, new TextEncoder().encode(encodeMessage(makeMessage(type, body))));
 }
 
 const hello = (p: string, w: string, run: string | null = null) => from(p, w, "hello", { metadata: {}, version: "1", arch: "x86_64", state: run ? "BUSY" : "IDLE", run });

@@ -16,7 +16,6 @@ import { RunLogReader } from "../../../src/mothership/run-log-reader.ts";
 import { openStore, type Store } from "../../../src/mothership/store/index.ts";
 import { loadOrCreateCa, type CertificateAuthority } from "../../../src/pki/ca.ts";
 import { encodeMessage, makeMessage, parseMessage, type DownlinkMessage, type MessageBody, type UplinkMessage } from "../../../src/protocol/messages.ts";
-import { parseTopic } from "../../../src/protocol/topics.ts";
 import { makeKeyAndCsr } from "../protocol/fixtures.ts";
 
 const LIMITS = { chunkBytes: 16, runBytes: 64 };
@@ -47,15 +46,16 @@ beforeEach(async () => {
   const logger = createLogger({ level: "warn", pretty: false, write: (line) => warnings.push(JSON.parse(line) as Record<string, unknown>) });
   control = new ControlPlane({
     store,
-    namespace: "spacelift",
     logger,
     heartbeatSeconds: 10,
     scheduleTimeoutMs: 60_000,
     logLimits: LIMITS,
-    publish: async (topic, payload) => {
+    outbox: {
+      deliver: async (_pool, worker, payload) => {
       const r = parseMessage(payload, "downlink");
       if (r.kind !== "ok") throw new Error("mothership sent an invalid message");
-      sent.push({ worker: parseTopic(topic)!.worker, message: r.message });
+      sent.push({ worker, message: r.message });
+      },
     },
   });
   const created = await new PoolService(store, ca, { brokerEndpoint: "mqtts://127.0.0.1:8883", namespace: "spacelift", commsUrl: "https://127.0.0.1:8080" }).create({ name: "p", csr: csrPem });
@@ -65,7 +65,7 @@ beforeEach(async () => {
 });
 
 function raw(worker: string, text: string): void {
-  control.handleUplink({ namespace: "spacelift", direction: "writeonly", pool, worker }, new TextEncoder().encode(text));
+  control.handleUplink(pool, worker, new TextEncoder().encode(text));
 }
 function from<T extends UplinkMessage["type"]>(worker: string, type: T, body: MessageBody<T>): string {
   const m: UplinkMessage = makeMessage(type, body);
