@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ensurePackages } from "./packages.ts";
 import { ensureDeployTools } from "./deploy-tools.ts";
+import { ensureBrowser } from "./browser.ts";
 import { findRunningDocker, pingDocker, startPrivateDocker, stopPrivateDocker, type DockerEnv } from "./dockerd.ts";
 import { mosquittoFromEnv, startPrivateMosquitto, stopPrivateMosquitto, type MosquittoEnv } from "./mosquitto.ts";
 import { ensureBusyboxImage } from "./images.ts";
@@ -34,6 +35,7 @@ export async function setUpTestEnv(stateDir: string, log: (m: string) => void): 
   mkdirSync(stateDir, { recursive: true });
   ensurePackages(PACKAGES, log);
   ensureDeployTools(log);
+  ensureBrowser(log);
   // What was started so far, stopped again (newest first) when a later step fails.
   const started: Array<() => Promise<void>> = [];
   try {

@@ -147,7 +147,9 @@ export class RunRepo {
         now,
         terminal: terminal ? 1 : 0,
       });
-    if (extra.phase !== undefined) this.db.query("INSERT OR IGNORE INTO run_phases (run, phase, started_at) VALUES (?, ?, ?)").run(id, extra.phase, now);
+    // A launcher's acceptance is where its own "preparing" phase (pull, workspace) begins.
+    const phase = extra.phase ?? (s.state === "PREPARING" ? "preparing" : undefined);
+    if (phase !== undefined) this.db.query("INSERT OR IGNORE INTO run_phases (run, phase, started_at) VALUES (?, ?, ?)").run(id, phase, now);
   }
 
   /**

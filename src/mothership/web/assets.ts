@@ -17,7 +17,7 @@ export const SECURITY_HEADERS: Record<string, string> = {
 
 interface Served {
   type: string;
-  body: Uint8Array;
+  body: Uint8Array<ArrayBuffer>;
   etag: string;
 }
 

@@ -102,15 +102,19 @@ export function confirmDialog(question: string, detail: string, action: string):
   });
 }
 
-/** Runs `action` with the button disabled, showing a failure in the notice. */
+/**
+ * Runs `action` once at a time per button, showing a failure in the notice. The button is marked
+ * aria-disabled, not disabled, so it keeps keyboard focus meanwhile.
+ */
 export async function busy(button: HTMLButtonElement, action: () => Promise<unknown>): Promise<void> {
-  button.disabled = true;
+  if (button.getAttribute("aria-disabled") === "true") return;
+  button.setAttribute("aria-disabled", "true");
   try {
     notice("");
     await action();
   } catch (err) {
     notice(err instanceof Error ? err.message : String(err));
   } finally {
-    button.disabled = false;
+    button.removeAttribute("aria-disabled");
   }
 }

@@ -25,7 +25,7 @@ const CONTROL = /\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-Z\\-_]|[\x00-\x08\x0b-\x1f\x7f]/
 export function runPage(main: HTMLElement, runId: string): Unmount {
   const title = h("h1", {}, `Run ${runId}`);
   const summary = h("div");
-  const phases = h("div");
+  const phases = h("div", { id: "run-phases" });
   const messages = h("div");
   const logState = h("p", { class: "muted", role: "status" }, "Waiting for output…");
   const log = h("pre", { class: "log", id: "run-log", role: "log", "aria-label": "Run log", tabindex: "0" });
