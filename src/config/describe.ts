@@ -66,6 +66,7 @@ export function describeConfig(c: LauncherConfig): Array<[string, string]> {
     ["SPACELIFT_DEFAULT_RUNNER_IMAGE", none("SPACELIFT_DEFAULT_RUNNER_IMAGE", c.docker.defaultRunnerImage)],
     ["SPACELIFT_RUN_LOGS_ON_STANDARD_OUTPUT_ENABLED", src("SPACELIFT_RUN_LOGS_ON_STANDARD_OUTPUT_ENABLED", String(c.runLogsOnStdout))],
     ["SPACELIFT_DEBUG", src("SPACELIFT_DEBUG", String(c.debug))],
+    ["SPACELIFT_LAUNCHER_METRICS_ADDR", c.metricsAddr ? `${c.metricsAddr.host.includes(":") ? `[${c.metricsAddr.host}]` : c.metricsAddr.host}:${c.metricsAddr.port}` : "not set (no /metrics listener)"],
   ];
   for (const [key, value] of Object.entries(c.metadata)) rows.push([`${METADATA_PREFIX}${key}`, value]);
   c.privateVcsMappings.forEach((m, n) => {

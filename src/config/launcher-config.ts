@@ -11,6 +11,7 @@ import type { PoolPrivateKey } from "../pki/keys.ts";
 import type { PoolToken } from "../pki/token.ts";
 import type { PassedVariable } from "./env-lists.ts";
 import type { InitializationPolicy } from "./init-policy.ts";
+import type { ListenAddress } from "./listen-address.ts";
 import type { Mount } from "./mounts.ts";
 import { collectVcsMappings, type VcsMapping } from "./pattern-variables.ts";
 import type { ProxySettings } from "./proxy.ts";
@@ -102,6 +103,8 @@ export interface LauncherConfig {
   readonly debug: boolean;
   /** EC2 instance metadata (IMDSv2) base URL for the spot watcher; undefined when switched off. */
   readonly instanceMetadataEndpoint: string | undefined;
+  /** SPACELIFT_LAUNCHER_METRICS_ADDR: where /metrics and /healthz listen; undefined: no listener. */
+  readonly metricsAddr: ListenAddress | undefined;
   /** The variables that were set (the rest are defaults), for `check` output. */
   readonly setVariables: readonly string[];
 }
@@ -175,6 +178,7 @@ function assemble(p: ParsedEnv, input: { metadata: object; vcs: object }): Launc
     runLogsOnStdout: p.SPACELIFT_RUN_LOGS_ON_STANDARD_OUTPUT_ENABLED,
     debug: p.SPACELIFT_DEBUG,
     instanceMetadataEndpoint: p.SPACELIFT_INSTANCE_METADATA_ENDPOINT === "off" ? undefined : p.SPACELIFT_INSTANCE_METADATA_ENDPOINT,
+    metricsAddr: p.SPACELIFT_LAUNCHER_METRICS_ADDR,
     setVariables: setVariables.sort(),
   };
 }

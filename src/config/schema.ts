@@ -15,6 +15,7 @@ import { parseTimeout } from "./duration.ts";
 import { EXEC_ENABLED_VARIABLE, parseInitializationPolicy } from "./init-policy.ts";
 import { parseNameList, resolveNames } from "./env-lists.ts";
 import { parseMounts } from "./mounts.ts";
+import { parseListenAddress } from "./listen-address.ts";
 import { readCaBundle, readCredentialFile } from "./files.ts";
 import { parseNoProxy, parseProxyUrl, proxyVariable } from "./proxy.ts";
 import { certificatesFromJson } from "../pki/trust.ts";
@@ -188,6 +189,7 @@ export function launcherSchema(env: Env, options: SchemaOptions) {
     SPACELIFT_DEFAULT_RUNNER_IMAGE: optional(parseImageReference, "public.ecr.aws/spacelift/runner-terraform:latest"),
     SPACELIFT_RUN_LOGS_ON_STANDARD_OUTPUT_ENABLED: optional(parseBoolean, "true", "false"),
     SPACELIFT_DEBUG: optional(parseBoolean, "true", "false"),
+    SPACELIFT_LAUNCHER_METRICS_ADDR: optional(parseListenAddress, "127.0.0.1:9100"),
     SPACELIFT_INSTANCE_METADATA_ENDPOINT: optional(
       (raw) => {
         if (raw.trim().toLowerCase() === "off") return ok("off" as const);

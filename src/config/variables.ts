@@ -40,6 +40,7 @@ const VARIABLE_DOCS: readonly VariableDoc[] = [
   { name: "SPACELIFT_DEFAULT_RUNNER_IMAGE", default: "none (a run must name its image)", meaning: "Docker image for runs that name none" },
   { name: "SPACELIFT_RUN_LOGS_ON_STANDARD_OUTPUT_ENABLED", default: "`false`", meaning: "also write run logs to stdout as JSON lines (`run_ulid`, `stack_id`, `ts`, `msg`); `true/false/1/0/yes/no`" },
   { name: "SPACELIFT_INSTANCE_METADATA_ENDPOINT", default: "`http://169.254.169.254`", meaning: "base URL of the EC2 instance metadata service (IMDSv2), polled every 5 s for a spot interruption notice, which drains the launcher like SIGTERM; `off` disables the watcher" },
+  { name: "SPACELIFT_LAUNCHER_METRICS_ADDR", default: "none (no listener)", meaning: "`HOST:PORT` (e.g. `127.0.0.1:9100`) where the launcher serves `/metrics` in the Prometheus text format and `/healthz` (200 when registered with the mothership and Docker answers, else 503 with the reasons); plain HTTP, no authentication, so bind it to loopback or a private interface; see docs/metrics.md" },
   { name: "SPACELIFT_DEBUG", default: "`false`", meaning: "print the exact commands and container spec into the run log; `true/false/1/0/yes/no`" },
   { name: "SPACELIFT_METADATA_<key>", default: "none", meaning: "tag `<key>` (as written) sent at registration, e.g. `SPACELIFT_METADATA_instance_id`; key and value must be non-empty" },
   { name: "SPACELIFT_PRIVATEVCS_MAPPING_NAME_<n>", default: "none", meaning: "name of VCS agent pool `<n>`; n counts 0, 1, 2, … without gaps, each with its base endpoint" },

@@ -18,6 +18,7 @@ import { buildRunSpec, validateTrigger } from "./run-spec-builder.ts";
 import type { Outbox } from "./outbox.ts";
 import { workerStatus, type Run, type RunTriggerDetails, type Store, type Worker } from "./store/index.ts";
 import { ulid } from "../protocol/ulid.ts";
+import { observeAssignment } from "./metrics.ts";
 
 export interface ControlOptions {
   store: Store;
@@ -270,6 +271,7 @@ export class ControlPlane {
           return next !== null;
         })();
         if (scheduled) this.publishSchedule({ ...run, worker: worker.id });
+        if (scheduled) observeAssignment(run.created_at, this.now());
       }
     }
   }

@@ -69,6 +69,11 @@ export class PollMailboxes {
     this.boxes.set(keyOf(pool, worker), { pool, worker, entries: [], last: now, touched: now, waiter: null });
   }
 
+  /** Whether the worker has a mailbox, i.e. talks long-poll. */
+  has(pool: string, worker: string): boolean {
+    return this.boxes.has(keyOf(pool, worker));
+  }
+
   /** The worker talks MQTT now (a restart with another protocol can keep its id): no mailbox for it. */
   forget(pool: string, worker: string): void {
     this.remove(keyOf(pool, worker));

@@ -16,6 +16,7 @@ import { Carriers } from "./carriers.ts";
 import { createCommsPoll } from "./comms-poll.ts";
 import { FILE_MODE, prepareDataDir, touchPrivate } from "./data-dir.ts";
 import { loadOrCreateSecretBox, type SecretBox } from "./secret-box.ts";
+import { createMetricsEndpoint, METRICS_PATH } from "./metrics.ts";
 import { ControlPlane } from "./control.ts";
 import { DownlinkSigner } from "./downlink-signer.ts";
 import { createApi } from "./http/api.ts";
@@ -139,10 +140,12 @@ export async function startMothership(cfg: ServeConfig): Promise<RunningMothersh
     web,
     logger: log,
   });
+  const metrics = createMetricsEndpoint({ store, mailboxes, adminToken: admin.token });
   const http = Bun.serve({
     hostname: cfg.httpHost,
     port: cfg.httpPort,
-    fetch: api,
+    // /metrics beside the API, behind the same admin token (metrics.ts).
+    fetch: (req) => (new URL(req.url).pathname === METRICS_PATH ? metrics(req) : api(req)),
     // Longer than a downlink long-poll (25 s) waits, so Bun does not cut one while it waits.
     idleTimeout: 60,
     ...(cfg.httpPlain ? {} : { tls: { cert: server.certificatePem, key: server.keyPem } }),

@@ -9,6 +9,7 @@ import type { Logger } from "../../log/logger.ts";
 import { decryptRun } from "../../protocol/envelope.ts";
 import { makeMessage, type DownlinkMessage, type UplinkMessage } from "../../protocol/messages.ts";
 import type { RunSpec } from "../../protocol/run-spec.ts";
+import type { RunReason } from "../../protocol/states.ts";
 import { EXIT_CREDENTIALS_REFUSED, type RefusalInfo } from "../../transport/refusals.ts";
 import type { Transport } from "../../transport/transport.ts";
 import type { AbortReason, RunExecutor, RunResult, RunSink } from "../run-executor.ts";
@@ -38,6 +39,18 @@ export interface AgentOptions {
   logger: Logger;
   /** How long an orderly exit waits for `gone` (and other queued messages) to reach the broker. */
   goodbyeTimeoutMs?: number;
+  metrics?: AgentMetrics;
+}
+
+/** What the agent reports to SPACELIFT_LAUNCHER_METRICS_ADDR (./metrics-server.ts); absent, nothing is counted. */
+export interface AgentMetrics {
+  scheduled(run: string): void;
+  /** The run's first phase in its container. */
+  running(run: string): void;
+  runFinished(run: string, reason: RunReason): void;
+  logSent(bytes: number): void;
+  connection(up: boolean, reconnect: boolean): void;
+  registered(): void;
 }
 
 /**
@@ -64,9 +77,18 @@ export class Agent {
     this.log = opts.logger.child({ worker: opts.worker });
     const will = makeMessage("gone", { crashed: true });
     this.transport = opts.transport({ greeting: () => this.hello(), will });
-    this.shipper = new LogShipper(opts.spool, { send: (m) => this.transport.send(m) }, this.log);
+    const metrics = opts.metrics;
+    const send = (m: UplinkMessage): Promise<void> => {
+      if (m.type === "log") metrics?.logSent(Buffer.byteLength(m.data, "base64"));
+      return this.transport.send(m);
+    };
+    this.shipper = new LogShipper(opts.spool, { send }, this.log);
     this.transport.on("message", (m) => this.enqueue(() => this.onMessage(m)));
-    this.transport.on("disconnected", () => this.shipper.setOnline(false));
+    this.transport.on("disconnected", () => {
+      this.shipper.setOnline(false);
+      metrics?.connection(false, false);
+    });
+    this.transport.on("connected", (info) => metrics?.connection(true, info.reconnect));
     this.transport.on("refused", (info) => this.enqueue(() => this.credentialsRefused(info)));
     // A change goes out at once, not at the next interval: the mothership stops (or resumes) scheduling here.
     opts.dockerHealth?.onChange(() => {
@@ -157,6 +179,7 @@ export class Agent {
 
   private async finishRun(run: string, result: { exit_code: number | null; reason: RunResult["reason"]; last_seq: number }): Promise<void> {
     await this.opts.spool.finish(run, result);
+    this.opts.metrics?.runFinished(run, result.reason);
     this.send(makeMessage("run_finished", { run, ...result }));
   }
 
@@ -182,6 +205,7 @@ export class Agent {
 
   private async onRegistered(heartbeatSeconds: number, status: string): Promise<void> {
     this.log.info("registered", { status, heartbeat_seconds: heartbeatSeconds });
+    this.opts.metrics?.registered();
     if (status === "DRAINED") this.apply({ type: "drain" });
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.heartbeat = setInterval(() => this.sendHeartbeat(), heartbeatSeconds * 1000);
@@ -214,6 +238,7 @@ export class Agent {
   }
 
   private async onSchedule(run: string, jwe: string): Promise<void> {
+    this.opts.metrics?.scheduled(run);
     const s = this.state;
     const mayAccept = s.kind === "idle" && !s.drained && s.signals === 0;
     if (mayAccept && this.opts.dockerHealth) {
@@ -274,7 +299,10 @@ export class Agent {
     this.running = { run, controller };
     this.log.info("run accepted", { run, type: spec.type, stack: spec.stack.id });
     const sink: RunSink = {
-      phase: (r, name) => this.send(makeMessage("phase", { run: r, phase: name })),
+      phase: (r, name) => {
+        if (name !== "preparing") this.opts.metrics?.running(r);
+        this.send(makeMessage("phase", { run: r, phase: name }));
+      },
       log: (chunk) => this.shipper.ship(chunk),
     };
     const execution = (async (): Promise<RunResult> => {

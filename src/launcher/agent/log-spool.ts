@@ -94,6 +94,13 @@ export class LogSpool {
     return [...this.runs.values()].map((r) => ({ ...r.meta }));
   }
 
+  /** Runs held and their chunks not acknowledged yet (for /metrics). */
+  depth(): { runs: number; chunks: number } {
+    let chunks = 0;
+    for (const r of this.runs.values()) chunks += Math.max(0, (r.segments.at(-1)?.last ?? -1) - r.acked);
+    return { runs: this.runs.size, chunks };
+  }
+
   /** The highest seq written for `run` (-1 when none). */
   lastSeq(run: string): number {
     return this.runs.get(run)?.segments.at(-1)?.last ?? -1;

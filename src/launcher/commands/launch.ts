@@ -93,7 +93,15 @@ export async function launchCommand(_args: string[], env: Record<string, string 
       ? poolPollTransport({ token: credentials.token, url: commsUrl, signingKey, worker, greeting: hooks.greeting, logger, ...network })
       : poolMqttTransport({ token: credentials.token, keyPem: credentials.key.pem, worker, ...hooks, logger, ...network });
 
-  const agent = new Agent({
+  // Loaded only when asked for: without SPACELIFT_LAUNCHER_METRICS_ADDR the launcher carries no metrics code.
+  const metricsServer = config.metricsAddr
+    ? (await import("../agent/metrics-server.ts")).startMetricsServer(
+        config.metricsAddr,
+        { transport: config.comms.protocol, docker: () => dockerHealth.status, spool: () => spool.depth(), workerState: () => agent.workerState },
+        log,
+      )
+    : undefined;
+  const agent: Agent = new Agent({
     worker,
     transport,
     executor: supervisor,
@@ -105,6 +113,7 @@ export async function launchCommand(_args: string[], env: Record<string, string 
     version: buildInfo.version,
     arch: ARCH,
     logger,
+    metrics: metricsServer?.metrics,
   });
 
   const onSignal = (signal: NodeJS.Signals) => {
@@ -124,6 +133,7 @@ export async function launchCommand(_args: string[], env: Record<string, string 
   } finally {
     spot?.stop();
     dockerHealth.stop();
+    void metricsServer?.stop();
     process.off("SIGTERM", onSignal);
     process.off("SIGINT", onSignal);
   }
