@@ -45,10 +45,21 @@ const fail = (code: string, message: string, status: number, headers: Record<str
   json({ error: { code, message } }, status, { ...SECURITY_HEADERS, "cache-control": "no-store", ...headers });
 const ok = (body: unknown, headers: Record<string, string> = {}) => json(body, 200, { ...SECURITY_HEADERS, "cache-control": "no-store", ...headers });
 
-/** A request whose Origin (when the browser sends one) is not this server's: refused before it can sign in. */
-function foreignOrigin(req: Request, url: URL): boolean {
+/**
+ * A request whose Origin (when the browser sends one) names another host than the one it was sent to
+ * (Host, or X-Forwarded-Host behind a TLS-terminating proxy in front of --http-plain): refused before
+ * it can sign in. Only the host is compared, since such a proxy turns https into http.
+ */
+function foreignOrigin(req: Request): boolean {
   const origin = req.headers.get("origin");
-  return origin !== null && origin !== url.origin && origin !== `${url.protocol}//${req.headers.get("host") ?? ""}`;
+  if (origin === null) return false;
+  let host: string;
+  try {
+    host = new URL(origin).host;
+  } catch {
+    return true;
+  }
+  return host !== req.headers.get("host") && host !== req.headers.get("x-forwarded-host");
 }
 
 export function createWebUi(opts: WebUiOptions): WebUi {
@@ -58,8 +69,8 @@ export function createWebUi(opts: WebUiOptions): WebUi {
   const assets = new WebAssets();
   const sweeper = setInterval(() => sessions.sweep(), 60_000);
 
-  async function signIn(req: Request, url: URL): Promise<Response> {
-    if (foreignOrigin(req, url)) return fail("forbidden", "sign-in is only taken from this server's own page", 403);
+  async function signIn(req: Request): Promise<Response> {
+    if (foreignOrigin(req)) return fail("forbidden", "sign-in is only taken from this server's own page", 403);
     if (!(req.headers.get("content-type") ?? "").startsWith("application/json")) return fail("invalid-request", "send the token as JSON: {\"token\": \"...\"}", 400);
     if (Number(req.headers.get("content-length") ?? 0) > MAX_SIGN_IN_BYTES) return fail("body-too-large", `a sign-in is at most ${MAX_SIGN_IN_BYTES} bytes`, 413);
     const text = await req.text();
@@ -84,7 +95,7 @@ export function createWebUi(opts: WebUiOptions): WebUi {
   async function route(req: Request, url: URL): Promise<Response> {
     const path = url.pathname;
     if (path === "/ui/session") {
-      if (req.method === "POST") return signIn(req, url);
+      if (req.method === "POST") return signIn(req);
       if (req.method !== "GET") return fail("method-not-allowed", `${req.method} is not allowed on ${path}; it takes GET, POST`, 405, { allow: "GET, POST" });
       const s = sessions.fromRequest(req);
       return s ? ok({ csrf: s.csrf }) : fail("unauthorized", "not signed in", 401);

@@ -11,8 +11,8 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 
-export const SESSION_COOKIE = "__Host-mothership_session";
-export const CSRF_HEADER = "x-csrf-token";
+const SESSION_COOKIE = "__Host-mothership_session";
+const CSRF_HEADER = "x-csrf-token";
 
 export interface SessionLimits {
   maxSessions: number;

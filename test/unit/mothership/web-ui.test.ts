@@ -96,7 +96,7 @@ describe("the UI's HTTP side behind the API", () => {
   afterEach(() => web.close());
 
   const signIn = async () => {
-    const res = await api(req("/ui/session", { method: "POST", headers: { "content-type": "application/json", origin: BASE }, body: JSON.stringify({ token: TOKEN }) }));
+    const res = await api(req("/ui/session", { method: "POST", headers: { "content-type": "application/json", origin: BASE, host: "127.0.0.1:8080" }, body: JSON.stringify({ token: TOKEN }) }));
     expect(res.status).toBe(200);
     const cookie = res.headers.get("set-cookie") ?? "";
     return { setCookie: cookie, cookie: cookie.split(";")[0]!, csrf: ((await res.json()) as { csrf: string }).csrf };
@@ -129,7 +129,9 @@ describe("the UI's HTTP side behind the API", () => {
     const post = (headers: Record<string, string>, body: string) => api(req("/ui/session", { method: "POST", headers, body }));
     expect((await post({ "content-type": "application/json" }, JSON.stringify({ token: "msat_wrong" }))).status).toBe(401);
     expect((await post({ "content-type": "application/x-www-form-urlencoded" }, `token=${TOKEN}`)).status).toBe(400);
-    expect((await post({ "content-type": "application/json", origin: "https://evil.example" }, JSON.stringify({ token: TOKEN }))).status).toBe(403);
+    expect((await post({ "content-type": "application/json", origin: "https://evil.example", host: "127.0.0.1:8080" }, JSON.stringify({ token: TOKEN }))).status).toBe(403);
+    // Behind a TLS-terminating proxy the page's origin is the proxy's https URL.
+    expect((await post({ "content-type": "application/json", origin: "https://ops.example", "x-forwarded-host": "ops.example" }, JSON.stringify({ token: TOKEN }))).status).toBe(200);
     expect((await post({ "content-type": "application/json" }, JSON.stringify({ token: "x".repeat(5000) }))).status).toBe(413);
     const { setCookie } = await signIn();
     expect(setCookie).toMatch(/^__Host-mothership_session=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; Secure; SameSite=Strict; Max-Age=5$/);
