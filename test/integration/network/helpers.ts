@@ -2,7 +2,7 @@
 // TLS-terminating reverse proxy whose certificate comes from a CA of its own, and pool keys and CSRs
 // made with openssl as an operator makes them.
 import { spawnSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, connect, type AddressInfo, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 
@@ -101,4 +101,23 @@ export function startTlsReverseProxy(cert: { certPem: string; keyPem: string }, 
 export function newKeyAndCsr(dir: string, name: string): { key: string; csr: string } {
   openssl(dir, ["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", `/CN=${name}`]);
   return { key: join(dir, `${name}.key`), csr: join(dir, `${name}.csr`) };
+}
+
+/**
+ * Copies of the compiled binaries (`make build` or `bun build/build.ts` first), so that a rebuild of
+ * dist/ while the tests run does not swap the executable under them. Built first when missing.
+ * they are not built yet (then they are built first).
+ */
+export function snapshotBinaries(dir: string): { mothership: string; launcher: string } {
+  const arch = process.arch === "arm64" ? "aarch64" : "x86_64";
+  const dist = join(import.meta.dir, "../../../dist");
+  const out = { mothership: join(dir, "mothership"), launcher: join(dir, "spacelift-launcher") };
+  if (!existsSync(join(dist, `spacelift-launcher-${arch}`)) || !existsSync(join(dist, `mothership-${arch}`))) {
+    spawnSync(process.execPath, ["build/build.ts", "--target", arch], { cwd: join(dist, ".."), stdio: "inherit" });
+  }
+  copyFileSync(join(dist, `mothership-${arch}`), out.mothership);
+  copyFileSync(join(dist, `spacelift-launcher-${arch}`), out.launcher);
+  chmodSync(out.mothership, 0o755);
+  chmodSync(out.launcher, 0o755);
+  return out;
 }

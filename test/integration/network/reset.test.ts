@@ -4,23 +4,24 @@
 // in a row and exits 77 with one line saying that a new token is needed; a launcher with the new
 // token registers. A mothership that is merely down never counts: the launcher waits for it.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, readFileSync } from "node:fs";
+import { mkdtempSync, rmSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DemoWorld, dist, type Binaries } from "../../../scripts/demo/world.ts";
+import { DemoWorld, type Binaries } from "../../../scripts/demo/world.ts";
 import { dockerTestEnv } from "../../support/env.ts";
-import { newKeyAndCsr } from "./helpers.ts";
+import { newKeyAndCsr, snapshotBinaries } from "./helpers.ts";
 
 setDefaultTimeout(150_000);
 const docker = dockerTestEnv();
-const arch = process.arch === "arm64" ? "aarch64" : "x86_64";
-const bin: Binaries = { mothership: join(dist, `mothership-${arch}`), launcher: join(dist, `spacelift-launcher-${arch}`) };
+const binDir = mkdtempSync(join(tmpdir(), "network-bin-"));
+const bin: Binaries = snapshotBinaries(binDir);
 const quiet = () => {};
 
 interface WorkerJson { id: string; status: string }
 
 const REFUSED = "the mothership refused this pool's certificate";
 
-describe.skipIf(!docker || !existsSync(bin.launcher))("a reset or deleted pool ends its launchers", () => {
+describe.skipIf(!docker)("a reset or deleted pool ends its launchers", () => {
   let world: DemoWorld;
   beforeAll(async () => {
     world = new DemoWorld(bin, docker!.host, quiet);
@@ -29,6 +30,7 @@ describe.skipIf(!docker || !existsSync(bin.launcher))("a reset or deleted pool e
   });
   afterAll(async () => {
     await world?.close();
+    rmSync(binDir, { recursive: true, force: true });
   });
 
   const workers = () => world.workers<WorkerJson>();
