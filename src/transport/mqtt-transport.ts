@@ -17,6 +17,7 @@ import { DownlinkReceiver } from "./downlink.ts";
 import { Emitter } from "./emitter.ts";
 import { FirstConnect, closedError } from "./first-connect.ts";
 import type { ProxyServer } from "../config/proxy.ts";
+import { tunnelStream } from "./proxy.ts";
 import { mqttRefusal, RefusalCounter } from "./refusals.ts";
 import type { Transport, TransportEvents } from "./transport.ts";
 
@@ -155,7 +156,14 @@ export class MqttTransport implements Transport {
       keepalive: o.keepaliveSeconds ?? 30,
       will: { topic: o.publishTopic, payload: Buffer.from(encodeMessage(o.will)), qos: 1, retain: false },
     };
-    const client = new MqttClientClass((c) => buildTlsStream(c, options), options);
+    const proxy = o.proxy;
+    const client = new MqttClientClass(
+      // Through a proxy, MQTT.js's TLS connector gets the tunnel as its socket (Node's tls.connect `socket`).
+      proxy
+        ? (c) => buildTlsStream(c, { ...options, socket: tunnelStream(proxy, options.hostname!, options.port!, { timeoutMs: options.connectTimeout! }) } as IClientOptions)
+        : (c) => buildTlsStream(c, options),
+      options,
+    );
     this.client = client;
     let lastError: string | null = null;
     let refusal: string | undefined;
