@@ -1,5 +1,5 @@
 /**
- * The run supervisor's costs (targets in docs/architecture.md), against Docker's own in the same run:
+ * The run supervisor's costs (targets in docs/performance.md), against Docker's own in the same run:
  * - dispatch overhead: execute() -> container running, minus a raw create+start of the same image,
  *   p50 over 30 runs (target <= 25 ms);
  * - log throughput: 200 MB of output through attach, marker parsing, masking of 20 secrets, chunking and
@@ -16,6 +16,8 @@ import type { Fields, Logger } from "../../src/log/logger.ts";
 import type { LogChunk, RunSink } from "../../src/launcher/run-executor.ts";
 import { createRunSupervisor } from "../../src/launcher/supervisor/run-supervisor.ts";
 import { parseRunSpec } from "../../src/protocol/run-spec.ts";
+import { percentile } from "./lib/proc.ts";
+import { report } from "./lib/report.ts";
 
 const root = join(import.meta.dir, "../..");
 const host = process.env.DOCKER_HOST ?? "unix:///var/run/docker.sock";
@@ -73,10 +75,7 @@ class CountingSink implements RunSink {
   }
 }
 
-function p50(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
+const p50 = (values: number[]) => percentile(values, 50);
 
 const never = new AbortController().signal;
 try {
@@ -100,8 +99,14 @@ try {
     await docker.containerRemove(id, { force: true });
   }
   const overheads = ours.map((o, i) => o - raw[i]!);
-  console.log(`dispatch (p50 of ${RUNS}): execute -> running ${p50(ours).toFixed(1)} ms, raw create+start ${p50(raw).toFixed(1)} ms`);
-  console.log(`dispatch overhead p50: ${p50(overheads).toFixed(1)} ms (target <= 25 ms)`);
+  report({
+    name: "dispatch overhead over Docker's create+start",
+    value: p50(overheads),
+    unit: "ms",
+    baseline: p50(raw),
+    target: { max: 25 },
+    note: `p50 of ${RUNS}: execute -> running (${p50(ours).toFixed(1)} ms) minus a raw create+start of the same image (the baseline)`,
+  });
 
   // Log throughput: the same output through the supervisor and through `docker logs -f`.
   const burst = `yes 'a log line of terraform-ish output, with words and numbers 0123456789' | head -c ${BURST_BYTES}`;
@@ -128,8 +133,15 @@ try {
   const mbps = (bytes: number, ms: number) => bytes / 1048576 / (ms / 1000);
   const oursRate = mbps(sink.bytes, oursMs);
   const logsRate = mbps(logged, logsMs);
-  console.log(`log path, 200 MB with 20 secrets masked: ${oursRate.toFixed(0)} MB/s; docker logs -f: ${logsRate.toFixed(0)} MB/s; ratio ${(oursRate / logsRate).toFixed(2)}x (target >= 0.7x)`);
-  console.log(`RSS of this process: ${(rssBefore / 1048576).toFixed(0)} MB before the burst, ${(peakRss / 1048576).toFixed(0)} MB at its peak during it`);
+  report({
+    name: "log path, 200 MB with 20 secrets masked",
+    value: oursRate,
+    unit: "MB/s",
+    baseline: logsRate,
+    target: { minRatio: 0.7 },
+    note: "attach, markers, masking, chunking into a counting sink; baseline: `docker logs -f` of the same output with our client",
+  });
+  report({ name: "log path: RSS growth of the supervisor's process", value: (peakRss - rssBefore) / 1048576, unit: "MB", note: `peak during the 200 MB burst minus ${(rssBefore / 1048576).toFixed(0)} MB before it, in this bench's own process (from source)` });
 } finally {
   for (const c of await docker.containerList({ labels: LABEL })) await docker.containerRemove(c.id, { force: true });
   await docker.close();

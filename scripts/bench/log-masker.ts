@@ -1,6 +1,7 @@
 // Micro benchmark of the streaming log masker: MB/s with 20 secrets against a plain copy of the
 // same chunks. Usage: bun scripts/bench/log-masker.ts [total MB, default 200] [chunk KB, default 64]
 import { LogMasker } from "../../src/launcher/log-masker.ts";
+import { report } from "./lib/report.ts";
 
 const totalMb = Number(process.argv[2] ?? 200);
 const chunkKb = Number(process.argv[3] ?? 64);
@@ -36,4 +37,4 @@ function run(label: string, step: (chunk: Buffer) => number): number {
 const copy = run("plain copy", (chunk) => Buffer.from(chunk).length);
 const masker = new LogMasker(secrets);
 const masked = run(`masker, ${secrets.length} secrets`, (chunk) => masker.write(chunk).length);
-console.log(`masked / copy = ${(masked / copy).toFixed(2)}  (${totalMb} MB in ${chunkKb} KiB chunks)`);
+report({ name: "log masker, 20 secrets", value: masked, unit: "MB/s", baseline: copy, note: `${totalMb} MB in ${chunkKb} KiB chunks; baseline: a plain copy of the same chunks` });

@@ -1,6 +1,8 @@
 // Policy engine benchmark: parse+check time of a generated 1,000-line policy, and evaluation
 // latency (p50/p99) of a realistic Spacelift run-initialization policy.
 import { compilePolicy, evaluateInitPolicy } from "../../src/policy/index.ts";
+import { percentile } from "./lib/proc.ts";
+import { report } from "./lib/report.ts";
 
 function generatedPolicy(lines: number): string {
   const out = ["package spacelift", "import future.keywords.in", ""];
@@ -66,10 +68,7 @@ const input = {
   worker_version: "0.1.0",
 };
 
-function pct(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? 0;
-}
+const pct = percentile;
 
 const big = generatedPolicy(1000);
 const compileTimes: number[] = [];
@@ -88,12 +87,7 @@ for (let i = 0; i < 2000; i++) {
   evalTimes.push(performance.now() - t0);
 }
 
-const rows: [string, string][] = [
-  ["parse+check 1,000-line policy (p50)", `${pct(compileTimes, 50).toFixed(2)} ms`],
-  ["parse+check 1,000-line policy (max of 10)", `${Math.max(...compileTimes).toFixed(2)} ms`],
-  ["init policy evaluation p50", `${(pct(evalTimes, 50) * 1000).toFixed(0)} µs`],
-  ["init policy evaluation p99", `${(pct(evalTimes, 99) * 1000).toFixed(0)} µs`],
-  ["init policy outcome", `${result.outcome} (${result.deny.length} messages)`],
-];
-const w = Math.max(...rows.map((r) => r[0].length));
-for (const [k, v] of rows) console.log(`${k.padEnd(w)}  ${v}`);
+if (result.outcome !== "deny" || result.deny.length !== 2) throw new Error(`the init policy gave ${result.outcome} with ${result.deny.length} messages, expected deny with 2`);
+report({ name: "policy parse+check, 1,000-line policy", value: pct(compileTimes, 50), unit: "ms", target: { max: 100 }, note: `p50 of 10 (max ${Math.max(...compileTimes).toFixed(1)} ms)` });
+report({ name: "policy evaluation p50, init policy", value: pct(evalTimes, 50) * 1000, unit: "µs", target: { max: 1000 }, note: "2,000 evaluations after 200 warm-up" });
+report({ name: "policy evaluation p99, init policy", value: pct(evalTimes, 99) * 1000, unit: "µs", target: { max: 25_000 }, note: "GC pauses and a shared machine land here" });

@@ -15,21 +15,14 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "node:tls";
+import { rssMb } from "./lib/proc.ts";
+import { report } from "./lib/report.ts";
 
 const repoRoot = join(import.meta.dir, "../..");
 const MB = Number(process.env.BENCH_FLOOD_MB ?? 100);
 const PARALLEL = Number(process.env.BENCH_FLOOD_PARALLEL ?? 6);
 const arch = process.arch === "arm64" ? "aarch64" : "x86_64";
 const compiled = join(repoRoot, "dist", `mothership-${arch}`);
-
-function rssMb(pid: number): number | undefined {
-  try {
-    const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
-    return kb === undefined ? undefined : Number(kb) / 1024;
-  } catch {
-    return undefined;
-  }
-}
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -74,8 +67,6 @@ function flood(port: number, ca: string, total: number, chunked: boolean): Promi
   });
 }
 
-const row = (name: string, value: string, baseline: string, note: string) => console.log(`${name.padEnd(34)} ${value.padStart(12)}  ${baseline.padStart(18)}  ${note}`);
-
 const dir = mkdtempSync(join(tmpdir(), "bench-flood-"));
 const http = await freePort();
 const mqtt = await freePort();
@@ -97,7 +88,7 @@ try {
   await Bun.sleep(2_000);
   const idle = rssMb(proc.pid) ?? NaN;
   console.log(`mothership (${cmd.join(" ")}), ${PARALLEL} parallel unsigned POSTs of ${MB} MB each`);
-  row("RSS idle", `${idle.toFixed(1)} MB`, "", "");
+  report({ name: "mothership RSS idle", value: idle, unit: "MB", note: "a fresh data dir, no pool" });
   for (const chunked of [false, true]) {
     let peak = idle;
     let sampling = true;
@@ -115,8 +106,21 @@ try {
     const statuses = [...new Set(answers.map((a) => a.status))].join(",");
     const sentMb = answers.reduce((n, a) => n + a.sent, 0) / 1024 / 1024;
     const label = chunked ? "chunked" : "Content-Length";
-    row(`RSS peak, burst (${label})`, `${peak.toFixed(1)} MB`, `idle: ${idle.toFixed(1)} MB`, `${(peak / idle).toFixed(2)}x idle (target < 1.5x), +${(peak - idle).toFixed(1)} MB`);
-    row(`answers (${label})`, `${ms.toFixed(0)} ms`, `status ${statuses}`, `${sentMb.toFixed(0)} of ${MB * PARALLEL} MB written before the answer`);
+    report({
+      name: `mothership RSS peak, unsigned ${MB} MB bodies x${PARALLEL} (${label})`,
+      value: peak,
+      unit: "MB",
+      baseline: idle,
+      target: { maxRatio: 1.5 },
+      note: "baseline: the same mothership idle; a server that reads a body before checking who sent it grows by the whole burst",
+    });
+    report({
+      name: `mothership rejects the burst (${label})`,
+      value: ms,
+      unit: "ms",
+      target: { max: 5_000 },
+      note: `answered ${statuses}; ${sentMb.toFixed(0)} of ${MB * PARALLEL} MB written before the answers`,
+    });
   }
 } catch (err) {
   failed = true;
