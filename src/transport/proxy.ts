@@ -74,7 +74,7 @@ export interface TunnelOptions {
  * SpaceliftError naming the proxy (never its credentials) when the proxy is unreachable, answers
  * something other than 2xx, or takes longer than `timeoutMs`.
  */
-export function openTunnel(proxy: ProxyServer, host: string, port: number, opts: TunnelOptions): Promise<Socket> {
+function openTunnel(proxy: ProxyServer, host: string, port: number, opts: TunnelOptions): Promise<Socket> {
   const url = new URL(proxy.url);
   const proxyPort = Number(url.port || (url.protocol === "https:" ? 443 : 80));
   const proxyHost = url.hostname.replace(/^\[|\]$/g, "");

@@ -12,7 +12,7 @@
  */
 
 /** Refusals in a row (no successful connection between them) before the launcher gives up. */
-export const MAX_REFUSALS = 5;
+const MAX_REFUSALS = 5;
 
 /** The launcher's exit code when it gave up for that reason (sysexits EX_NOPERM). */
 export const EXIT_CREDENTIALS_REFUSED = 77;
