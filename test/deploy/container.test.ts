@@ -1,16 +1,18 @@
 /**
- * The launcher image built by build/container/build.ts from the built binary (no base image, no
- * network) with the test dockerd, then run as a container the way the docs show: the Docker socket
- * bind-mounted (its group added for the image's UID 1983), the scratch dir bind-mounted at the same
- * path, the token and key as read-only files through the _FILE variables, host network to reach a real
- * mothership on loopback. It registers, runs a stack to FINISHED and drains on `docker stop`.
+ * The launcher image built by build/container/build.ts from a release of the built binary (no base
+ * image, no network) with the test dockerd (a binary that does not match its SHA256SUMS is refused),
+ * then run as a container the way the docs show: the Docker socket bind-mounted (its group added for
+ * the image's UID 1983), the scratch dir bind-mounted at the same path, the token and key as read-only
+ * files through the _FILE variables, host network to reach a real mothership on loopback. It
+ * registers, runs a stack to FINISHED and drains on `docker stop`.
  * What this cannot check: the Dockerfile itself (debian:bookworm-slim is not pulled here; the image it
  * makes has the same binary, user, scratch dir and entrypoint) and an aarch64 image on this host.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { createHash } from "node:crypto";
+import { basename, join } from "node:path";
 import { buildLauncherImage, IMAGE_UID } from "../../build/container/build.ts";
 import { DemoWorld, dist } from "../../scripts/demo/world.ts";
 import { dockerTestEnv, hostCapability } from "../support/env.ts";
@@ -53,7 +55,12 @@ describe.skipIf(!ready)("launcher container image (cannot check: the Dockerfile'
     world = new DemoWorld({ mothership, launcher }, docker!.host, log);
     await world.startMothership();
     await world.createPool("container");
-    image = await buildLauncherImage({ binary: launcher, tag, dockerHost: docker!.host, log });
+    // A release of the built launcher (dist/ may be rebuilt meanwhile): the binary and its SHA256SUMS.
+    const release = join(dir, "release");
+    mkdirSync(release);
+    copyFileSync(launcher, join(release, basename(launcher)));
+    writeFileSync(join(release, "SHA256SUMS"), `${createHash("sha256").update(readFileSync(launcher)).digest("hex")}  ${basename(launcher)}\n`);
+    image = await buildLauncherImage({ binary: join(release, basename(launcher)), tag, dockerHost: docker!.host, log });
     // What a Kubernetes Secret volume (or `docker run -v`) gives the container: one read-only file each.
     mkdirSync(scratch, { mode: 0o755 });
     chownSync(scratch, IMAGE_UID, IMAGE_UID);
@@ -70,7 +77,18 @@ describe.skipIf(!ready)("launcher container image (cannot check: the Dockerfile'
     rmSync(dir, { recursive: true, force: true });
   });
 
-  test("the image has the launcher as entrypoint, runs as UID 1983 and prints its version", async () => {
+  test("a binary that does not match the SHA256SUMS beside it is refused before anything is imported", async () => {
+    const tampered = join(dir, "tampered");
+    mkdirSync(tampered);
+    // A valid ELF header of this architecture, and nothing else: not the released binary.
+    writeFileSync(join(tampered, basename(launcher)), readFileSync(launcher).subarray(0, 4096));
+    copyFileSync(join(dir, "release", "SHA256SUMS"), join(tampered, "SHA256SUMS"));
+    const refused = await buildLauncherImage({ binary: join(tampered, basename(launcher)), tag: `${tag}-tampered`, dockerHost: docker!.host }).then(() => "built", (e: unknown) => String(e));
+    expect(refused).toContain(`${basename(launcher)} does not match ${join(tampered, "SHA256SUMS")}`);
+    expect((await engine(`/images/${encodeURIComponent(`${tag}-tampered`)}/json`).then(async (r) => { await r.arrayBuffer(); return r.status; }))).toBe(404);
+  });
+
+  test("the image's configuration: the launcher as entrypoint, UID 1983, the scratch dir", async () => {
     const info = await engineJson<{ Config: { User: string; Entrypoint: string[]; Env: string[]; WorkingDir: string } }>(`/images/${encodeURIComponent(image)}/json`);
     expect(info.Config).toMatchObject({ User: `${IMAGE_UID}:${IMAGE_UID}`, Entrypoint: ["/usr/local/bin/spacelift-launcher"], WorkingDir: "/opt/spacelift" });
     expect(info.Config.Env).toContain("SPACELIFT_LAUNCHER_SCRATCH_DIR=/opt/spacelift");
