@@ -44,7 +44,8 @@ export function parseGoDuration(text: string): ParseResult<number> {
     const unitMatch = /^[^0-9.]*/.exec(s);
     const unit = unitMatch?.[0] ?? "";
     if (unit === "") return fail(`${quote(text)} is not a Go duration (a number without a unit)`, GOOD);
-    const perUnit = NS_PER_UNIT[unit];
+    // Own keys only: a unit such as "__proto__" or "constructor" must not find Object.prototype's.
+    const perUnit = Object.hasOwn(NS_PER_UNIT, unit) ? NS_PER_UNIT[unit] : undefined;
     if (perUnit === undefined) {
       return fail(`${quote(text)} is not a Go duration (unknown unit ${quote(unit, 20)})`, GOOD);
     }

@@ -191,10 +191,11 @@ function decode(data: unknown, side: Side): DecodedMessage<Message> {
     return { kind: "invalid", error: "payload is not a JSON object", type: null, id: null };
   }
   const rec = data as Record<string, unknown>;
-  const type = typeof rec.type === "string" ? rec.type : null;
-  const id = typeof rec.id === "string" ? rec.id : null;
+  // What a peer sent travels on into logs and error replies: bounded, whatever it was.
+  const type = typeof rec.type === "string" ? clip(rec.type, MAX_ECHO_ID) : null;
+  const id = typeof rec.id === "string" && rec.id.length <= MAX_ECHO_ID ? rec.id : null;
   if (rec.v !== PROTOCOL_VERSION) {
-    return { kind: "invalid", error: `unsupported protocol version ${JSON.stringify(rec.v)}`, type, id };
+    return { kind: "invalid", error: clip(`unsupported protocol version ${JSON.stringify(rec.v) ?? typeof rec.v}`, MAX_ECHO_ERROR), type, id };
   }
   if (type === null) return { kind: "invalid", error: "message has no type", type, id };
   const mine: readonly string[] = side === "uplink" ? UPLINK_TYPES : DOWNLINK_TYPES;
@@ -207,5 +208,13 @@ function decode(data: unknown, side: Side): DecodedMessage<Message> {
   if (result.success) return { kind: "ok", message: result.output };
   const issue = result.issues[0];
   const path = issue.path?.map((p) => String(p.key)).join(".") ?? "";
-  return { kind: "invalid", error: `${type}: ${path ? path + ": " : ""}${issue.message}`, type, id };
+  return { kind: "invalid", error: clip(`${type}: ${path ? path + ": " : ""}${issue.message}`, MAX_ECHO_ERROR), type, id };
+}
+
+/** The longest type or id a decoding result repeats (ids are UUIDs), and the longest reason. */
+const MAX_ECHO_ID = 128;
+const MAX_ECHO_ERROR = 300;
+
+function clip(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
