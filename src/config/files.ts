@@ -14,7 +14,7 @@ import { fail, ok, quote, type ParseResult } from "./parse-result.ts";
 const MAX_CREDENTIAL_BYTES = 1024 * 1024;
 
 /** The whole file as text, at most `max` bytes. `good` shows a value that would work. */
-export function readBoundedFile(text: string, max: number, good: string): ParseResult<string> {
+function readBoundedFile(text: string, max: number, good: string): ParseResult<string> {
   const path = resolve(text);
   let fd: number;
   try {
