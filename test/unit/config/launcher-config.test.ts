@@ -129,8 +129,13 @@ test("describeConfig marks defaults and where derived values come from", () => {
     SPACELIFT_WORKER_COMMS_URL: "https://api.fleet.internal:8443 (from the token)",
     DOCKER_HOST: "unix:///var/run/docker.sock (default)",
     SPACELIFT_WORKER_COMMS_INSECURE_HTTP: "false (default)",
+    SPACELIFT_ADDITIONAL_CA_CERTIFICATES_FILE: "not set",
+    "additional CA certificates": "none",
+    HTTPS_PROXY: "not set",
+    HTTP_PROXY: "not set",
+    NO_PROXY: "not set",
   });
-  expect(Object.keys(rows)).toHaveLength(21);
+  expect(Object.keys(rows)).toHaveLength(27);
   const optedIn = Object.fromEntries(describeConfig(load({ ...f.base, SPACELIFT_WORKER_COMMS_INSECURE_HTTP: "yes" })));
   expect(optedIn.SPACELIFT_WORKER_COMMS_INSECURE_HTTP).toBe("true");
 });
