@@ -17,7 +17,7 @@ const DIR_MODE = 0o700;
 export const FILE_MODE = 0o600;
 
 /** Files whose contents let someone act as the mothership or read stack secrets (relative to the data dir). */
-const SECRET_FILES: readonly string[] = ["ca/ca.key", "admin-token", "secrets.key", "secrets.key.new", "downlink/signer.key"];
+const SECRET_FILES: readonly string[] = ["ca/ca.key", "admin-token", "secrets.key", "secrets.key.new", "downlink/signer.key", "broker-client/mothership.key"];
 
 const octal = (mode: number): string => "0" + (mode & 0o777).toString(8);
 

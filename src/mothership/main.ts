@@ -13,6 +13,7 @@ import { connect } from "./cli/client.ts";
 import { poolCommand, runCommand, stackCommand, workerCommand, type Io } from "./cli/commands.ts";
 import { TOKEN_ON_ARGV_WARNING } from "./cli/secret-input.ts";
 import { SECRETS_FLAGS, secretsCommand } from "./cli/secrets.ts";
+import { BROKER_CONFIG_FLAGS, brokerConfigCommand } from "./broker-config.ts";
 import { printable } from "./cli/terminal.ts";
 import { SERVE_FLAGS, serveConfigFromArgs } from "./serve-config.ts";
 import { startMothership } from "./serve.ts";
@@ -23,12 +24,16 @@ Server:
   mothership serve [--data DIR] [--http HOST:PORT] [--mqtt HOST:PORT] [--broker-endpoint mqtts://HOST:PORT]
                    [--comms-url URL] [--namespace NS] [--http-plain] [--heartbeat SECONDS] [--log-level LEVEL]
                    [--schedule-timeout SECONDS] [--max-log-chunk-bytes BYTES] [--max-run-log-bytes BYTES]
-                   [--downloads DIR]
+                   [--downloads DIR] [--broker mqtts://HOST:PORT [--broker-ca FILE]
+                   [--broker-crl PATH [--broker-reload-command CMD]]]
       defaults: --data ./mothership-data, --http 127.0.0.1:8080, --mqtt 127.0.0.1:8883,
                 --max-log-chunk-bytes 256KiB, --max-run-log-bytes 512MiB (a run over it is stopped),
                 --downloads: the binary's own directory when it holds SHA256SUMS (served at /downloads/)
       --http-plain serves plain HTTP behind a TLS-terminating proxy and needs --comms-url, the URL
       launchers reach that proxy at (an http:// one is warned about: see docs/security.md)
+      --broker uses an existing MQTT broker instead of the embedded one (--mqtt), with the client
+      certificate in DIR/broker-client/; --broker-crl is the CRL file the broker reads, rewritten on
+      every pool reset and delete, then --broker-reload-command runs (docs/external-broker.md)
 
 Client (talks to the HTTP API; --url/MOTHERSHIP_URL, --token-file PATH/MOTHERSHIP_TOKEN, --ca/MOTHERSHIP_CA,
 or --data DIR of a local mothership for all three; without a CA, ./mothership-data/ca/ca.crt if present.
@@ -49,6 +54,12 @@ or --data DIR of a local mothership for all three; without a CA, ./mothership-da
   mothership version
 List and show commands take --json.
 
+Broker configuration (docs/external-broker.md):
+  mothership broker-config mosquitto --out DIR [--listen HOST:PORT] [--data DIR] [--namespace NS]
+                                     [--server-name NAME]... [--user USER]
+      writes mosquitto.conf, the ACL file, the CA, its CRL and a server certificate into DIR
+      (the CA of the data dir is made first if it is new); default --listen 0.0.0.0:8883
+
 Offline (the mothership stopped):
   mothership secrets rotate-key [--data DIR]   re-encrypts every stack secret value under a new key
                                                in DIR/secrets.key; safe to run again after a crash
@@ -58,6 +69,7 @@ const CLIENT_FLAGS = ["url", "token", "token-file", "ca", "data"];
 const SPECS: Record<string, { values: string[]; switches: string[] }> = {
   serve: SERVE_FLAGS,
   secrets: SECRETS_FLAGS,
+  "broker-config": BROKER_CONFIG_FLAGS,
   pool: { values: [...CLIENT_FLAGS, "name", "csr", "description"], switches: ["json"] },
   worker: { values: [...CLIENT_FLAGS, "pool", "tag"], switches: ["json"] },
   stack: { values: [...CLIENT_FLAGS, "name", "pool", "image", "env", "secret", "secret-file", "secret-stdin", "phase", "repository", "branch", "vcs-pool", "label"], switches: ["json"] },
@@ -110,6 +122,7 @@ async function main(argv: string[], env: Record<string, string | undefined>, io:
   if (!sub) throw usageError(`${group} needs a command; see mothership --help`);
   const a = parseArgs(more, { values: spec.values, switches: spec.switches });
   if (group === "secrets") return secretsCommand(sub, a, io);
+  if (group === "broker-config") return brokerConfigCommand(sub, a, io.out, createLogger({ level: "warn" }));
   const tokenFile = flag(a, "token-file");
   if (flag(a, "token") !== undefined) {
     if (tokenFile !== undefined) throw usageError("give the admin token once: --token-file PATH or --token, not both");

@@ -2,17 +2,19 @@
  * `mothership serve` flags -> the server's settings, as one pure function (no I/O), and the URLs the
  * server advertises for the hosts it listens on. Defaults: --data ./mothership-data, --http
  * 127.0.0.1:8080, --mqtt 127.0.0.1:8883, --broker-endpoint mqtts://<the --mqtt address>,
- * --max-log-chunk-bytes 256KiB, --max-run-log-bytes 512MiB.
+ * --max-log-chunk-bytes 256KiB, --max-run-log-bytes 512MiB. `--broker` replaces the embedded broker
+ * (--mqtt) with an existing one (docs/external-broker.md).
  */
 import type { Level } from "../log/logger.ts";
 import { DEFAULT_NAMESPACE } from "../protocol/topics.ts";
 import { flag, hostPort, usageError, type ParsedArgs } from "./cli/args.ts";
 import { DEFAULT_DATA_DIR } from "./cli/client.ts";
 import { DEFAULT_LOG_LIMITS, type LogLimits } from "./run-log-intake.ts";
+import type { ExternalBrokerConfig } from "./outbox-mqtt.ts";
 import type { ServeConfig } from "./serve.ts";
 
 export const SERVE_FLAGS = {
-  values: ["data", "http", "mqtt", "broker-endpoint", "comms-url", "namespace", "heartbeat", "log-level", "schedule-timeout", "max-log-chunk-bytes", "max-run-log-bytes", "downloads"],
+  values: ["data", "http", "mqtt", "broker", "broker-ca", "broker-crl", "broker-reload-command", "broker-endpoint", "comms-url", "namespace", "heartbeat", "log-level", "schedule-timeout", "max-log-chunk-bytes", "max-run-log-bytes", "downloads"],
   switches: ["http-plain"],
 };
 
@@ -53,11 +55,31 @@ function logLimits(a: ParsedArgs): LogLimits {
   return { chunkBytes, runBytes };
 }
 
+const MQTTS_URL = /^mqtts:\/\/(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
+
+/** `--broker` and its companions; undefined (the embedded broker) without `--broker`. */
+function externalBroker(a: ParsedArgs): ExternalBrokerConfig | undefined {
+  const url = flag(a, "broker");
+  const companions = ["broker-ca", "broker-crl", "broker-reload-command"].filter((n) => flag(a, n) !== undefined);
+  if (url === undefined) {
+    if (companions.length > 0) throw usageError(`--${companions[0]} goes with --broker mqtts://HOST:PORT (an external broker)`);
+    return undefined;
+  }
+  if (!MQTTS_URL.test(url)) throw usageError("--broker must be mqtts://HOST:PORT, the broker's TLS listener (e.g. mqtts://broker.example.com:8883)");
+  if (flag(a, "mqtt") !== undefined) throw usageError("--mqtt is the embedded broker's address; with --broker there is none: give one of them");
+  const reloadCommand = flag(a, "broker-reload-command");
+  const crlPath = flag(a, "broker-crl");
+  if (reloadCommand !== undefined && crlPath === undefined) throw usageError("--broker-reload-command runs after the CRL is written: give --broker-crl PATH too");
+  if (reloadCommand !== undefined && reloadCommand.trim() === "") throw usageError("--broker-reload-command must be a command, e.g. 'systemctl reload mosquitto'");
+  return { url, caFile: flag(a, "broker-ca"), crlPath, reloadCommand };
+}
+
 export function serveConfigFromArgs(a: ParsedArgs, env: Record<string, string | undefined>): ServeSettings {
   const http = hostPort(flag(a, "http") ?? "127.0.0.1:8080", "--http");
   const mqtt = hostPort(flag(a, "mqtt") ?? "127.0.0.1:8883", "--mqtt");
   const logLevel = flag(a, "log-level") ?? (env.MOTHERSHIP_LOG_LEVEL || "info");
   if (!LEVELS.includes(logLevel)) throw usageError("--log-level must be debug, info, warn or error");
+  const external = externalBroker(a);
   const given = flag(a, "broker-endpoint");
   if (given !== undefined && !/^mqtts:\/\/[^/]+:\d+$/.test(given)) throw usageError("--broker-endpoint must be mqtts://HOST:PORT");
   const commsUrl = flag(a, "comms-url");
@@ -74,8 +96,9 @@ export function serveConfigFromArgs(a: ParsedArgs, env: Record<string, string | 
     httpPlain: a.switches.has("http-plain"),
     mqttHost: mqtt.host,
     mqttPort: mqtt.port,
+    externalBroker: external,
     // Port 0 is picked at start, so only then is the default left to the server.
-    brokerEndpoint: given ?? (mqtt.port === 0 ? undefined : brokerEndpointFor(mqtt.host, mqtt.port)),
+    brokerEndpoint: given ?? external?.url ?? (mqtt.port === 0 ? undefined : brokerEndpointFor(mqtt.host, mqtt.port)),
     commsUrl,
     namespace: flag(a, "namespace") ?? DEFAULT_NAMESPACE,
     heartbeatSeconds: wholeNumber(a, "heartbeat", "15"),

@@ -10,7 +10,6 @@ import { SpaceliftError } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
 import { issueServerCertificate, loadOrCreateCa } from "../pki/ca.ts";
 import { adminTokenPath, loadOrCreateAdminToken } from "./admin-token.ts";
-import { startBroker } from "./broker.ts";
 import { ENDPOINT_FILE } from "./cli/client.ts";
 import { Carriers } from "./carriers.ts";
 import { createCommsPoll } from "./comms-poll.ts";
@@ -23,14 +22,14 @@ import { createApi } from "./http/api.ts";
 import { createWebUi } from "./web/handler.ts";
 import { defaultDownloadsDir } from "./http/downloads.ts";
 import { pollOutbox } from "./outbox.ts";
+import { startMqttCarrier, type ExternalBrokerConfig } from "./outbox-mqtt.ts";
 import { PollMailboxes } from "./poll-mailbox.ts";
 import { PoolService } from "./pool-service.ts";
 import type { LogLimits } from "./run-log-intake.ts";
-import { advertisedHost, brokerEndpointFor, urlHost } from "./serve-config.ts";
+import { advertisedHost, urlHost } from "./serve-config.ts";
 import { openStore, type Store } from "./store/index.ts";
 
-/** The names of the carriers in `Carriers` (carriers.ts). */
-const MQTT_CARRIER = "embedded-broker";
+/** The name of the long-poll carrier in `Carriers` (carriers.ts); the MQTT one names itself. */
 const POLL_CARRIER = "poll";
 
 export interface ServeConfig {
@@ -41,7 +40,9 @@ export interface ServeConfig {
   httpPlain: boolean;
   mqttHost: string;
   mqttPort: number;
-  /** What tokens advertise; default mqtts://<mqtt host>:<mqtt port>. */
+  /** `--broker`: an existing broker instead of the embedded one (docs/external-broker.md). */
+  externalBroker?: ExternalBrokerConfig;
+  /** What tokens advertise; default mqtts://<mqtt host>:<mqtt port>, or the --broker URL. */
   brokerEndpoint?: string;
   /** What tokens advertise as comms_url; default the API's own URL. */
   commsUrl?: string;
@@ -91,16 +92,17 @@ export async function startMothership(cfg: ServeConfig): Promise<RunningMothersh
   // Workers that talk HTTP long-poll get their downlink in a mailbox; MQTT workers through the broker.
   const mailboxes = new PollMailboxes({ logger: log });
   let carriers: Carriers | null = null;
-  const broker = await startBroker({
-    host: cfg.mqttHost,
-    port: cfg.mqttPort,
+  const mqtt = await startMqttCarrier({
+    dataDir: cfg.dataDir,
     namespace: cfg.namespace,
-    caPem: ca.certificatePem,
-    serverCertPem: server.certificatePem,
-    serverKeyPem: server.keyPem,
-    isCertificateValid: (pool, serial) => store.pools.isCurrentSerial(pool, serial),
+    mqttHost: cfg.mqttHost,
+    mqttPort: cfg.mqttPort,
+    external: cfg.externalBroker,
+    ca,
+    server,
+    store,
     onUplink: (pool, worker, payload) => {
-      carriers?.spoke(pool, worker, MQTT_CARRIER);
+      carriers?.spoke(pool, worker, mqtt.name);
       control?.handleUplink(pool, worker, payload);
     },
     logger: log,
@@ -108,8 +110,8 @@ export async function startMothership(cfg: ServeConfig): Promise<RunningMothersh
   // Every message to a launcher leaves signed for its pool and worker (here, once), whichever way it goes.
   carriers = new Carriers({
     sign: (pool, worker, message) => signer.sign(pool, worker, message),
-    outboxes: { [MQTT_CARRIER]: broker, [POLL_CARRIER]: pollOutbox(mailboxes, log) },
-    fallback: MQTT_CARRIER,
+    outboxes: { [mqtt.name]: mqtt, [POLL_CARRIER]: pollOutbox(mailboxes, log) },
+    fallback: mqtt.name,
     logger: log,
   });
   control = new ControlPlane({
@@ -120,7 +122,7 @@ export async function startMothership(cfg: ServeConfig): Promise<RunningMothersh
     scheduleTimeoutMs: cfg.scheduleTimeoutMs,
     logLimits: cfg.logLimits,
   });
-  const brokerEndpoint = cfg.brokerEndpoint ?? brokerEndpointFor(cfg.mqttHost, broker.port);
+  const brokerEndpoint = cfg.brokerEndpoint ?? mqtt.endpoint;
 
   const downloadsDir = await downloadsDirectory(cfg.downloadsDir, log);
   const endpointsRef = { brokerEndpoint, namespace: cfg.namespace, commsUrl: cfg.commsUrl ?? "" };
@@ -131,9 +133,9 @@ export async function startMothership(cfg: ServeConfig): Promise<RunningMothersh
     pools: new PoolService(store, ca, endpointsRef),
     adminToken: admin.token,
     disconnectPool: (pool) => {
-      broker.disconnectPool(pool);
+      const heard = carriers.forgetPool(pool);
+      mqtt.poolRevoked(pool, [...(heard.get(mqtt.name) ?? []), ...store.workers.listLive(pool).map((w) => w.id)]);
       mailboxes.dropPool(pool);
-      carriers.forgetPool(pool);
     },
     comms: createCommsPoll({ store, control, mailboxes, carriers, carrier: POLL_CARRIER, logger: log }),
     downloadsDir,
@@ -169,7 +171,7 @@ export async function startMothership(cfg: ServeConfig): Promise<RunningMothersh
   return {
     httpUrl,
     httpPort: http.port ?? cfg.httpPort,
-    mqttPort: broker.port,
+    mqttPort: mqtt.port,
     brokerEndpoint,
     adminToken: admin.token,
     adminTokenCreated: admin.created,
@@ -181,7 +183,7 @@ export async function startMothership(cfg: ServeConfig): Promise<RunningMothersh
       mailboxes.close();
       web.close();
       await http.stop(true);
-      await broker.close();
+      await mqtt.close();
       store.close();
     },
   };

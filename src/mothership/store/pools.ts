@@ -52,6 +52,11 @@ export class PoolRepo {
     return this.db.query("SELECT 1 FROM revoked_serials WHERE serial = ?").get(serial) === null;
   }
 
+  /** Every revoked serial with when it was revoked (the broker CRL, crl.ts). */
+  revocations(): Array<{ serial: string; revoked_at: string }> {
+    return this.db.query("SELECT serial, revoked_at FROM revoked_serials ORDER BY revoked_at, serial").all() as Array<{ serial: string; revoked_at: string }>;
+  }
+
   revokedSerials(): string[] {
     return (this.db.query("SELECT serial FROM revoked_serials ORDER BY revoked_at").all() as Array<{ serial: string }>).map((r) => r.serial);
   }

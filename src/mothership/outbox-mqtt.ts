@@ -1,0 +1,120 @@
+/**
+ * The MQTT carrier of `serve`: the embedded broker (broker.ts), or with `--broker` an external one
+ * that the mothership is a client of (external-broker.ts), whose CRL it keeps current (crl.ts).
+ * Either way the rest of the mothership sees an Outbox, uplinks as (pool, worker, payload), and one
+ * call when a pool's certificate is revoked.
+ */
+import { readFile } from "node:fs/promises";
+import { SpaceliftError } from "../errors.ts";
+import type { Logger } from "../log/logger.ts";
+import type { CertificateAuthority, ServerCredentials } from "../pki/ca.ts";
+import { startBroker } from "./broker.ts";
+import { CrlPublisher } from "./crl.ts";
+import { connectExternalBroker, loadOrCreateBrokerClientIdentity } from "./external-broker.ts";
+import type { Outbox } from "./outbox.ts";
+import { brokerEndpointFor } from "./serve-config.ts";
+import type { Store } from "./store/index.ts";
+
+/** `serve --broker` and the flags that go with it (serve-config.ts). */
+export interface ExternalBrokerConfig {
+  /** `mqtts://HOST:PORT` of the broker. */
+  url: string;
+  /** PEM bundle the broker's server certificate chains to, when not the mothership's CA (`--broker-ca`). */
+  caFile?: string;
+  /** Where the broker reads the CA's CRL (`--broker-crl`), rewritten on every pool reset and delete. */
+  crlPath?: string;
+  /** Run after each CRL write, e.g. `systemctl reload mosquitto` (`--broker-reload-command`). */
+  reloadCommand?: string;
+}
+
+export interface MqttCarrier extends Outbox {
+  /** Its name among the carriers (carriers.ts). */
+  readonly name: "embedded-broker" | "external-broker";
+  /** The broker tokens advertise unless `--broker-endpoint` says otherwise. */
+  readonly endpoint: string;
+  /** The embedded broker's port; the external broker's port from its URL. */
+  readonly port: number;
+  /** A pool was reset or deleted: its old certificate no longer gets in, and its live sessions end. */
+  poolRevoked(pool: string, workers: readonly string[]): void;
+  close(): Promise<void>;
+}
+
+export interface MqttCarrierOptions {
+  dataDir: string;
+  namespace: string;
+  mqttHost: string;
+  mqttPort: number;
+  external?: ExternalBrokerConfig;
+  ca: CertificateAuthority;
+  server: ServerCredentials;
+  store: Store;
+  onUplink(pool: string, worker: string, payload: Buffer): void;
+  logger: Logger;
+}
+
+const DAY = 24 * 60 * 60 * 1000;
+/** Most sessions of one revoked pool ended one by one at the external broker. */
+const MAX_KICKS = 1000;
+
+export async function startMqttCarrier(o: MqttCarrierOptions): Promise<MqttCarrier> {
+  if (!o.external) {
+    const broker = await startBroker({
+      host: o.mqttHost,
+      port: o.mqttPort,
+      namespace: o.namespace,
+      caPem: o.ca.certificatePem,
+      serverCertPem: o.server.certificatePem,
+      serverKeyPem: o.server.keyPem,
+      isCertificateValid: (pool, serial) => o.store.pools.isCurrentSerial(pool, serial),
+      onUplink: o.onUplink,
+      logger: o.logger,
+    });
+    return {
+      name: "embedded-broker",
+      endpoint: brokerEndpointFor(o.mqttHost, broker.port),
+      port: broker.port,
+      deliver: (pool, worker, message) => broker.deliver(pool, worker, message),
+      poolRevoked: (pool) => broker.disconnectPool(pool),
+      close: () => broker.close(),
+    };
+  }
+  const ext = o.external;
+  const log = o.logger.child({ component: "external-broker" });
+  const caPems = [o.ca.certificatePem];
+  if (ext.caFile) {
+    const text = await readFile(ext.caFile, "utf8").catch((err: unknown) => {
+      throw new SpaceliftError("usage", `--broker-ca ${ext.caFile} cannot be read; give a PEM file of the CA certificates the broker's certificate chains to`, { cause: err });
+    });
+    caPems.push(text);
+  }
+  const crl = ext.crlPath ? new CrlPublisher({ ca: o.ca, path: ext.crlPath, revocations: () => o.store.pools.revocations(), reloadCommand: ext.reloadCommand, logger: o.logger }) : null;
+  if (crl) await crl.publish("start");
+  else log.warn("no --broker-crl: a reset or deleted pool's old certificate can still connect to the broker; see docs/external-broker.md");
+  // OpenSSL refuses every client once a CRL has passed its nextUpdate; a fresh one daily stays far from it.
+  const refresh = crl ? setInterval(() => void crl.publish("daily refresh"), DAY) : null;
+  refresh?.unref();
+  const broker = await connectExternalBroker({
+    url: ext.url,
+    namespace: o.namespace,
+    identity: await loadOrCreateBrokerClientIdentity(o.dataDir, o.ca),
+    caPems,
+    onUplink: o.onUplink,
+    logger: o.logger,
+  });
+  return {
+    name: "external-broker",
+    endpoint: ext.url,
+    port: Number(new URL(ext.url).port),
+    deliver: (pool, worker, message) => broker.deliver(pool, worker, message),
+    poolRevoked(pool, workers) {
+      // First the CRL (and the broker's reload), then the live sessions: their reconnects meet the new CRL.
+      void (crl ? crl.publish(`pool ${pool} revoked`) : Promise.resolve())
+        .then(() => broker.kick(pool, [...new Set(workers)].slice(0, MAX_KICKS)))
+        .catch((err: unknown) => log.error("ending a revoked pool's broker sessions failed", { pool, error: err }));
+    },
+    async close() {
+      if (refresh) clearInterval(refresh);
+      await broker.close();
+    },
+  };
+}
