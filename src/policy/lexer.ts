@@ -113,5 +113,22 @@ export function lex(src: string, file: string): Token[] {
     nl = false;
   }
   out.push({ kind: "eof", text: "", loc: loc(i), nl: true, start: i, end: i });
+  checkNesting(out);
   return out;
+}
+
+/** Deeper than any policy a person writes; the parser and compiler recurse once per level. */
+const MAX_NESTING = 200;
+
+/** Refuses brackets nested past MAX_NESTING, so a pathological policy is a parse error, not a stack overflow. */
+function checkNesting(tokens: readonly Token[]): void {
+  let depth = 0;
+  for (const t of tokens) {
+    if (t.kind !== "op") continue;
+    if (t.text === "{" || t.text === "[" || t.text === "(") {
+      if (++depth > MAX_NESTING) throw parseError(`brackets nested more than ${MAX_NESTING} deep; split the expression into rules or variables`, t.loc);
+    } else if (t.text === "}" || t.text === "]" || t.text === ")") {
+      depth = Math.max(0, depth - 1);
+    }
+  }
 }

@@ -29,8 +29,8 @@ export interface FuzzReport {
   p99Ms: number;
 }
 
-/** A stable code: lower-case words joined by dashes (`token-invalid`, `poll-signature-missing`). */
-export const STABLE_CODE = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
+/** A stable code: lower-case words joined by dashes (`token-invalid`), or underscores for OPA's (`rego_parse_error`). */
+export const STABLE_CODE = /^[a-z][a-z0-9]*([-_][a-z0-9]+)*$/;
 
 /**
  * Runs `check` on FAULT_ITERATIONS inputs of `generate`. `check` returns true when the input was
