@@ -30,7 +30,7 @@ const PROGRAMS = [
   { name: "spacelift-launcher", entry: "src/launcher/main.ts", embed: [], flags: LAUNCHER_FLAGS },
   { name: "mothership", entry: "src/mothership/main.ts", embed: [webAssets], flags: [] },
 ] as const;
-/** A launcher binary (worker included) stays under this size (the targets are in docs/architecture.md). */
+/** A launcher binary (worker included) stays under this size (the 110 MB target is in docs/performance.md). */
 const MAX_LAUNCHER_BYTES = 120 * 1024 * 1024;
 
 function gitCommit(): string {
