@@ -88,7 +88,7 @@ describe("fuzz: Docker stream frames", () => {
           return expectClearRejection(err, DockerError);
         }
         if (c.frames) {
-          const want = c.frames.filter((f) => f.data.length > 0).map((f) => ({ stream: f.stream === 1 ? "stdout" : "stderr", data: f.data }));
+          const want = c.frames.filter((f) => f.data.length > 0).map((f): OutputFrame => ({ stream: f.stream === 1 ? "stdout" : "stderr", data: f.data }));
           expect(out).toEqual(want);
         }
         return false;
