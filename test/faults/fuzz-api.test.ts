@@ -24,7 +24,7 @@ const DOCUMENTED = new Set([200, 201, 400, 401, 404, 405, 409, 413]);
 interface Call {
   method: string;
   path: string;
-  body?: string | Uint8Array;
+  body?: string | Uint8Array<ArrayBuffer>;
 }
 
 describe("fuzz: HTTP API bodies and queries", () => {

@@ -162,7 +162,7 @@ export function randomString(rand: Rand, length: number): string {
   return out;
 }
 
-export function randomBytes(rand: Rand, length: number): Uint8Array {
+export function randomBytes(rand: Rand, length: number): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(length);
   for (let i = 0; i < length; i++) out[i] = int(rand, 256);
   return out;
