@@ -205,7 +205,7 @@ export class ControlPlane {
       }
       case "run_finished":
         // A run that already ended here (its launcher was declared lost) still learns its last seq.
-        if (!this.apply(run, { type: "finished", reason: m.reason, exit_code: m.exit_code }, { last_seq: m.last_seq })) this.store.runs.recordLateLastSeq(run.id, m.last_seq);
+        if (!this.apply(run, { type: "finished", reason: m.reason, exit_code: m.exit_code }, { last_seq: m.last_seq, messages: m.messages })) this.store.runs.recordLateLastSeq(run.id, m.last_seq);
         // Whatever we thought of the run, the worker is free of it now.
         this.releaseWorker(addr.worker, run.id);
         return;

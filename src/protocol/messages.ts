@@ -87,6 +87,8 @@ const RunFinished = v.object({
   reason: v.picklist(RUN_REASONS),
   /** Seq of the last log chunk of the run, -1 when it printed nothing; lets the mothership wait for stragglers. */
   last_seq: v.pipe(v.number(), v.integer(), v.minValue(-1), v.maxValue(MAX_SEQ)),
+  /** Why a run failed, as the run's log also says: kept with the run, so it is known even when the log could not be written. */
+  messages: v.optional(v.pipe(v.array(v.pipe(v.string(), v.maxLength(1024))), v.maxLength(16))),
 });
 
 /** The worker leaves. Also the Last Will, with crashed=true, published by the broker for a lost launcher. */

@@ -177,10 +177,13 @@ export class Agent {
     }
   }
 
-  private async finishRun(run: string, result: { exit_code: number | null; reason: RunResult["reason"]; last_seq: number }): Promise<void> {
-    await this.opts.spool.finish(run, result);
+  private async finishRun(run: string, result: { exit_code: number | null; reason: RunResult["reason"]; last_seq: number }, messages: readonly string[] = []): Promise<void> {
+    // A full spool disk must not keep the result from the mothership (the run would stay RUNNING there).
+    await this.opts.spool.finish(run, result).catch((err: unknown) => this.log.error("the run's result could not be written to the spool", { run, error: errorMessage(err) }));
     this.opts.metrics?.runFinished(run, result.reason);
-    this.send(makeMessage("run_finished", { run, ...result }));
+    // The reasons travel with the result too: a run that failed because its log could not be written has no log saying why.
+    const why = messages.slice(0, 16).map((m) => (m.length > 1024 ? `${m.slice(0, 1023)}…` : m));
+    this.send(makeMessage("run_finished", { run, ...result, ...(why.length > 0 ? { messages: why } : {}) }));
   }
 
   private async onMessage(m: DownlinkMessage): Promise<void> {
@@ -325,7 +328,7 @@ export class Agent {
     this.running = null;
     // A system error is often Docker going away mid-run: ask it now, so no run is taken while it is gone.
     if (result.reason === "system-error") await this.opts.dockerHealth?.probe();
-    await this.finishRun(result.run, { exit_code: result.exitCode, reason: result.reason, last_seq: result.lastSeq });
+    await this.finishRun(result.run, { exit_code: result.exitCode, reason: result.reason, last_seq: result.lastSeq }, result.messages);
     this.apply({ type: "run-finished", run: result.run });
   }
 

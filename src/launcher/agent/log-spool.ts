@@ -12,6 +12,7 @@
  */
 import { appendFile, mkdir, readdir, readFile, rm, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { errorMessage, SpaceliftError } from "../../errors.ts";
 import type { Logger } from "../../log/logger.ts";
 import type { RunReason } from "../../protocol/states.ts";
 import type { LogChunk } from "../run-executor.ts";
@@ -131,7 +132,12 @@ export class LogSpool {
       view.setUint32(0, seq);
       view.setUint32(4, data.length);
       record.set(data, 8);
-      await appendFile(seg.path, record);
+      try {
+        await appendFile(seg.path, record);
+      } catch (err) {
+        // Usually a full disk: say where, so the run's failure (and its messages) names what to fix.
+        throw new SpaceliftError("spool-write-failed", `cannot write the run's output to the log spool ${this.dir} (${errorMessage(err)}); free space on that disk or give SPACELIFT_LAUNCHER_SCRATCH_DIR more room`, { cause: err });
+      }
       seg.last = seq;
       seg.bytes += record.length;
     });
