@@ -59,6 +59,10 @@ export function mosquittoConf(dir: string, listen: { host: string; port: number 
     `acl_file ${f("acl")}`,
     // A launcher's log chunk is at most 64 KiB; the embedded broker has the same limit.
     `max_packet_size ${MAX_MQTT_PACKET_BYTES}`,
+    // Every launcher's uplink queues for the one mothership client: Mosquitto's default (1000 messages)
+    // drops a reconnecting launcher's resent log spool. Bounded by bytes instead.
+    "max_queued_messages 1000000",
+    "max_queued_bytes 536870912",
     // The mothership's session (clean: false) keeps what launchers send while it restarts; on disk, so a broker restart keeps it too.
     "persistence true",
     `persistence_location ${f("data")}/`,

@@ -47,14 +47,17 @@ export class ControlPlane {
   private readonly now: () => Date;
   /** Workers are given heartbeatSeconds x this before they are declared lost. */
   private static readonly MISSED_HEARTBEATS = 3;
-  private readonly startedAt: Date;
+  /** Silence counts from here: the start, or when a carrier that was down came back (carrierDown). */
+  private graceFrom: Date;
+  /** Carriers that are down now: their workers cannot be heard, so nobody is declared lost for silence. */
+  private readonly carriersDown = new Set<string>();
   private readonly logs: RunLogIntake;
 
   constructor(private readonly opts: ControlOptions) {
     this.store = opts.store;
     this.log = opts.logger.child({ component: "control" });
     this.now = opts.now ?? (() => new Date());
-    this.startedAt = this.now();
+    this.graceFrom = this.now();
     this.logs = new RunLogIntake(this.store, opts.logLimits ?? DEFAULT_LOG_LIMITS, opts.logger);
   }
 
@@ -296,12 +299,22 @@ export class ControlPlane {
       });
   }
 
+  /**
+   * A carrier lost its way to the workers (the external broker went away) or found it again. While one
+   * is down, silence proves nothing; once every carrier is back, workers get a full liveness window
+   * (as after a restart) to be heard again before any is declared lost.
+   */
+  carrierDown(carrier: string, down: boolean): void {
+    if (down) this.carriersDown.add(carrier);
+    else if (this.carriersDown.delete(carrier)) this.graceFrom = this.now();
+  }
+
   /** Periodic: declare silent workers lost, put unconfirmed schedules back in the queue. */
   sweep(): void {
     const now = this.now().getTime();
     const silence = this.opts.heartbeatSeconds * 1000 * ControlPlane.MISSED_HEARTBEATS;
     // After a restart every worker gets a full grace period to reconnect before it can be lost.
-    if (now - this.startedAt.getTime() >= silence) {
+    if (this.carriersDown.size === 0 && now - this.graceFrom.getTime() >= silence) {
       for (const w of this.store.workers.silentSince(new Date(now - silence).toISOString())) {
         this.log.warn("worker silent, declared gone", { worker: w.id, last_seen: w.last_seen });
         this.workerGone(w.pool, w.id, true);

@@ -83,6 +83,8 @@ export interface ExternalBrokerOptions {
   /** CA certificates the broker's server certificate must chain to. */
   caPems: readonly string[];
   onUplink(pool: string, worker: string, payload: Buffer): void;
+  /** The connection to the broker was lost (false) or made again (true). */
+  onLink?(up: boolean): void;
   /** How long `connectExternalBroker` waits for the first connection before it returns anyway (retrying). */
   firstConnectMs?: number;
   logger: Logger;
@@ -118,6 +120,7 @@ export async function connectExternalBroker(o: ExternalBrokerOptions): Promise<E
   client.on("connect", (connack) => {
     log.info("connected to the external broker", { url: o.url, session_present: connack.sessionPresent });
     link.state = "connected";
+    o.onLink?.(true);
     // A kept session keeps its subscription; subscribing again is harmless and covers a broker that forgot it.
     client.subscribe(allWriteonlyFilter(o.namespace), { qos: 1 }, (err, granted) => {
       if (err) log.error("subscription to the launchers' topics failed", { error: err.message });
@@ -125,7 +128,10 @@ export async function connectExternalBroker(o: ExternalBrokerOptions): Promise<E
     });
   });
   client.on("close", () => {
-    if (link.state === "connected" && !link.closing) log.warn("external broker connection lost; reconnecting every second", { url: o.url });
+    if (link.state === "connected" && !link.closing) {
+      log.warn("external broker connection lost; reconnecting every second", { url: o.url });
+      o.onLink?.(false);
+    }
     link.state = "down";
   });
   client.on("error", (err) => {

@@ -49,12 +49,16 @@ export interface MqttCarrierOptions {
   server: ServerCredentials;
   store: Store;
   onUplink(pool: string, worker: string, payload: Buffer): void;
+  /** The external broker connection was lost (false) or made again (true). */
+  onLink?(up: boolean): void;
   logger: Logger;
 }
 
 const DAY = 24 * 60 * 60 * 1000;
 /** Most sessions of one revoked pool ended one by one at the external broker. */
 const MAX_KICKS = 1000;
+/** Between the reload command and ending a revoked pool's sessions. */
+const RELOAD_SETTLE_MS = 1000;
 
 export async function startMqttCarrier(o: MqttCarrierOptions): Promise<MqttCarrier> {
   if (!o.external) {
@@ -99,6 +103,7 @@ export async function startMqttCarrier(o: MqttCarrierOptions): Promise<MqttCarri
     identity: await loadOrCreateBrokerClientIdentity(o.dataDir, o.ca),
     caPems,
     onUplink: o.onUplink,
+    onLink: o.onLink,
     logger: o.logger,
   });
   return {
@@ -108,7 +113,9 @@ export async function startMqttCarrier(o: MqttCarrierOptions): Promise<MqttCarri
     deliver: (pool, worker, message) => broker.deliver(pool, worker, message),
     poolRevoked(pool, workers) {
       // First the CRL (and the broker's reload), then the live sessions: their reconnects meet the new CRL.
+      // `kill -HUP` returns before the broker has reloaded; a second is plenty for Mosquitto.
       void (crl ? crl.publish(`pool ${pool} revoked`) : Promise.resolve())
+        .then(() => (ext.reloadCommand ? Bun.sleep(RELOAD_SETTLE_MS) : undefined))
         .then(() => broker.kick(pool, [...new Set(workers)].slice(0, MAX_KICKS)))
         .catch((err: unknown) => log.error("ending a revoked pool's broker sessions failed", { pool, error: err }));
     },

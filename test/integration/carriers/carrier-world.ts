@@ -138,6 +138,11 @@ export class CarrierWorld {
     });
   }
 
+  /** The CRL file Mosquitto reads (`--broker-crl`). */
+  get crlPath(): string {
+    return join(this.dir.path, "mosquitto", "ca.crl");
+  }
+
   /** The mosquitto pid file the reload command reads, after a restart of Mosquitto. */
   async mosquittoRestarted(): Promise<void> {
     await Bun.write(join(this.dir.path, "mosquitto.pid"), String(this.mosquitto!.pid));
@@ -155,7 +160,7 @@ export class CarrierWorld {
     return JSON.parse(text) as T;
   }
 
-  async launch(o: { executor?: ShellExecutor; token?: string; keyPath?: string; metadata?: Record<string, string>; onTransport?: Parameters<typeof startAgent>[0]["onTransport"]; registered?: boolean } = {}): Promise<TestAgent> {
+  async launch(o: { executor?: ShellExecutor; token?: string; keyPath?: string; metadata?: Record<string, string>; onTransport?: Parameters<typeof startAgent>[0]["onTransport"]; registered?: boolean; pool?: string } = {}): Promise<TestAgent> {
     const scratch = await tempDir("carrier-scratch-");
     const a = await startAgent({
       token: o.token ?? this.token,
@@ -168,12 +173,12 @@ export class CarrierWorld {
     });
     this.agents.push(a);
     void a.exit.catch(() => 1).finally(() => scratch.remove());
-    if (o.registered !== false) await waitFor("worker registered", async () => (await this.workers()).find((w) => w.id === a.worker), 20_000);
+    if (o.registered !== false) await waitFor("worker registered", async () => (await this.workers(o.pool)).find((w) => w.id === a.worker), 20_000);
     return a;
   }
 
-  workers(): Promise<WorkerJson[]> {
-    return this.api<WorkerJson[]>("GET", `/workers?pool=${this.pool}`);
+  workers(pool = this.pool): Promise<WorkerJson[]> {
+    return this.api<WorkerJson[]>("GET", `/workers?pool=${pool}`);
   }
 
   async stack(name: string, phases: Record<string, string[]>): Promise<string> {
