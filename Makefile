@@ -2,7 +2,7 @@
 BUN := node_modules/.bin/bun
 STAMP := node_modules/.installed
 
-.PHONY: all test check build release demo bench clean
+.PHONY: all test check build release demo bench faults clean
 
 all: build
 
@@ -26,6 +26,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BUN) scripts/bench.ts
+
+# The fault suite: fuzzers at 10,000 inputs per parser (a fresh FAULT_SEED, printed) and the fault tests with real parts.
+faults: $(STAMP)
+	$(BUN) scripts/faults.ts
 
 demo: $(STAMP)
 	$(BUN) scripts/demo.ts
