@@ -31,7 +31,7 @@ export interface MosquittoFiles {
   listen: { host: string; port: number };
 }
 
-/** The ACL file: patterns for every pool (its CN is its user name), the mothership's user for the rest. */
+/** The ACL file: patterns for every pool (its CN is its user name), the mothership's user for the rest. @testSeam */
 export function mosquittoAcl(namespace: string): string {
   return [
     "# Written by `mothership broker-config mosquitto` (docs/external-broker.md).",
@@ -47,7 +47,7 @@ export function mosquittoAcl(namespace: string): string {
   ].join("\n");
 }
 
-export function mosquittoConf(dir: string, listen: { host: string; port: number }, user?: string): string {
+function mosquittoConf(dir: string, listen: { host: string; port: number }, user?: string): string {
   const f = (name: string) => join(dir, name);
   return [
     "# Mosquitto as the broker of `mothership serve --broker`, written by `mothership broker-config mosquitto`",
@@ -82,7 +82,7 @@ export function mosquittoConf(dir: string, listen: { host: string; port: number 
   ].join("\n");
 }
 
-/** Writes the Mosquitto configuration into `out`; the CA of `dataDir` is made when the dir is new. */
+/** Writes the Mosquitto configuration into `out`; the CA of `dataDir` is made when the dir is new. @testSeam */
 export async function writeMosquittoConfig(o: { out: string; dataDir: string; listen: { host: string; port: number }; namespace: string; serverNames: string[]; user?: string; logger: Logger }): Promise<MosquittoFiles> {
   await prepareDataDir(o.dataDir, o.logger);
   const ca = await loadOrCreateCa(join(o.dataDir, "ca"));

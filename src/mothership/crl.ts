@@ -15,7 +15,7 @@ import type { CertificateAuthority } from "../pki/ca.ts";
 import { toPem } from "../pki/der.ts";
 import type { Logger } from "../log/logger.ts";
 
-export const CRL_VALIDITY_DAYS = 30;
+const CRL_VALIDITY_DAYS = 30;
 const DAY = 24 * 60 * 60 * 1000;
 
 export interface Revocation {
