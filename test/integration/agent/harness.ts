@@ -4,7 +4,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { Agent, type OrphanCleanup } from "../../../src/launcher/agent/agent.ts";
+import { Agent, type AgentExit, type OrphanCleanup } from "../../../src/launcher/agent/agent.ts";
 import { LogSpool } from "../../../src/launcher/agent/log-spool.ts";
 import { chooseWorkerId } from "../../../src/launcher/agent/worker-id.ts";
 import type { RunExecutor } from "../../../src/launcher/run-executor.ts";
@@ -49,7 +49,7 @@ function spied(inner: Transport, o: { tamper?: (m: DownlinkMessage) => DownlinkM
 export interface TestAgent {
   agent: Agent;
   worker: string;
-  exit: Promise<0 | 1>;
+  exit: Promise<AgentExit>;
 }
 
 export async function startAgent(o: {
