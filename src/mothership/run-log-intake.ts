@@ -37,7 +37,7 @@ export type LogVerdict =
 /** How many runs' refusals are remembered for the once-per-run warning before the memory starts over. */
 const WARNED_RUNS = 10_000;
 
-/** Bytes that `b64` decodes to, from its length alone. */
+/** Bytes that `b64` decodes to, from its length alone. @testSeam */
 export function decodedLength(b64: string): number {
   const padding = b64.endsWith("==") ? 2 : b64.endsWith("=") ? 1 : 0;
   return Math.max(0, Math.floor((b64.length * 3) / 4) - padding);

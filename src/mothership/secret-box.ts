@@ -13,7 +13,7 @@ import { open, readFile, rename } from "node:fs/promises";
 import { join } from "node:path";
 import { SpaceliftError } from "../errors.ts";
 
-export const SECRETS_KEY_FILE = "secrets.key";
+const SECRETS_KEY_FILE = "secrets.key";
 const VERSION = "v1";
 const KEY_BYTES = 32;
 const IV_BYTES = 12;

@@ -31,12 +31,12 @@ import { pemBlocks } from "../pki/pem.ts";
  */
 export const DOWNLINK_SIGNER_EKU = "2.25.1732484716";
 export const DOWNLINK_SIGNER_CN = "Spacelift mothership downlink signer";
-/** The mothership signs each message valid for this long. */
+/** The mothership signs each message valid for this long. @testSeam */
 export const DOWNLINK_VALIDITY_SECONDS = 300;
 /** A launcher's clock may be this far from the mothership's (as for signed poll requests). */
 export const DOWNLINK_CLOCK_SKEW_SECONDS = 300;
 /** The largest message text a signed envelope may carry (a schedule with a big run spec fits). */
-export const MAX_SIGNED_MESSAGE_CHARS = 4 * 1024 * 1024;
+const MAX_SIGNED_MESSAGE_CHARS = 4 * 1024 * 1024;
 /** Signer certificates a launcher keeps checked (a renewed signer adds one). */
 const SIGNER_CACHE = 4;
 
@@ -45,7 +45,7 @@ const ALG = "ES256";
 const Base64 = (max: number) => v.pipe(v.string(), v.maxLength(max), v.regex(/^[A-Za-z0-9+/]+={0,2}$/, "not base64"));
 const Level = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.-]{1,128}$/, "not an id"));
 
-export const SignedDownlinkSchema = v.object({
+const SignedDownlinkSchema = v.object({
   alg: v.literal(ALG),
   aud: v.object({ pool: Level, worker: Level }),
   exp: v.pipe(v.number(), v.integer(), v.minValue(0)),

@@ -25,8 +25,11 @@ export const POLL_DOWNLINK_PATH = "/api/v1/comms/downlink";
 
 const HEADER_POOL = "x-spacelift-pool";
 const HEADER_WORKER = "x-spacelift-worker";
+/** @testSeam */
 export const HEADER_TIMESTAMP = "x-spacelift-timestamp";
+/** @testSeam */
 export const HEADER_SIGNATURE = "x-spacelift-signature";
+/** @testSeam */
 export const HEADER_NONCE = "x-spacelift-nonce";
 
 /** The first line of the signed string; a new version of it is a new tag. */
@@ -216,6 +219,7 @@ export async function verifySignature(key: SigningKey, r: SignedRequest, signed:
  * Throws a PollSignatureError unless `headers` sign exactly this request with `key` within the clock
  * window. `r.pool`/`r.worker` are what the caller expects (normally read from the same headers).
  * It cannot tell a replay: the mothership keeps the nonces it has seen for that.
+ * @testSeam
  */
 export async function verifyRequest(key: SigningKey, r: SignedRequest, headers: Headers, now: Date = new Date()): Promise<SignedHeaders> {
   const signed = readSignedHeaders(headers, now);

@@ -43,7 +43,7 @@ export function allWriteonlyFilter(namespace: string): string {
   return `${level(namespace, "namespace")}/writeonly/+/+`;
 }
 
-/** Prefix of a pool's subtree in one direction, used by the broker ACLs (`<ns>/<dir>/<pool>/`). */
+/** Prefix of a pool's subtree in one direction, used by the broker ACLs (`<ns>/<dir>/<pool>/`). @testSeam */
 export function poolPrefix(namespace: string, direction: Direction, pool: string): string {
   return `${level(namespace, "namespace")}/${direction}/${level(pool, "pool")}/`;
 }

@@ -24,7 +24,7 @@ const SIG_PREFIX = 16;
 
 export type Seen = "new" | "duplicate" | "replayed";
 
-/** Accepted message ids until they expire, bounded. */
+/** Accepted message ids until they expire, bounded. @testSeam */
 export class ReplayGuard {
   private readonly ids = new Map<string, { exp: number; sig: string }>();
   /** The latest expiry among ids forgotten while still valid: anything expiring by then is suspect. */

@@ -20,11 +20,6 @@ export function printable(text: string): string {
   return text.replace(CONTROL, escapeOne);
 }
 
-/** Multi-line text (help, pretty JSON): lines kept, control characters inside them made visible. */
-export function printableLines(text: string): string {
-  return text.split("\n").map(printable).join("\n");
-}
-
 /**
  * JSON for `--json`: JSON.stringify already escapes C0 controls inside strings but leaves DEL and C1
  * raw; those are escaped as `\u007f`/`\u009b` too, which is still the same JSON value.

@@ -42,7 +42,7 @@ export function route<P extends string, B extends v.GenericSchema | undefined = 
   return spec as unknown as Route;
 }
 
-/** Admin request bodies are small JSON documents (a CSR, a stack); 1 MiB leaves room to spare. */
+/** Admin request bodies are small JSON documents (a CSR, a stack); 1 MiB leaves room to spare. @testSeam */
 export const MAX_BODY_BYTES = 1024 * 1024;
 
 const STATUS: Record<string, number> = {
