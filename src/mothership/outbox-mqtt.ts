@@ -95,6 +95,7 @@ export async function startMqttCarrier(o: MqttCarrierOptions): Promise<MqttCarri
   if (crl) await crl.publish("start");
   else log.warn("no --broker-crl: a reset or deleted pool's old certificate can still connect to the broker; see docs/external-broker.md");
   // OpenSSL refuses every client once a CRL has passed its nextUpdate; a fresh one daily stays far from it.
+  const warnedPools = new Set<string>();
   const refresh = crl ? setInterval(() => void crl.publish("daily refresh"), DAY) : null;
   refresh?.unref();
   const broker = await connectExternalBroker({
@@ -102,7 +103,15 @@ export async function startMqttCarrier(o: MqttCarrierOptions): Promise<MqttCarri
     namespace: o.namespace,
     identity: await loadOrCreateBrokerClientIdentity(o.dataDir, o.ca),
     caPems,
-    onUplink: o.onUplink,
+    // The broker's ACL vouches for the pool in the topic, not for the pool still being ours: a deleted
+    // pool's launchers may speak until their sessions end. The embedded broker asks the store at connect.
+    onUplink: (pool, worker, payload) => {
+      if (o.store.pools.get(pool)) return o.onUplink(pool, worker, payload);
+      if (warnedPools.size < 1000 && !warnedPools.has(pool)) {
+        warnedPools.add(pool);
+        log.warn("message of a pool that does not exist (deleted?) dropped; check the broker's CRL and reload", { pool, worker });
+      }
+    },
     onLink: o.onLink,
     logger: o.logger,
   });

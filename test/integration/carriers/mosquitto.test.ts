@@ -3,7 +3,9 @@
 // CRL (rewritten by the mothership, read again on SIGHUP by --broker-reload-command) and the old
 // token's launcher exits 77 while the new token works; and a run printing a line every millisecond
 // while Mosquitto is SIGKILLed for 10 s and started again loses nothing.
+import "reflect-metadata";
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import * as x509 from "@peculiar/x509";
 import mqtt from "mqtt";
 import { readFileSync } from "node:fs";
 import { encodeMessage, makeMessage } from "../../../src/protocol/messages.ts";
@@ -12,12 +14,14 @@ import { ulid } from "../../../src/protocol/ulid.ts";
 import { decodeToken } from "../../../src/pki/token.ts";
 import { hostCapability } from "../../support/env.ts";
 import { opensslKeyAndCsr, waitFor } from "../mothership/harness.ts";
+import type { TestAgent } from "../agent/harness.ts";
 import { CarrierWorld, mosquittoInstalled } from "./carrier-world.ts";
 
 setDefaultTimeout(120_000);
 
 describe.skipIf(!hostCapability("Debian mosquitto (the mosquitto binary)", mosquittoInstalled()))("mothership serve --broker with Mosquitto from broker-config", () => {
   const world = new CarrierWorld("mosquitto");
+  let other: { pool: string; token: string; agent: TestAgent | null } = { pool: "", token: "", agent: null };
   beforeAll(() => world.start());
   afterAll(() => world.close());
 
@@ -27,8 +31,8 @@ describe.skipIf(!hostCapability("Debian mosquitto (the mosquitto binary)", mosqu
     expect(world.mosquitto!.log()).toContain(`u'${world.pool}'`);
 
     // A second pool, and a client with the first pool's certificate that tries the second's topics.
-    const other = opensslKeyAndCsr(world.path, "other", ["ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
-    const made = await world.api<{ pool: { id: string }; token: string }>("POST", "/pools", { name: "other", csr: readFileSync(other.csrPath, "utf8") });
+    const otherKeys = opensslKeyAndCsr(world.path, "other", ["ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+    const made = await world.api<{ pool: { id: string }; token: string }>("POST", "/pools", { name: "other", csr: readFileSync(otherKeys.csrPath, "utf8") });
     const otherPool = made.pool.id;
     const otherPoolToken = made.token;
     const token = decodeToken(world.token);
@@ -47,7 +51,8 @@ describe.skipIf(!hostCapability("Debian mosquitto (the mosquitto binary)", mosqu
       await waitFor("the answer on its own topic", () => heard.includes(readonlyTopic("spacelift", world.pool, intruder)));
       expect(await world.api<unknown[]>("GET", `/workers?pool=${otherPool}`)).toEqual([]);
       // A launcher of the other pool registers; its messages never reach the intruder.
-      const b = await world.launch({ token: otherPoolToken, keyPath: other.keyPath, pool: otherPool });
+      const b = await world.launch({ token: otherPoolToken, keyPath: otherKeys.keyPath, pool: otherPool });
+      other = { pool: otherPool, token: otherPoolToken, agent: b };
       await Bun.sleep(500);
       expect(heard.filter((t) => t.includes(otherPool))).toEqual([]);
       expect(b.worker).not.toBe(intruder);
@@ -92,9 +97,20 @@ describe.skipIf(!hostCapability("Debian mosquitto (the mosquitto binary)", mosqu
     expect(world.mosquitto!.log()).toContain("Reloading config");
     // OpenSSL's verdict on the revoked certificate, checked against the CRL the mothership wrote.
     expect(world.mosquitto!.log()).toContain("certificate verify failed");
-    const crl = readFileSync(world.crlPath, "utf8");
-    expect(crl).toStartWith("-----BEGIN X509 CRL-----");
+    // The old certificate's serial is in the CRL Mosquitto read.
+    const oldSerial = new x509.X509Certificate(decodeToken(world.token).certificate).serialNumber.toLowerCase();
+    const crl = new x509.X509Crl(readFileSync(world.crlPath, "utf8"));
+    expect(crl.entries.map((e) => e.serialNumber.toLowerCase())).toContain(oldSerial);
     const next = await world.launch({ token: reset.token, keyPath: fresh.keyPath });
     expect((await world.workers()).map((w) => w.id)).toContain(next.worker);
+  });
+
+  test("pool delete: its serial joins the CRL and its launcher, shut out by Mosquitto, exits 77", async () => {
+    expect(other.agent).not.toBeNull();
+    await world.api("DELETE", `/pools/${other.pool}`);
+    const code: unknown = await Promise.race([other.agent!.exit, Bun.sleep(60_000).then(() => "still running")]);
+    expect(code).toBe(77);
+    const serial = new x509.X509Certificate(decodeToken(other.token).certificate).serialNumber.toLowerCase();
+    expect(new x509.X509Crl(readFileSync(world.crlPath, "utf8")).entries.map((e) => e.serialNumber.toLowerCase())).toContain(serial);
   });
 });
