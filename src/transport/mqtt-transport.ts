@@ -12,6 +12,7 @@ import { errorMessage } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
 import type { DownlinkVerifier } from "../protocol/downlink-signature.ts";
 import { encodeMessage, type UplinkMessage } from "../protocol/messages.ts";
+import { wirePayload } from "./log-message.ts";
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from "./backoff.ts";
 import { DownlinkReceiver } from "./downlink.ts";
 import { Emitter } from "./emitter.ts";
@@ -54,7 +55,8 @@ export interface MqttTransportOptions {
 }
 
 interface Outgoing {
-  payload: string;
+  /** The message's JSON; a log chunk's as prebuilt bytes (./log-message.ts). */
+  payload: string | Buffer;
   type: string;
   /** Greetings are never resent: the next connection makes its own. */
   greeting: boolean;
@@ -101,7 +103,7 @@ export class MqttTransport implements Transport {
   send(message: UplinkMessage): Promise<void> {
     if (this.phase === "closed") return Promise.reject(closedError());
     return new Promise<void>((resolve, reject) => {
-      const item: Outgoing = { payload: encodeMessage(message), type: message.type, greeting: false, sentOn: 0, resolve, reject };
+      const item: Outgoing = { payload: wirePayload(message), type: message.type, greeting: false, sentOn: 0, resolve, reject };
       this.queue.push(item);
       if (this.phase === "connected") this.publish(item);
     });

@@ -11,6 +11,7 @@ import { makeMessage, type DownlinkMessage, type UplinkMessage } from "../../pro
 import type { RunSpec } from "../../protocol/run-spec.ts";
 import type { RunReason } from "../../protocol/states.ts";
 import { EXIT_CREDENTIALS_REFUSED, type RefusalInfo } from "../../transport/refusals.ts";
+import { logDataBytes } from "../../transport/log-message.ts";
 import type { Transport } from "../../transport/transport.ts";
 import type { AbortReason, RunExecutor, RunResult, RunSink } from "../run-executor.ts";
 import type { DockerHealth } from "./docker-health.ts";
@@ -79,7 +80,7 @@ export class Agent {
     this.transport = opts.transport({ greeting: () => this.hello(), will });
     const metrics = opts.metrics;
     const send = (m: UplinkMessage): Promise<void> => {
-      if (m.type === "log") metrics?.logSent(Buffer.byteLength(m.data, "base64"));
+      if (m.type === "log") metrics?.logSent(logDataBytes(m));
       return this.transport.send(m);
     };
     this.shipper = new LogShipper(opts.spool, { send }, this.log);

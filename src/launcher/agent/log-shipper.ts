@@ -9,7 +9,8 @@
  * and the chunker cuts anything from a line to 64 KiB.
  */
 import type { Logger } from "../../log/logger.ts";
-import { makeMessage, type UplinkMessage } from "../../protocol/messages.ts";
+import type { UplinkMessage } from "../../protocol/messages.ts";
+import { logMessage } from "../../transport/log-message.ts";
 import type { LogChunk } from "../run-executor.ts";
 import type { LogSpool } from "./log-spool.ts";
 
@@ -88,7 +89,7 @@ export class LogShipper {
       this.sinceCollection = 0;
       Bun.gc(true);
     }
-    const message = makeMessage("log", { run, seq, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("base64") });
+    const message = logMessage(run, seq, data);
     this.outbox
       .send(message)
       .catch(() => {

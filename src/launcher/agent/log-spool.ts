@@ -10,7 +10,7 @@
  * A fully acknowledged segment is deleted, so disk use follows what is in flight, not the run's size.
  * A torn record at the end of a segment (the launcher died mid-write) is ignored on reading.
  */
-import { appendFile, mkdir, readdir, readFile, rm, unlink, writeFile } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rm, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { errorMessage, SpaceliftError } from "../../errors.ts";
 import type { Logger } from "../../log/logger.ts";
@@ -127,19 +127,19 @@ export class LogSpool {
         seg = { first: seq, last: seq, bytes: 0, path: join(r.dir, `${String(seq).padStart(12, "0")}.seg`) };
         r.segments.push(seg);
       }
-      const record = new Uint8Array(8 + data.length);
-      const view = new DataView(record.buffer);
+      // The record's header and the chunk's own bytes in one write: the chunk is not copied into a record.
+      const header = new Uint8Array(8);
+      const view = new DataView(header.buffer);
       view.setUint32(0, seq);
       view.setUint32(4, data.length);
-      record.set(data, 8);
       try {
-        await appendFile(seg.path, record);
+        await appendRecord(seg.path, header, data);
       } catch (err) {
         // Usually a full disk: say where, so the run's failure (and its messages) names what to fix.
         throw new SpaceliftError("spool-write-failed", `cannot write the run's output to the log spool ${this.dir} (${errorMessage(err)}); free space on that disk or give SPACELIFT_LAUNCHER_SCRATCH_DIR more room`, { cause: err });
       }
       seg.last = seq;
-      seg.bytes += record.length;
+      seg.bytes += 8 + data.length;
     });
     r.tail = write.catch(() => {});
     return write;
@@ -200,6 +200,34 @@ export class LogSpool {
       for (const rec of parseRecords(bytes)) if (rec.seq > r.acked) yield { run, ...rec };
     }
   }
+}
+
+/** Appends header + data to the file (created 0600 when missing); a short write is completed, never left torn. */
+async function appendRecord(path: string, header: Uint8Array, data: Uint8Array): Promise<void> {
+  const file = await open(path, "a", 0o600);
+  try {
+    let parts = [header, data];
+    let left = header.length + data.length;
+    while (left > 0) {
+      const { bytesWritten } = await file.writev(parts);
+      left -= bytesWritten;
+      parts = remaining(parts, bytesWritten);
+    }
+  } finally {
+    await file.close();
+  }
+}
+
+function remaining(parts: Uint8Array[], written: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (const part of parts) {
+    if (written >= part.length) written -= part.length;
+    else {
+      out.push(written === 0 ? part : part.subarray(written));
+      written = 0;
+    }
+  }
+  return out;
 }
 
 function parseRecords(bytes: Uint8Array): Array<{ seq: number; data: Uint8Array }> {
