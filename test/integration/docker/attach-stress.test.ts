@@ -50,7 +50,7 @@ describe.skipIf(!env)("attach", () => {
     expect(/^x+$/.test(out.stdout)).toBe(true);
   });
 
-  test("100 MB of output: content checked by hash, RSS growth bounded", async () => {
+  test("100 MB of output: content checked by hash, memory held stays bounded", async () => {
     const size = 100 * 1024 * 1024;
     const line = "spacelift worker pool attach throughput line 0123456789\n";
     const { frames } = await runAttached(docker, `yes '${line.slice(0, -1)}' | head -c ${size}`);
@@ -58,19 +58,30 @@ describe.skipIf(!env)("attach", () => {
     const block = Buffer.from(line.repeat(Math.ceil(65536 / line.length)));
     for (let left = size; left > 0; left -= block.length) expected.update(block.subarray(0, Math.min(left, block.length)));
 
-    Bun.gc(true);
-    const before = process.memoryUsage().rss;
+    // What the client holds on to: live heap and buffers after a full collection. (RSS would also count
+    // garbage not yet collected, which depends on what else ran in this process, not on the client.)
+    const held = () => {
+      Bun.gc(true);
+      const m = process.memoryUsage();
+      return m.heapUsed + m.external;
+    };
+    const before = held();
     let peak = before;
     let bytes = 0;
+    let samples = 0;
     const got = createHash("sha256");
     for await (const f of frames) {
       got.update(f.data);
       bytes += f.data.length;
-      if ((bytes & 0xfffff) < f.data.length) peak = Math.max(peak, process.memoryUsage().rss);
+      if ((bytes & 0xffffff) < f.data.length) {
+        peak = Math.max(peak, held());
+        samples++;
+      }
     }
     expect(bytes).toBe(size);
     expect(got.digest("hex")).toBe(expected.digest("hex"));
+    expect(samples).toBeGreaterThanOrEqual(5);
     // The output is 100 MB; holding it (or a large part of it) would show here.
-    expect(peak - before).toBeLessThan(48 * 1024 * 1024);
+    expect(peak - before).toBeLessThan(32 * 1024 * 1024);
   }, 120_000);
 });
