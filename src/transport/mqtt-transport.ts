@@ -1,9 +1,10 @@
 /**
- * The MQTT transport (src/protocol/README.md): mutual TLS with the pool certificate and key, the Last Will on the
- * worker's writeonly topic, a subscription to its readonly topic, QoS 1 both ways, and a reconnect loop
- * of our own with jittered exponential backoff (mqtt.js's fixed reconnect period would bring a whole
- * fleet back in lock step). Every connection attempt is a fresh client; what it did not get
- * acknowledged is carried over to the next one, so `send` is at-least-once across reconnects.
+ * The MQTT transport (src/protocol/README.md): mutual TLS with the pool certificate and key, the Last Will
+ * (`gone {crashed: true}`) on the worker's writeonly topic, a subscription to its readonly topic, QoS 1
+ * both ways. Reconnecting is the session's (./session.ts: jittered, capped backoff — mqtt.js's fixed
+ * reconnect period would bring a whole fleet back in lock step). Every connection attempt is a fresh
+ * client; what it did not get acknowledged is carried over to the next one, so `send` is
+ * at-least-once across reconnects.
  */
 import type { IClientOptions, MqttClient } from "mqtt";
 import type * as MqttClientModule from "mqtt/lib/client";
@@ -11,16 +12,16 @@ import type * as MqttTlsModule from "mqtt/lib/connect/tls";
 import { errorMessage } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
 import type { DownlinkVerifier } from "../protocol/downlink-signature.ts";
-import { encodeMessage, type UplinkMessage } from "../protocol/messages.ts";
+import { encodeMessage, makeMessage, type UplinkMessage } from "../protocol/messages.ts";
 import { wirePayload } from "./log-message.ts";
-import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from "./backoff.ts";
+import type { BackoffPolicy } from "./backoff.ts";
 import { DownlinkReceiver } from "./downlink.ts";
-import { Emitter } from "./emitter.ts";
-import { FirstConnect, closedError } from "./first-connect.ts";
+import { closedError } from "./first-connect.ts";
 import type { ProxyServer } from "../config/proxy.ts";
 import { tunnelStream } from "./proxy.ts";
-import { mqttRefusal, RefusalCounter } from "./refusals.ts";
-import type { Transport, TransportEvents } from "./transport.ts";
+import { mqttRefusal } from "./refusals.ts";
+import { ReconnectingSession } from "./session.ts";
+import type { Transport } from "./transport.ts";
 
 // The client and its TLS connector only: MQTT.js's entry point also loads the WebSocket, TCP and
 // mini-program connectors and the URL parsing that a launcher never uses (docs/performance.md).
@@ -42,8 +43,6 @@ export interface MqttTransportOptions {
   subscribeTopic: string;
   /** Where this worker writes (and where its Last Will goes). */
   publishTopic: string;
-  /** Published by the broker when the connection is lost without a DISCONNECT. */
-  will: UplinkMessage;
   /** Made fresh and published first after every (re)connect (the hello), before anything queued. */
   greeting: () => UplinkMessage;
   /** Checks that each downlink message is signed by the mothership for this worker (src/transport/downlink.ts). */
@@ -66,53 +65,35 @@ interface Outgoing {
   reject: (err: unknown) => void;
 }
 
-type Phase = "new" | "connecting" | "connected" | "waiting" | "closed";
-
-export class MqttTransport implements Transport {
-  private readonly events: Emitter<TransportEvents>;
-  private readonly log: Logger;
+export class MqttTransport extends ReconnectingSession implements Transport {
   private queue: Outgoing[] = [];
   private client: MqttClient | null = null;
-  private generation = 0;
-  private phase: Phase = "new";
-  private attempt = 0;
-  private everConnected = false;
-  private retryTimer: ReturnType<typeof setTimeout> | null = null;
-  private readonly firstConnect = new FirstConnect();
-  private readonly refusals = new RefusalCounter();
   private readonly downlink: DownlinkReceiver;
+  /** Published by the broker when the connection is lost without a DISCONNECT: the mothership learns the worker crashed. */
+  private readonly will = Buffer.from(encodeMessage(makeMessage("gone", { crashed: true })));
 
   constructor(private readonly opts: MqttTransportOptions) {
-    this.log = opts.logger.child({ component: "mqtt" });
-    this.events = new Emitter<TransportEvents>((err) => this.log.error("transport event handler failed", { error: errorMessage(err) }));
-    this.downlink = new DownlinkReceiver(opts.verifier, this.log, (m) => this.events.emit("message", m));
-  }
-
-  on<E extends keyof TransportEvents>(event: E, handler: TransportEvents[E]): () => void {
-    return this.events.on(event, handler);
-  }
-
-  connect(signal?: AbortSignal): Promise<void> {
-    if (this.phase === "closed") return Promise.reject(closedError());
-    if (this.everConnected) return Promise.resolve();
-    const first = this.firstConnect.wait("the broker", signal);
-    if (this.phase === "new") this.open();
-    return first;
+    const log = opts.logger.child({ component: "mqtt" });
+    super({
+      log,
+      fields: { endpoint: opts.endpoint },
+      peer: "the broker",
+      says: { connected: "connected to the broker", reconnected: "reconnected to the broker", retrying: "broker connection lost, retrying" },
+      backoff: opts.backoff,
+    });
+    this.downlink = new DownlinkReceiver(opts.verifier, log, (m) => this.events.emit("message", m));
   }
 
   send(message: UplinkMessage): Promise<void> {
-    if (this.phase === "closed") return Promise.reject(closedError());
+    if (this.isClosed) return Promise.reject(closedError());
     return new Promise<void>((resolve, reject) => {
       const item: Outgoing = { payload: wirePayload(message), type: message.type, greeting: false, sentOn: 0, resolve, reject };
       this.queue.push(item);
-      if (this.phase === "connected") this.publish(item);
+      if (this.isConnected) this.publish(item);
     });
   }
 
-  async close(clean: boolean): Promise<void> {
-    if (this.phase === "closed") return;
-    this.phase = "closed";
-    if (this.retryTimer) clearTimeout(this.retryTimer);
+  protected async teardown(clean: boolean): Promise<void> {
     const client = this.client;
     this.client = null;
     if (client) {
@@ -126,13 +107,9 @@ export class MqttTransport implements Transport {
       });
     }
     for (const item of this.queue.splice(0)) item.reject(closedError());
-    this.firstConnect.closed();
   }
 
-  private open(): void {
-    if (this.phase === "closed") return;
-    this.phase = "connecting";
-    const generation = ++this.generation;
+  protected open(generation: number): void {
     const o = this.opts;
     // Host and port, not the URL string: mqtt.js would parse a string with the deprecated url.parse().
     const url = new URL(o.endpoint);
@@ -156,7 +133,7 @@ export class MqttTransport implements Transport {
       reconnectPeriod: 0,
       connectTimeout: o.connectTimeoutMs ?? 10_000,
       keepalive: o.keepaliveSeconds ?? 30,
-      will: { topic: o.publishTopic, payload: Buffer.from(encodeMessage(o.will)), qos: 1, retain: false },
+      will: { topic: o.publishTopic, payload: this.will, qos: 1, retain: false },
     };
     const proxy = o.proxy;
     const client = new MqttClientClass(
@@ -171,67 +148,46 @@ export class MqttTransport implements Transport {
     let refusal: string | undefined;
     client.on("error", (err) => {
       lastError = errorMessage(err);
-      refusal = mqttRefusal(err) ?? refusal;
-      this.log.warn("broker connection error", { endpoint: o.endpoint, error: lastError });
+      const refused = mqttRefusal(err);
+      refusal = refused ?? refusal;
+      // A refusal is logged each time (there are at most MAX_REFUSALS); a transient error is in the session's one line per outage.
+      if (refused === undefined) this.log.debug("broker connection error", { endpoint: o.endpoint, error: lastError });
+      else this.log.warn("broker connection error", { endpoint: o.endpoint, error: lastError, refusal: refused });
     });
     client.on("message", (topic, payload) => {
       if (generation === this.generation) this.receive(topic, payload);
     });
     client.on("connect", () => {
       client.subscribe(o.subscribeTopic, { qos: 1 }, (err, granted) => {
-        if (generation !== this.generation || this.phase === "closed") return;
+        if (generation !== this.generation) return;
         const refused = err ?? (granted?.some((g) => g.qos === 128) ? new Error(`subscription to ${o.subscribeTopic} refused`) : null);
         if (refused) {
           lastError = errorMessage(refused);
-          this.log.error("cannot subscribe to the worker topic", { topic: o.subscribeTopic, error: lastError });
+          this.log.debug("cannot subscribe to the worker topic", { topic: o.subscribeTopic, error: lastError });
           destroyStream(client);
           return;
         }
-        this.onConnected();
+        this.up(generation);
       });
     });
     client.on("close", () => {
       if (generation !== this.generation) return;
       client.removeAllListeners("message");
       client.end(true);
-      this.onDropped(lastError, refusal);
+      this.down(generation, lastError, refusal);
     });
   }
 
-  private onConnected(): void {
-    const reconnect = this.everConnected;
-    this.phase = "connected";
-    this.attempt = 0;
-    this.refusals.connected();
-    this.everConnected = true;
-    this.log.info(reconnect ? "reconnected to the broker" : "connected to the broker", { endpoint: this.opts.endpoint });
+  protected onUp(): void {
     const greeting = this.opts.greeting();
     this.queue.unshift({ payload: encodeMessage(greeting), type: greeting.type, greeting: true, sentOn: 0, resolve: () => {}, reject: () => {} });
     for (const item of this.queue) this.publish(item);
-    this.events.emit("connected", { reconnect });
-    this.firstConnect.connected();
   }
 
-  private onDropped(error: string | null, refusal?: string): void {
-    if (this.phase === "closed") return;
-    const wasConnected = this.phase === "connected";
-    if (refusal !== undefined && this.refusals.refused()) {
-      if (wasConnected) this.events.emit("disconnected", { error });
-      this.events.emit("refused", { reason: refusal, attempts: this.refusals.attempts });
-      void this.close(false);
-      return;
-    }
-    // What the old connection did not get acknowledged goes out again on the next one.
+  /** What the old connection did not get acknowledged goes out again on the next one. */
+  protected onDown(): void {
     this.queue = this.queue.filter((item) => !item.greeting);
     for (const item of this.queue) item.sentOn = 0;
-    this.phase = "waiting";
-    const delay = backoffDelay(this.opts.backoff ?? DEFAULT_BACKOFF, this.attempt++);
-    if (wasConnected) this.events.emit("disconnected", { error });
-    this.log.info("broker connection lost, retrying", { endpoint: this.opts.endpoint, retry_in_ms: delay, error });
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = null;
-      this.open();
-    }, delay);
   }
 
   private publish(item: Outgoing): void {
@@ -242,7 +198,7 @@ export class MqttTransport implements Transport {
     client.publish(this.opts.publishTopic, item.payload, { qos: 1 }, (err) => {
       if (item.sentOn !== generation) return;
       if (err) {
-        // The connection went; onDropped has put it back in line (or will).
+        // The connection went; onDown has put it back in line (or will).
         return;
       }
       const at = this.queue.indexOf(item);

@@ -4,7 +4,7 @@
  * transport: a session starts with the greeting (hello) POSTed alone; its 2xx is "connected". Then
  * one loop POSTs what is queued, in order and in batches, one request at a time (`send` resolves on
  * the mothership's 2xx), and one loop long-polls the downlink. A failure of either ends the session:
- * both are aborted, and after a jittered backoff a new session begins with a fresh greeting and then
+ * both are aborted, and after a jittered backoff (./session.ts) a new session begins with a fresh greeting and then
  * everything not yet answered (at least once, as over MQTT). The downlink cursor is kept across
  * sessions, so a poll answer lost on the way is simply asked for again.
  *
@@ -25,13 +25,13 @@ import {
   signRequest,
   type SigningKey,
 } from "../protocol/poll.ts";
-import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from "./backoff.ts";
+import type { BackoffPolicy } from "./backoff.ts";
 import { DownlinkReceiver } from "./downlink.ts";
-import { Emitter } from "./emitter.ts";
-import { FirstConnect, closedError } from "./first-connect.ts";
+import { closedError } from "./first-connect.ts";
 import type { ProxyServer } from "../config/proxy.ts";
-import { pollRefusal, RefusalCounter } from "./refusals.ts";
-import type { Transport, TransportEvents } from "./transport.ts";
+import { pollRefusal } from "./refusals.ts";
+import { ReconnectingSession } from "./session.ts";
+import type { Transport } from "./transport.ts";
 
 export interface PollTransportOptions {
   /** Base http(s) URL of the mothership (the token's comms_url or SPACELIFT_WORKER_COMMS_URL). */
@@ -61,51 +61,35 @@ interface Outgoing {
   reject: (err: unknown) => void;
 }
 
-type Phase = "new" | "connecting" | "connected" | "waiting" | "closed";
-
 class RequestFailed extends SpaceliftError {
   /** Set when the mothership refused the pool's signature for good (./refusals.ts). */
   refusal?: string;
 }
 
-export class PollTransport implements Transport {
-  private readonly events: Emitter<TransportEvents>;
-  private readonly log: Logger;
+export class PollTransport extends ReconnectingSession implements Transport {
   private readonly base: URL;
   private queue: Outgoing[] = [];
-  private phase: Phase = "new";
-  private generation = 0;
+  /** Aborts the current session's requests (the greeting, the uplink batches and the downlink poll). */
   private session: AbortController | null = null;
-  private attempt = 0;
-  private everConnected = false;
   private sending = false;
   private cursor = 0;
-  private retryTimer: ReturnType<typeof setTimeout> | null = null;
-  private readonly firstConnect = new FirstConnect();
   private readonly downlink: DownlinkReceiver;
-  private readonly refusals = new RefusalCounter();
 
   constructor(private readonly opts: PollTransportOptions) {
-    this.log = opts.logger.child({ component: "poll" });
-    this.events = new Emitter<TransportEvents>((err) => this.log.error("transport event handler failed", { error: errorMessage(err) }));
-    this.downlink = new DownlinkReceiver(opts.verifier, this.log, (m) => this.events.emit("message", m));
+    const log = opts.logger.child({ component: "poll" });
+    super({
+      log,
+      fields: { url: opts.url },
+      peer: "the mothership",
+      says: { connected: "connected to the mothership", reconnected: "reconnected to the mothership", retrying: "mothership unreachable, retrying" },
+      backoff: opts.backoff,
+    });
+    this.downlink = new DownlinkReceiver(opts.verifier, log, (m) => this.events.emit("message", m));
     this.base = new URL(opts.url.endsWith("/") ? opts.url : `${opts.url}/`);
   }
 
-  on<E extends keyof TransportEvents>(event: E, handler: TransportEvents[E]): () => void {
-    return this.events.on(event, handler);
-  }
-
-  connect(signal?: AbortSignal): Promise<void> {
-    if (this.phase === "closed") return Promise.reject(closedError());
-    if (this.everConnected) return Promise.resolve();
-    const first = this.firstConnect.wait("the mothership", signal);
-    if (this.phase === "new") this.open();
-    return first;
-  }
-
   send(message: UplinkMessage): Promise<void> {
-    if (this.phase === "closed") return Promise.reject(closedError());
+    if (this.isClosed) return Promise.reject(closedError());
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ payload: encodeMessage(message), resolve, reject });
       this.flush();
@@ -113,75 +97,46 @@ export class PollTransport implements Transport {
   }
 
   /** Stops both loops. There is nothing to say goodbye with over HTTP: a clean stop has sent `gone` already. */
-  close(_clean: boolean): Promise<void> {
-    if (this.phase === "closed") return Promise.resolve();
-    this.phase = "closed";
-    if (this.retryTimer) clearTimeout(this.retryTimer);
+  protected teardown(_clean: boolean): Promise<void> {
     this.session?.abort(closedError());
     this.session = null;
     for (const item of this.queue.splice(0)) item.reject(closedError());
-    this.firstConnect.closed();
     return Promise.resolve();
   }
 
-  private open(): void {
-    if (this.phase === "closed") return;
-    this.phase = "connecting";
-    const generation = ++this.generation;
+  /** A session begins with the greeting POSTed alone; its 2xx is "connected". */
+  protected open(generation: number): void {
     const session = (this.session = new AbortController());
     const greeting = encodeMessage(this.opts.greeting());
     this.post([greeting], session.signal).then(
-      () => this.onConnected(generation),
-      (err: unknown) => this.onDropped(generation, err),
+      () => this.up(generation),
+      (err: unknown) => this.dropped(generation, err),
     );
   }
 
-  private onConnected(generation: number): void {
-    if (generation !== this.generation || this.phase !== "connecting") return;
-    const reconnect = this.everConnected;
-    this.phase = "connected";
-    this.attempt = 0;
-    this.refusals.connected();
-    this.everConnected = true;
-    this.log.info(reconnect ? "reconnected to the mothership" : "connected to the mothership", { url: this.opts.url });
-    this.events.emit("connected", { reconnect });
-    this.firstConnect.connected();
-    this.pollLoop(generation).catch((err: unknown) => this.onDropped(generation, err));
+  protected onUp(generation: number): void {
+    this.pollLoop(generation).catch((err: unknown) => this.dropped(generation, err));
     this.flush();
   }
 
-  private onDropped(generation: number, err: unknown): void {
-    if (generation !== this.generation || this.phase === "closed") return;
-    const wasConnected = this.phase === "connected";
-    const error = errorMessage(err);
-    this.session?.abort(err);
+  protected onDown(): void {
+    this.session?.abort();
     this.session = null;
-    const refusal = err instanceof RequestFailed ? err.refusal : undefined;
-    if (refusal !== undefined && this.refusals.refused()) {
-      if (wasConnected) this.events.emit("disconnected", { error });
-      this.events.emit("refused", { reason: refusal, attempts: this.refusals.attempts });
-      void this.close(false);
-      return;
-    }
-    this.phase = "waiting";
-    const delay = backoffDelay(this.opts.backoff ?? DEFAULT_BACKOFF, this.attempt++);
-    if (wasConnected) this.events.emit("disconnected", { error });
-    this.log.info("mothership unreachable, retrying", { url: this.opts.url, retry_in_ms: delay, error });
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = null;
-      this.open();
-    }, delay);
+  }
+
+  private dropped(generation: number, err: unknown): void {
+    this.down(generation, errorMessage(err), err instanceof RequestFailed ? err.refusal : undefined);
   }
 
   /** POSTs the queue in order, one batch at a time, while the session lasts. Never rejects. */
   private flush(): void {
-    if (this.sending || this.phase !== "connected" || this.queue.length === 0) return;
+    if (this.sending || !this.isConnected || this.queue.length === 0) return;
     this.sending = true;
     const generation = this.generation;
     const signal = this.session?.signal;
     void (async () => {
       try {
-        while (signal && generation === this.generation && this.phase === "connected" && this.queue.length > 0) {
+        while (signal && generation === this.generation && this.isConnected && this.queue.length > 0) {
           const batch = this.queue.slice(0, MAX_BATCH);
           await this.post(batch.map((b) => b.payload), signal);
           // Only now: close() may have rejected them meanwhile, and then they are gone from the queue.
@@ -193,19 +148,19 @@ export class PollTransport implements Transport {
           }
         }
       } catch (err) {
-        this.onDropped(generation, err);
+        this.dropped(generation, err);
       } finally {
         this.sending = false;
       }
       // A new session may have begun while this one's last request was failing.
-      if (generation !== this.generation) this.flush();
+      if (this.isConnected && generation !== this.generation) this.flush();
     })();
   }
 
   private async pollLoop(generation: number): Promise<void> {
     const wait = Math.min(this.opts.pollWaitSeconds ?? MAX_POLL_WAIT_SECONDS, MAX_POLL_WAIT_SECONDS);
     const session = this.session;
-    while (session && generation === this.generation && this.phase === "connected") {
+    while (session && generation === this.generation && this.isConnected) {
       const pathWithQuery = `${POLL_DOWNLINK_PATH}?after=${this.cursor}&wait=${wait}`;
       const res = await this.request("GET", pathWithQuery, new Uint8Array(), AbortSignal.any([session.signal, AbortSignal.timeout(wait * 1000 + 15_000)]));
       const parsed = v.safeParse(DownlinkAnswerSchema, await res.json().catch(() => null));
@@ -246,9 +201,10 @@ export class PollTransport implements Transport {
     }
     if (res.ok) return res;
     const code = await errorCode(res);
-    if (res.status === 401) this.log.error("the mothership refused the pool's signature", { status: res.status, code });
     const failed = new RequestFailed("poll-request-refused", `${method} ${url.pathname}: HTTP ${res.status}${code ? ` (${code})` : ""}`);
     failed.refusal = pollRefusal(res.status, code);
+    // A refusal is logged each time (there are at most MAX_REFUSALS); any other answer is in the session's one line per outage.
+    if (failed.refusal !== undefined) this.log.error("the mothership refused the pool's signature", { status: res.status, code });
     throw failed;
   }
 }

@@ -27,7 +27,6 @@ export interface PoolConnectionOptions {
   keyPem: string;
   worker: string;
   greeting: () => UplinkMessage;
-  will: UplinkMessage;
   logger: Logger;
   backoff?: BackoffPolicy;
   /** The operator's extra CA certificates (PEM), trusted besides the token's CA for the broker's certificate. */
@@ -49,7 +48,6 @@ export function poolMqttTransport(o: PoolConnectionOptions): MqttTransport {
     clientId: mqttClientId(o.token.pool, o.worker),
     subscribeTopic: readonlyTopic(broker.namespace, o.token.pool, o.worker),
     publishTopic: writeonlyTopic(broker.namespace, o.token.pool, o.worker),
-    will: o.will,
     greeting: o.greeting,
     verifier: verifierFor(o.token, o.worker),
     logger: o.logger,

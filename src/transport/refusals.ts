@@ -11,8 +11,8 @@
  * answers 502 is transient and never counts.
  */
 
-/** Refusals in a row (no successful connection between them) before the launcher gives up. */
-const MAX_REFUSALS = 5;
+/** Refusals in a row (no successful connection between them) before the launcher gives up (./session-state.ts counts them). */
+export const MAX_REFUSALS = 5;
 
 /** The launcher's exit code when it gave up for that reason (sysexits EX_NOPERM). */
 export const EXIT_CREDENTIALS_REFUSED = 77;
@@ -21,27 +21,6 @@ export interface RefusalInfo {
   /** What the peer said, e.g. "CONNACK not authorized" or "HTTP 401 poll-signature-invalid". */
   readonly reason: string;
   readonly attempts: number;
-}
-
-export class RefusalCounter {
-  private count = 0;
-
-  constructor(private readonly limit = MAX_REFUSALS) {}
-
-  /** One more refusal; true when the limit is reached. */
-  refused(): boolean {
-    this.count += 1;
-    return this.count >= this.limit;
-  }
-
-  get attempts(): number {
-    return this.count;
-  }
-
-  /** A connection succeeded: the credentials are good. */
-  connected(): void {
-    this.count = 0;
-  }
 }
 
 const TLS_REFUSALS = ["certificate revoked", "bad certificate", "certificate unknown", "unknown ca", "certificate_revoked", "bad_certificate", "certificate_unknown", "unknown_ca"];

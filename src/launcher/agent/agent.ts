@@ -25,8 +25,8 @@ export type OrphanCleanup = (report: (run: string) => Promise<void>) => Promise<
 
 export interface AgentOptions {
   worker: string;
-  /** Builds the transport; `greeting` must be sent first on every connection, `will` is the Last Will. */
-  transport: (hooks: { greeting: () => UplinkMessage; will: UplinkMessage }) => Transport;
+  /** Builds the transport; `greeting` must be sent first on every connection (a crash is the transport's to report: the MQTT Last Will). */
+  transport: (hooks: { greeting: () => UplinkMessage }) => Transport;
   executor: RunExecutor;
   spool: LogSpool;
   /** The pool private key, imported for JWE decryption. */
@@ -76,8 +76,7 @@ export class Agent {
 
   constructor(private readonly opts: AgentOptions) {
     this.log = opts.logger.child({ worker: opts.worker });
-    const will = makeMessage("gone", { crashed: true });
-    this.transport = opts.transport({ greeting: () => this.hello(), will });
+    this.transport = opts.transport({ greeting: () => this.hello() });
     const metrics = opts.metrics;
     const send = (m: UplinkMessage): Promise<void> => {
       if (m.type === "log") metrics?.logSent(logDataBytes(m));

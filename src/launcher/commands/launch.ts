@@ -88,7 +88,7 @@ export async function launchCommand(_args: string[], env: Record<string, string 
     additional_cas: config.trust.additionalCas.length,
   });
   const network = { additionalCas: config.trust.additionalCas, proxy: config.proxy };
-  const transport = (hooks: { greeting: () => UplinkMessage; will: UplinkMessage }): Transport =>
+  const transport = (hooks: { greeting: () => UplinkMessage }): Transport =>
     signingKey
       ? poolPollTransport({ token: credentials.token, url: commsUrl, signingKey, worker, greeting: hooks.greeting, logger, ...network })
       : poolMqttTransport({ token: credentials.token, keyPem: credentials.key.pem, worker, ...hooks, logger, ...network });

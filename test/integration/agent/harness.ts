@@ -74,7 +74,7 @@ export async function startAgent(o: {
   const { worker } = chooseWorkerId(spool.list());
   const agent = new Agent({
     worker,
-    transport: ({ greeting, will }) => {
+    transport: ({ greeting }) => {
       const recordedGreeting = () => {
         const hello = greeting();
         o.sent?.push(hello);
@@ -83,7 +83,7 @@ export async function startAgent(o: {
       const backoff = { initialMs: 100, maxMs: 400, factor: 2, jitter: 0.5 };
       const inner = signingKey
         ? poolPollTransport({ token, url: token.comms_url, signingKey, worker, greeting: recordedGreeting, logger: testLogger, backoff })
-        : poolMqttTransport({ token, keyPem, worker, greeting: recordedGreeting, will, logger: testLogger, backoff });
+        : poolMqttTransport({ token, keyPem, worker, greeting: recordedGreeting, logger: testLogger, backoff });
       o.onTransport?.(inner);
       return spied(inner, o);
     },

@@ -45,7 +45,6 @@ describe.skipIf(!env)("MQTT transport on Mosquitto", () => {
       clientId: `worker-${id}`,
       subscribeTopic: down,
       publishTopic: up,
-      will: makeMessage("gone", { crashed: true }),
       greeting: () => {
         hellos++;
         return makeMessage("hello", { metadata: { n: String(hellos) }, version: "t", arch: "x86_64", state: "IDLE", run: null });
