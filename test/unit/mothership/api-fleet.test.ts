@@ -5,31 +5,17 @@
  * each naming the field and what a good value looks like.
  */
 import "reflect-metadata";
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { beforeEach, describe, expect, test } from "bun:test";
 import { silentLogger } from "../../../src/log/logger.ts";
 import { ControlPlane } from "../../../src/mothership/control.ts";
 import { createApi } from "../../../src/mothership/http/api.ts";
 import { PoolService } from "../../../src/mothership/pool-service.ts";
 import { openStore, type Store } from "../../../src/mothership/store/index.ts";
-import { loadOrCreateCa, type CertificateAuthority } from "../../../src/pki/ca.ts";
 import { encodeMessage, makeMessage } from "../../../src/protocol/messages.ts";
-import { makeKeyAndCsr } from "../protocol/fixtures.ts";
+import { useTestCa } from "./ca-fixture.ts";
 
 const TOKEN = "msat_test-admin-token";
-let dir = "";
-let ca: CertificateAuthority;
-let csrPem = "";
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "api-fleet-"));
-  ca = await loadOrCreateCa(join(dir, "ca"));
-  csrPem = (await makeKeyAndCsr("p256")).csrPem;
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+const fixture = useTestCa("api-fleet");
 
 let store: Store;
 let control: ControlPlane;
@@ -41,7 +27,7 @@ beforeEach(() => {
   api = createApi({
     store,
     control,
-    pools: new PoolService(store, ca, { brokerEndpoint: "mqtts://127.0.0.1:8883", namespace: "spacelift", commsUrl: "https://127.0.0.1:8080" }),
+    pools: new PoolService(store, fixture.ca, { brokerEndpoint: "mqtts://127.0.0.1:8883", namespace: "spacelift", commsUrl: "https://127.0.0.1:8080" }),
     adminToken: TOKEN,
     disconnectPool: () => {},
     logger: silentLogger,
@@ -54,7 +40,7 @@ async function call(method: string, path: string, body?: unknown): Promise<{ sta
 }
 
 async function pool(): Promise<string> {
-  const p = await call("POST", "/pools", { name: "fleet", csr: csrPem });
+  const p = await call("POST", "/pools", { name: "fleet", csr: fixture.csrPem });
   return (p.json.pool as { id: string }).id;
 }
 

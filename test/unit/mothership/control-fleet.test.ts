@@ -3,10 +3,7 @@
 // stacks and triggers carrying labels, a VCS agent pool, a commit, a branch and user-provided
 // metadata into the run spec a launcher gets.
 import "reflect-metadata";
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { beforeEach, describe, expect, test } from "bun:test";
 import { silentLogger } from "../../../src/log/logger.ts";
 import { ControlPlane } from "../../../src/mothership/control.ts";
 import { workerView } from "../../../src/mothership/http/views.ts";
@@ -14,21 +11,10 @@ import { PoolService } from "../../../src/mothership/pool-service.ts";
 import { buildRunSpec } from "../../../src/mothership/run-spec-builder.ts";
 import { StackService } from "../../../src/mothership/stack-service.ts";
 import { openStore, type Store } from "../../../src/mothership/store/index.ts";
-import { loadOrCreateCa, type CertificateAuthority } from "../../../src/pki/ca.ts";
 import { encodeMessage, makeMessage, parseMessage, type DownlinkMessage, type MessageBody, type UplinkMessage } from "../../../src/protocol/messages.ts";
-import { makeKeyAndCsr } from "../protocol/fixtures.ts";
+import { useTestCa } from "./ca-fixture.ts";
 
-let dir = "";
-let ca: CertificateAuthority;
-let csrPem = "";
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "control-fleet-"));
-  ca = await loadOrCreateCa(join(dir, "ca"));
-  csrPem = (await makeKeyAndCsr("p256")).csrPem;
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+const fixture = useTestCa("control-fleet");
 
 let store: Store;
 let control: ControlPlane;
@@ -55,7 +41,7 @@ beforeEach(() => {
 });
 
 async function pool(name: string): Promise<string> {
-  const { pool: p } = await new PoolService(store, ca, { brokerEndpoint: "mqtts://127.0.0.1:8883", namespace: "spacelift", commsUrl: "https://127.0.0.1:8080" }).create({ name, csr: csrPem });
+  const { pool: p } = await new PoolService(store, fixture.ca, { brokerEndpoint: "mqtts://127.0.0.1:8883", namespace: "spacelift", commsUrl: "https://127.0.0.1:8080" }).create({ name, csr: fixture.csrPem });
   return p.id;
 }
 

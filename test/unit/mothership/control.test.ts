@@ -1,27 +1,13 @@
 import "reflect-metadata";
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { beforeEach, describe, expect, test } from "bun:test";
 import { silentLogger } from "../../../src/log/logger.ts";
 import { ControlPlane } from "../../../src/mothership/control.ts";
 import { PoolService } from "../../../src/mothership/pool-service.ts";
 import { openStore, type Store } from "../../../src/mothership/store/index.ts";
-import { loadOrCreateCa, type CertificateAuthority } from "../../../src/pki/ca.ts";
 import { encodeMessage, makeMessage, parseMessage, type DownlinkMessage, type MessageBody, type UplinkMessage } from "../../../src/protocol/messages.ts";
-import { makeKeyAndCsr } from "../protocol/fixtures.ts";
+import { useTestCa } from "./ca-fixture.ts";
 
-let dir = "";
-let ca: CertificateAuthority;
-let csrPem = "";
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "control-"));
-  ca = await loadOrCreateCa(join(dir, "ca"));
-  csrPem = (await makeKeyAndCsr("p256")).csrPem;
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+const fixture = useTestCa("control");
 
 let store: Store;
 let control: ControlPlane;
@@ -48,10 +34,10 @@ beforeEach(() => {
   });
 });
 
-const pools = () => new PoolService(store, ca, { brokerEndpoint: "mqtts://127.0.0.1:8883", namespace: "spacelift", commsUrl: "https://127.0.0.1:8080" });
+const pools = () => new PoolService(store, fixture.ca, { brokerEndpoint: "mqtts://127.0.0.1:8883", namespace: "spacelift", commsUrl: "https://127.0.0.1:8080" });
 
 async function pool(name: string): Promise<{ pool: string; stack: string }> {
-  const { pool: p } = await pools().create({ name, csr: csrPem });
+  const { pool: p } = await pools().create({ name, csr: fixture.csrPem });
   const stack = `S-${name}`;
   store.stacks.insert({ id: stack, name, pool: p.id, image: "busybox", environment: [], phases: [{ name: "plan", commands: ["true"] }], repository: null, branch: null, created_at: new Date(clock).toISOString() });
   return { pool: p.id, stack };

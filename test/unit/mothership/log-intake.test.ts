@@ -4,33 +4,19 @@
  * bytes a launcher would publish, and what the mothership answers is parsed as a launcher would.
  */
 import "reflect-metadata";
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { beforeEach, describe, expect, test } from "bun:test";
 import { createLogger } from "../../../src/log/logger.ts";
 import { ControlPlane } from "../../../src/mothership/control.ts";
 import { PoolService } from "../../../src/mothership/pool-service.ts";
 import { decodedLength } from "../../../src/mothership/run-log-intake.ts";
 import { RunLogReader } from "../../../src/mothership/run-log-reader.ts";
 import { openStore, type Store } from "../../../src/mothership/store/index.ts";
-import { loadOrCreateCa, type CertificateAuthority } from "../../../src/pki/ca.ts";
 import { encodeMessage, makeMessage, parseMessage, type DownlinkMessage, type MessageBody, type UplinkMessage } from "../../../src/protocol/messages.ts";
-import { makeKeyAndCsr } from "../protocol/fixtures.ts";
+import { useTestCa } from "./ca-fixture.ts";
 
 const LIMITS = { chunkBytes: 16, runBytes: 64 };
 
-let dir = "";
-let ca: CertificateAuthority;
-let csrPem = "";
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "log-intake-"));
-  ca = await loadOrCreateCa(join(dir, "ca"));
-  csrPem = (await makeKeyAndCsr("p256")).csrPem;
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+const fixture = useTestCa("log-intake");
 
 let store: Store;
 let control: ControlPlane;
@@ -58,7 +44,7 @@ beforeEach(async () => {
       },
     },
   });
-  const created = await new PoolService(store, ca, { brokerEndpoint: "mqtts://127.0.0.1:8883", namespace: "spacelift", commsUrl: "https://127.0.0.1:8080" }).create({ name: "p", csr: csrPem });
+  const created = await new PoolService(store, fixture.ca, { brokerEndpoint: "mqtts://127.0.0.1:8883", namespace: "spacelift", commsUrl: "https://127.0.0.1:8080" }).create({ name: "p", csr: fixture.csrPem });
   pool = created.pool.id;
   stack = "S1";
   store.stacks.insert({ id: stack, name: "s", pool, image: "busybox", environment: [], phases: [{ name: "plan", commands: ["true"] }], repository: null, branch: null, created_at: new Date().toISOString() });
