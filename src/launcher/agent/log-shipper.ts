@@ -4,9 +4,9 @@
  * answered) chunks only accumulate on disk, and `resend` after the next `registered` reads them back.
  * At most `windowBytes` of log data wait for the transport's acknowledgement at a time; beyond that the
  * run's output waits too, which is the backpressure that keeps memory bounded (the supervisor awaits `log`).
- * The window is counted in bytes, not chunks, because memory follows bytes: each byte in flight is held
- * about three times over (base64 text, the JSON message, the MQTT packet) until the broker acknowledges it,
- * and the chunker cuts anything from a line to 64 KiB.
+ * The window is counted in bytes, not chunks, because memory follows bytes: each chunk in flight is held
+ * as its message's JSON bytes (4/3 of the chunk, built once: src/transport/log-message.ts) until the broker
+ * acknowledges it, and the chunker cuts anything from a line to 64 KiB.
  */
 import type { Logger } from "../../log/logger.ts";
 import type { UplinkMessage } from "../../protocol/messages.ts";
@@ -24,11 +24,12 @@ export interface Outbox {
  */
 const DEFAULT_WINDOW_BYTES = 1 << 20;
 /**
- * A full garbage collection after every this many log bytes. Each chunk leaves its base64 text and its JSON
- * message behind (large strings, which JavaScriptCore collects lazily): without it a 200 MB run left the
- * launcher at ~150 MB resident, with it ~115 MB, at the same throughput (docs/performance.md).
+ * A full garbage collection after every this many log bytes. Reading the container's output leaves promises,
+ * closures and read buffers behind for every read (a few KiB each), which JavaScriptCore collects lazily:
+ * with one allocation per chunk on the way out, a 200 MB run peaks at ~117 MB resident collecting every
+ * 8 MiB and ~101 MB every 2 MiB (docs/performance.md).
  */
-const COLLECT_EVERY_BYTES = 8 << 20;
+const COLLECT_EVERY_BYTES = 2 << 20;
 
 export class LogShipper {
   private online = false;
@@ -75,8 +76,8 @@ export class LogShipper {
   }
 
   /**
-   * The chunk's seq goes on the wire as it is. The data is encoded straight from the chunk's bytes (a view,
-   * not a copy); a chunk larger than the whole window goes out alone.
+   * The chunk's seq goes on the wire as it is. The data is encoded straight from the chunk's bytes into the
+   * message's JSON bytes (no base64 string, no JSON string); a chunk larger than the whole window goes out alone.
    */
   private async publish({ run, seq, data }: LogChunk): Promise<void> {
     const size = data.byteLength;
