@@ -1,7 +1,8 @@
 /**
  * src/transport — how the launcher reaches the mothership. One `Transport` interface, two
  * implementations: MQTT (mqtt-transport.ts, the only launcher module that imports `mqtt`) and HTTP
- * long-poll with signed requests (poll-transport.ts, fetch only). The agent loop
+ * long-poll with signed requests (poll-transport.ts, fetch only), both built on one reconnecting session
+ * (session.ts: backoff, refusal limit, first-connect wait, an outage logged once). The agent loop
  * (src/launcher/agent) sees typed protocol messages only: it never learns topics, sockets or retries.
  *
  * Delivery is at least once: `send` resolves when the broker has acknowledged the message, and a
