@@ -101,6 +101,14 @@ export class DemoWorld {
     this.log(`mothership running (pid ${proc.pid}), api https://127.0.0.1:${this.ports.http}, broker mqtts://127.0.0.1:${this.ports.mqtt}`);
   }
 
+  /** SIGKILL, by PID: the mothership gets no chance to close anything (a crash or an OOM kill). */
+  async killMothership(): Promise<void> {
+    if (!this.mothership) return;
+    if (this.mothership.exitCode === null) process.kill(this.mothership.pid, "SIGKILL");
+    await this.mothership.exited;
+    this.mothership = null;
+  }
+
   async stopMothership(): Promise<void> {
     if (!this.mothership) return;
     await stopPid(this.mothership.pid, 15_000);
