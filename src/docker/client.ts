@@ -4,9 +4,9 @@
  */
 import { DockerError, errorFromStatus } from "./errors.ts";
 import { DockerHttp, daemonMessage, parseDockerHost, readText, type RequestOptions } from "./http.ts";
-import { demultiplex, raw, type OutputFrame } from "./demux.ts";
+import { demultiplex, MAX_FRAME_BYTES, raw, type OutputFrame } from "./demux.ts";
 import { pullImage } from "./pull.ts";
-import { guarded } from "./streams.ts";
+import { batches, guarded } from "./streams.ts";
 import type {
   AttachedOutput, ContainerInfo, ContainerSpec, ContainerSummary, DockerClient, ImageInfo, NetworkInfo, PullOptions,
 } from "./types.ts";
@@ -144,8 +144,9 @@ class UndiciDockerClient implements DockerClient {
     const socket = await this.http.upgrade(await this.path(`/containers/${id}/attach`, opts.signal), {
       query: { stream: 1, stdout: 1, stderr: 1 }, what, ...sig(opts.signal),
     });
-    const source = socket as unknown as AsyncIterable<Uint8Array>;
-    const frames = guarded(opts.tty ? raw(source) : demultiplex(source), what, this.http.endpoint.display, opts.signal);
+    // Read in batches, one frame per stream per batch (docs/performance.md: the garbage of a busy run's log path).
+    const source = batches(socket);
+    const frames = guarded(opts.tty ? raw(source) : demultiplex(source, MAX_FRAME_BYTES, { merge: true }), what, this.http.endpoint.display, opts.signal);
     return { frames, close: () => socket.destroy() };
   }
 

@@ -46,7 +46,21 @@ function frameOf(h: Header, data: Uint8Array): OutputFrame {
   return { stream, data };
 }
 
-export async function* demultiplex(source: AsyncIterable<Uint8Array>, maxFrameBytes = MAX_FRAME_BYTES): AsyncGenerator<OutputFrame> {
+export interface DemuxOptions {
+  /**
+   * Hand out the consecutive whole frames of one stream found in one read as one frame, their bodies moved
+   * together over the headers in place: the attach path reads in batches of 64–256 KiB (streams.ts), and a
+   * frame per ~3 KiB write would cost a promise and a closure per frame downstream (docs/performance.md).
+   * Only for a source whose reads are the demultiplexer's to rewrite and are not reused.
+   */
+  merge?: boolean;
+}
+
+export async function* demultiplex(
+  source: AsyncIterable<Uint8Array>,
+  maxFrameBytes = MAX_FRAME_BYTES,
+  { merge = false }: DemuxOptions = {},
+): AsyncGenerator<OutputFrame> {
   const header = new Uint8Array(8);
   let headerBytes = 0; // bytes of a header split across reads
   let current: Header | undefined; // a frame whose body spans reads...
@@ -54,6 +68,10 @@ export async function* demultiplex(source: AsyncIterable<Uint8Array>, maxFrameBy
   let bodyBytes = 0;
   for await (const chunk of source) {
     let at = 0;
+    // merge: whole frames of `run` already moved together into chunk[runStart, runEnd), not yet handed out.
+    let run: Header | undefined;
+    let runStart = 0;
+    let runEnd = 0;
     while (at < chunk.length) {
       if (current) {
         const n = Math.min(current.size - bodyBytes, chunk.length - at);
@@ -72,8 +90,22 @@ export async function* demultiplex(source: AsyncIterable<Uint8Array>, maxFrameBy
         h = parseHeader(chunk, at, maxFrameBytes);
         at += 8;
         if (chunk.length - at >= h.size) {
-          // The common case: the whole frame is in this read; hand out a view, no copy.
-          if (h.size > 0) yield frameOf(h, chunk.subarray(at, at + h.size));
+          if (h.size > 0 && merge && h.stream !== SYSTEM_ERROR) {
+            if (run?.stream === h.stream) {
+              chunk.copyWithin(runEnd, at, at + h.size);
+              runEnd += h.size;
+            } else {
+              if (run) yield frameOf(run, chunk.subarray(runStart, runEnd));
+              run = h;
+              runStart = at;
+              runEnd = at + h.size;
+            }
+          } else if (h.size > 0) {
+            if (run) yield frameOf(run, chunk.subarray(runStart, runEnd));
+            run = undefined;
+            // The common case: the whole frame is in this read; hand out a view, no copy.
+            yield frameOf(h, chunk.subarray(at, at + h.size));
+          }
           at += h.size;
           continue;
         }
@@ -91,6 +123,8 @@ export async function* demultiplex(source: AsyncIterable<Uint8Array>, maxFrameBy
       body = new Uint8Array(h.size);
       bodyBytes = 0;
     }
+    // Whatever this read completed goes out before the next read is asked for (a frame begun here follows it).
+    if (run) yield frameOf(run, chunk.subarray(runStart, runEnd));
   }
   if (headerBytes > 0 || current) malformed(`${current ? 8 + bodyBytes : headerBytes} trailing bytes`);
 }
