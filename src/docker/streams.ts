@@ -106,6 +106,9 @@ export async function* batches(
         });
       }
       if (pendingBytes > 0) {
+        // Paused while the caller works on the batch: the daemon's output gathers in the kernel's socket
+        // buffer and is read in a few large reads when the caller asks again, not in many small ones.
+        if (!ended) socket.pause();
         yield take();
         if (!ended && pendingBytes < maxBytes) socket.resume();
         continue;
