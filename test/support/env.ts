@@ -1,8 +1,8 @@
 /**
  * What the integration tests need from the test environment (scripts/testenv): DOCKER_HOST, the busybox
- * test image and a Mosquitto broker with client certificates (and, from the host itself, capabilities
- * such as `unshare`). `make test` provides them; a developer running `bun test` directly gets them from
- * a live `bun scripts/test-env.ts up`.
+ * test image, a Mosquitto broker with client certificates, a registry, a PostgreSQL server (and, from the
+ * host itself, capabilities such as `unshare`). `make test` provides them; a developer running `bun test`
+ * directly gets them from a live `bun scripts/test-env.ts up`.
  * Under CI=true a missing service is a failure, never a skip.
  */
 import { existsSync, readFileSync } from "node:fs";
@@ -75,4 +75,15 @@ export function registryTestEnv(): RegistryTestEnv | undefined {
   const { TEST_REGISTRY: address, TEST_REGISTRY_USER: username, TEST_REGISTRY_PASSWORD: password, TEST_REGISTRY_IMAGE: image } = v;
   const registry = address && username && password && image ? { address, username, password, image } : undefined;
   return need("a Docker registry (TEST_REGISTRY_*)", docker && registry ? { docker, registry } : undefined);
+}
+
+export interface PostgresTestEnv {
+  /** A role with CREATEDB: tests make their own database with createTestDatabase (./postgres.ts). */
+  url: string;
+}
+
+/** The PostgreSQL server of the test environment (TEST_DATABASE_URL). */
+export function postgresTestEnv(): PostgresTestEnv | undefined {
+  const url = vars().TEST_DATABASE_URL;
+  return need("a PostgreSQL server (TEST_DATABASE_URL)", url ? { url } : undefined);
 }
