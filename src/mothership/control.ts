@@ -4,8 +4,10 @@
  * only encryption and delivery are asynchronous, and they never hold a decision open.
  *
  * Scheduling: each pool's QUEUED runs, oldest first, go to IDLE (live, undrained, not cycling,
- * run-less) workers of that pool whose Docker answers (as their last hello or heartbeat said). A run's worker is recorded in the same transaction that moves it
- * to SCHEDULED, so no run can reach two workers.
+ * run-less) workers of that pool whose Docker answers (as their last hello or heartbeat said), the least
+ * recently assigned first. An event dispatches only its own pool, and each assignment reads one queue
+ * head and one worker. A run's worker is recorded in the same transaction that moves it to SCHEDULED,
+ * so no run can reach two workers.
  */
 import { errorMessage, SpaceliftError } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
@@ -122,7 +124,7 @@ export class ControlPlane {
     this.store.workers.touch(worker.id, this.iso());
     switch (m.type) {
       case "heartbeat":
-        if (m.docker && this.recordDockerHealth(worker, m.docker.ok, m.docker.message) && m.docker.ok) this.dispatch();
+        if (m.docker && this.recordDockerHealth(worker, m.docker.ok, m.docker.message) && m.docker.ok) this.dispatch(worker.pool);
         return;
       case "gone":
         return this.workerGone(addr.pool, worker.id, m.crashed);
@@ -164,7 +166,7 @@ export class ControlPlane {
     this.send(addr.pool, w.id, makeMessage("registered", { worker: w.id, pool: w.pool, status: workerStatus(fresh), heartbeat_seconds: this.opts.heartbeatSeconds }));
     if (fresh.drained) this.send(addr.pool, w.id, makeMessage("drain", {}));
     if (fresh.cycling) this.send(addr.pool, w.id, makeMessage("cycle", {}));
-    this.dispatch();
+    this.dispatch(w.pool);
   }
 
   /** A worker whose Docker stops answering gets no runs until it reports it back. True when it changed. */
@@ -245,37 +247,49 @@ export class ControlPlane {
 
   private releaseWorker(workerId: string, runId: string): void {
     const w = this.store.workers.get(workerId);
-    if (w?.current_run === runId) this.store.workers.setRun(workerId, null);
-    this.dispatch();
+    if (!w) return;
+    if (w.current_run === runId) this.store.workers.setRun(workerId, null);
+    this.dispatch(w.pool);
   }
 
   private workerGone(pool: string, workerId: string, crashed: boolean): void {
     const w = this.store.workers.get(workerId);
     if (!w || w.gone_at || w.pool !== pool) return;
-    for (const run of this.store.runs.active(workerId)) this.apply(run, { type: "worker-lost" });
+    for (const run of this.store.runs.heldBy(workerId)) this.apply(run, { type: "worker-lost" });
     this.store.workers.markGone(workerId, crashed, this.iso());
     this.log.info("worker gone", { pool: w.pool, worker: w.id, crashed });
-    this.dispatch();
+    this.dispatch(w.pool);
   }
 
   // ---- scheduling ----
 
-  /** Matches queued runs with idle workers, every pool. Cheap enough to call after any change. */
-  dispatch(): void {
-    for (const pool of this.store.runs.poolsWithQueue()) {
-      const queue = this.store.runs.queued(pool);
-      const idle = this.store.workers.idle(pool);
-      for (let i = 0; i < Math.min(queue.length, idle.length); i++) {
-        const run = queue[i] as Run;
-        const worker = idle[i]!;
-        const scheduled = this.store.db.transaction(() => {
-          const next = this.apply(run, { type: "schedule", worker: worker.id });
-          if (next) this.store.workers.setRun(worker.id, run.id);
-          return next !== null;
-        })();
-        if (scheduled) this.publishSchedule({ ...run, worker: worker.id });
-        if (scheduled) observeAssignment(run.created_at, this.now());
-      }
+  /**
+   * Matches a pool's queued runs with its idle workers (every pool when none is named: the periodic
+   * sweep and the start). Each assignment reads the head of that pool's queue and one worker, so its
+   * cost does not grow with the queue nor with the other pools.
+   */
+  dispatch(pool?: string): void {
+    if (pool === undefined) {
+      for (const id of this.store.pools.ids()) this.dispatchPool(id);
+      return;
+    }
+    this.dispatchPool(pool);
+  }
+
+  private dispatchPool(pool: string): void {
+    for (;;) {
+      const scheduled = this.store.db.transaction((): Run | null => {
+        const run = this.store.runs.headOfQueue(pool);
+        if (!run) return null;
+        const worker = this.store.workers.nextIdle(pool);
+        if (!worker) return null;
+        if (!this.apply(run, { type: "schedule", worker: worker.id })) return null;
+        this.store.workers.assign(worker.id, run.id, this.iso());
+        return { ...run, worker: worker.id };
+      })();
+      if (!scheduled) return;
+      observeAssignment(scheduled.created_at, this.now());
+      this.publishSchedule(scheduled);
     }
   }
 
@@ -321,8 +335,8 @@ export class ControlPlane {
       }
     }
     const expired = new Date(now - this.opts.scheduleTimeoutMs).toISOString();
-    for (const run of this.store.runs.active()) {
-      if (run.state !== "SCHEDULED" || run.updated_at >= expired || !run.worker) continue;
+    for (const run of this.store.runs.scheduledBefore(expired)) {
+      if (!run.worker) continue;
       this.log.warn("schedule not confirmed, run back in the queue", { run: run.id, worker: run.worker });
       const worker = run.worker;
       this.apply(run, { type: "schedule-expired" });
@@ -344,7 +358,7 @@ export class ControlPlane {
     validateTrigger(stack, { type, ...details });
     const run = this.store.runs.insert({ id: ulid(), stack: stack.id, pool: stack.pool, type, created_at: this.iso(), ...details });
     this.log.info("run queued", { run: run.id, stack: stack.id, pool: stack.pool, type });
-    this.dispatch();
+    this.dispatch(stack.pool);
     return this.store.runs.get(run.id) ?? run;
   }
 
@@ -361,7 +375,7 @@ export class ControlPlane {
     if (!w) throw notFound("worker", workerId);
     this.store.workers.setDrained(w.id, drained);
     this.send(w.pool, w.id, makeMessage(drained ? "drain" : "undrain", {}));
-    if (!drained) this.dispatch();
+    if (!drained) this.dispatch(w.pool);
   }
 
   /**

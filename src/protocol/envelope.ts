@@ -99,9 +99,41 @@ async function kekFromEcdh(priv: CryptoKey, pub: CryptoKey, curve: Curve, usage:
   return crypto.subtle.importKey("raw", kek, { name: "AES-KW" }, false, [usage]);
 }
 
+/**
+ * Recipients by certificate text: a pool's certificate is parsed and its key imported once, not for
+ * every run scheduled to it (ASN.1 parsing cost several times the ECDH and AES work of a run). Least
+ * recently used first out; a certificate that fails to parse is not kept.
+ */
+const recipients = new Map<string, Promise<Recipient>>();
+const RECIPIENT_CACHE_MAX = 512;
+let certificatesParsed = 0;
+
+function cachedRecipient(certPem: string): Promise<Recipient> {
+  const hit = recipients.get(certPem);
+  if (hit) {
+    recipients.delete(certPem);
+    recipients.set(certPem, hit);
+    return hit;
+  }
+  certificatesParsed++;
+  const made = recipientFromCertificate(certPem);
+  void made.catch(() => recipients.delete(certPem));
+  recipients.set(certPem, made);
+  if (recipients.size > RECIPIENT_CACHE_MAX) recipients.delete(recipients.keys().next().value as string);
+  return made;
+}
+
+/**
+ * How many certificates encryption has parsed so far (each one once while it stays cached).
+ * @testSeam
+ */
+export function certificateParseCount(): number {
+  return certificatesParsed;
+}
+
 /** Encrypts any bytes to the certificate's key; returns the compact JWE. */
 async function encryptFor(plaintext: Uint8Array<ArrayBuffer>, certPem: string): Promise<string> {
-  const recipient = await recipientFromCertificate(certPem);
+  const recipient = await cachedRecipient(certPem);
   const cek = await crypto.subtle.generateKey({ name: "AES-GCM", length: 256 }, true, ["encrypt"]);
   let header: Record<string, unknown>;
   let encryptedKey: ArrayBuffer;

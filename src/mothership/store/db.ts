@@ -77,10 +77,54 @@ const MIGRATIONS: readonly string[] = [
   // When each phase of a run began (launcher phase messages, rowid in arrival order), so the web UI
   // can show how long each took.
   `CREATE TABLE run_phases (run TEXT NOT NULL, phase TEXT NOT NULL, started_at TEXT NOT NULL, PRIMARY KEY (run, phase));`,
+  // Scheduling proportional to the work: the head of a pool's queue and its least recently assigned idle
+  // worker are each one index lookup ('' sorts first: never assigned), whatever the queue's length; the
+  // sweep reads only SCHEDULED runs and live workers by when they were last heard.
+  `ALTER TABLE workers ADD COLUMN last_assigned_at TEXT NOT NULL DEFAULT '';
+   CREATE INDEX workers_idle ON workers(pool, last_assigned_at, registered_at, id)
+     WHERE gone_at IS NULL AND drained = 0 AND cycling = 0 AND docker_ok = 1 AND current_run IS NULL;
+   CREATE INDEX workers_live_seen ON workers(last_seen) WHERE gone_at IS NULL;
+   CREATE INDEX runs_queued ON runs(pool, created_at, id) WHERE state = 'QUEUED';
+   CREATE INDEX runs_held ON runs(worker) WHERE state IN ('SCHEDULED', 'PREPARING', 'RUNNING');
+   CREATE INDEX runs_scheduled ON runs(updated_at) WHERE state = 'SCHEDULED';
+   CREATE INDEX runs_stack ON runs(stack, created_at);`,
 ];
 
-export function openDatabase(path: string): Database {
+/** Statements run and rows read through a store, for tests that bound the work an event costs. */
+export interface QueryStats {
+  statements: number;
+  rows: number;
+}
+
+/**
+ * Counts every statement `db.query(...)` runs and the rows it returns into `stats`: the scheduler's
+ * tests assert that one assignment costs the same few statements and rows with 10 or 10,000 runs queued.
+ */
+function countQueries(db: Database, stats: QueryStats): void {
+  const query = db.query.bind(db);
+  const counted = new WeakMap<object, unknown>();
+  db.query = ((sql: string) => {
+    const st = query(sql);
+    let wrapped = counted.get(st);
+    if (!wrapped) {
+      wrapped = new Proxy(st, {
+        get(target, prop, receiver) {
+          const value = Reflect.get(target, prop, receiver) as unknown;
+          if (prop === "all") return (...a: never[]) => { stats.statements++; const r = target.all(...a); stats.rows += r.length; return r; };
+          if (prop === "get") return (...a: never[]) => { stats.statements++; const r = target.get(...a); if (r !== null) stats.rows++; return r; };
+          if (prop === "run") return (...a: never[]) => { stats.statements++; return target.run(...a); };
+          return typeof value === "function" ? (value as (...x: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+      counted.set(st, wrapped);
+    }
+    return wrapped;
+  }) as Database["query"];
+}
+
+export function openDatabase(path: string, stats?: QueryStats): Database {
   const db = new Database(path, { create: true, strict: true });
+  if (stats) countQueries(db, stats);
   db.exec("PRAGMA journal_mode = WAL");
   db.exec("PRAGMA synchronous = NORMAL");
   db.exec("PRAGMA busy_timeout = 5000");

@@ -24,6 +24,11 @@ export class PoolRepo {
     return this.db.query("SELECT * FROM pools WHERE id = ?").get(id) as Pool | null;
   }
 
+  /** Every pool's id, oldest first (what the periodic sweep dispatches). */
+  ids(): string[] {
+    return (this.db.query("SELECT id FROM pools ORDER BY created_at, id").all() as Array<{ id: string }>).map((r) => r.id);
+  }
+
   list(): Pool[] {
     return this.db.query("SELECT * FROM pools ORDER BY created_at, id").all() as Pool[];
   }

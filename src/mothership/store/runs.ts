@@ -108,20 +108,20 @@ export class RunRepo {
     return (this.db.query(sql).all(...args) as RunRow[]).map(fromRow);
   }
 
-  /** Queued runs of a pool, oldest first: the pool's queue. */
-  queued(pool: string): Run[] {
-    return (this.db.query("SELECT * FROM runs WHERE pool = ? AND state = 'QUEUED' ORDER BY created_at, id").all(pool) as RunRow[]).map(fromRow);
+  /** The oldest queued run of a pool: the next one it serves (one index lookup, runs_queued). */
+  headOfQueue(pool: string): Run | null {
+    const row = this.db.query("SELECT * FROM runs WHERE pool = ? AND state = 'QUEUED' ORDER BY created_at, id LIMIT 1").get(pool) as RunRow | null;
+    return row ? fromRow(row) : null;
   }
 
-  /** Pools that have at least one queued run. */
-  poolsWithQueue(): string[] {
-    return (this.db.query("SELECT DISTINCT pool FROM runs WHERE state = 'QUEUED'").all() as Array<{ pool: string }>).map((r) => r.pool);
+  /** Runs a worker holds (SCHEDULED, PREPARING, RUNNING). */
+  heldBy(worker: string): Run[] {
+    return (this.db.query("SELECT * FROM runs WHERE worker = ? AND state IN ('SCHEDULED', 'PREPARING', 'RUNNING')").all(worker) as RunRow[]).map(fromRow);
   }
 
-  /** Runs held by a launcher (SCHEDULED, PREPARING, RUNNING), optionally of one worker. */
-  active(worker?: string): Run[] {
-    const sql = "SELECT * FROM runs WHERE state IN ('SCHEDULED', 'PREPARING', 'RUNNING')" + (worker ? " AND worker = ?" : "");
-    return ((worker ? this.db.query(sql).all(worker) : this.db.query(sql).all()) as RunRow[]).map(fromRow);
+  /** SCHEDULED runs whose launcher has not accepted them since before `before` (ISO time). */
+  scheduledBefore(before: string): Run[] {
+    return (this.db.query("SELECT * FROM runs WHERE state = 'SCHEDULED' AND updated_at < ? ORDER BY updated_at, id").all(before) as RunRow[]).map(fromRow);
   }
 
   /** Stores the outcome of a lifecycle transition. */

@@ -15,6 +15,8 @@ export interface Worker {
   last_seen: string;
   gone_at: string | null;
   gone_crashed: boolean | null;
+  /** When it was last given a run ('' never): the scheduler picks the least recent. */
+  last_assigned_at: string;
   /** Whether its Docker Engine answered at its last report (true until it says otherwise). */
   docker_ok: boolean;
   /** Why Docker does not answer, as the launcher reported it; "" when it does. */
@@ -97,12 +99,25 @@ export class WorkerRepo {
     return rows.map(fromRow);
   }
 
-  /** Live, undrained, not cycling, Docker answering and without a run: who may get the next run of `pool`. */
-  idle(pool: string): Worker[] {
-    const rows = this.db
-      .query("SELECT * FROM workers WHERE pool = ? AND gone_at IS NULL AND drained = 0 AND cycling = 0 AND docker_ok = 1 AND current_run IS NULL ORDER BY last_seen DESC, id")
-      .all(pool) as WorkerRow[];
-    return rows.map(fromRow);
+  /**
+   * Who gets the next run of `pool`: of the live, undrained, not cycling workers whose Docker answers and
+   * that hold no run, the least recently assigned (never assigned first, then oldest registration), so a
+   * burst spreads over every idle launcher instead of reusing the few last heard from. One index lookup
+   * (workers_idle).
+   */
+  nextIdle(pool: string): Worker | null {
+    const row = this.db
+      .query(
+        `SELECT * FROM workers WHERE pool = ? AND gone_at IS NULL AND drained = 0 AND cycling = 0 AND docker_ok = 1 AND current_run IS NULL
+         ORDER BY last_assigned_at, registered_at, id LIMIT 1`,
+      )
+      .get(pool) as WorkerRow | null;
+    return row ? fromRow(row) : null;
+  }
+
+  /** The worker takes `run`; it becomes the most recently assigned of its pool. */
+  assign(id: string, run: string, now: string): void {
+    this.db.query("UPDATE workers SET current_run = ?, last_assigned_at = ? WHERE id = ?").run(run, now, id);
   }
 
   touch(id: string, now: string): void {

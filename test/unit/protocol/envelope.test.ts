@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { makeKeyAndCsr, sampleRunSpec, type KeyKind } from "./fixtures.ts";
 import { loadOrCreateCa, issuePoolCertificate, type CertificateAuthority } from "../../../src/pki/ca.ts";
 import { verifyCsr } from "../../../src/pki/csr.ts";
-import { decryptRun, encryptRun, importRunDecryptionKey } from "../../../src/protocol/envelope.ts";
+import { certificateParseCount, decryptRun, encryptRun, importRunDecryptionKey } from "../../../src/protocol/envelope.ts";
 import { hasCode } from "../../../src/errors.ts";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -57,6 +57,25 @@ describe("JWE envelope", () => {
       const pool = await poolFor(ca, "p256");
       const spec = sampleRunSpec();
       expect(await encryptRun(spec, pool.certPem)).not.toBe(await encryptRun(spec, pool.certPem));
+    });
+  });
+
+  test("a pool certificate is parsed once for many runs; a new certificate (pool reset) is parsed again", async () => {
+    await withCa(async (ca) => {
+      const first = await poolFor(ca, "p256");
+      const before = certificateParseCount();
+      const jwes = await Promise.all(Array.from({ length: 50 }, () => encryptRun(sampleRunSpec(), first.certPem)));
+      expect(certificateParseCount() - before).toBe(1);
+      for (const jwe of jwes.slice(0, 3)) expect(await decryptRun(jwe, first.key)).toEqual(sampleRunSpec());
+      const reset = await poolFor(ca, "p256");
+      const jwe = await encryptRun(sampleRunSpec(), reset.certPem);
+      expect(certificateParseCount() - before).toBe(2);
+      expect(await decryptRun(jwe, reset.key)).toEqual(sampleRunSpec());
+      // A certificate that cannot be parsed fails every time; it is not kept as a cached failure.
+      const bad = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+      expect(hasCode(await rejection(encryptRun(sampleRunSpec(), bad)), "envelope-unsupported")).toBe(true);
+      expect(hasCode(await rejection(encryptRun(sampleRunSpec(), bad)), "envelope-unsupported")).toBe(true);
+      expect(certificateParseCount() - before).toBe(4);
     });
   });
 
