@@ -1,0 +1,121 @@
+/**
+ * The mothership's store on PostgreSQL (`mothership serve --database postgres://...`): the same tables
+ * as the SQLite one (db.ts), created and brought forward by an append-only list of migrations of its
+ * own. Several replicas may start at once: migrations run under a transaction-scoped advisory lock, so
+ * one applies them and the others find them done.
+ */
+import { SQL } from "bun";
+import { PostgresSql } from "./sql.ts";
+
+/** The advisory lock key migrations take (any fixed 64-bit number; "spacelif" in ASCII). */
+const MIGRATION_LOCK = 0x737061_63656c69n;
+
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE pools (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL,
+     description TEXT NOT NULL DEFAULT '',
+     certificate TEXT NOT NULL,
+     certificate_serial TEXT NOT NULL,
+     key_type TEXT NOT NULL,
+     created_at TEXT NOT NULL
+   );
+   CREATE TABLE revoked_serials (serial TEXT PRIMARY KEY, pool TEXT NOT NULL, revoked_at TEXT NOT NULL);
+   CREATE TABLE stacks (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL,
+     pool TEXT NOT NULL,
+     image TEXT NOT NULL,
+     environment TEXT NOT NULL,
+     phases TEXT NOT NULL,
+     repository TEXT,
+     branch TEXT,
+     labels TEXT NOT NULL DEFAULT '[]',
+     vcs_pool TEXT,
+     created_at TEXT NOT NULL
+   );
+   CREATE TABLE workers (
+     id TEXT PRIMARY KEY,
+     pool TEXT NOT NULL,
+     drained INTEGER NOT NULL DEFAULT 0,
+     cycling INTEGER NOT NULL DEFAULT 0,
+     current_run TEXT,
+     metadata TEXT NOT NULL DEFAULT '{}',
+     version TEXT NOT NULL DEFAULT '',
+     arch TEXT NOT NULL DEFAULT '',
+     registered_at TEXT NOT NULL,
+     last_seen TEXT NOT NULL,
+     gone_at TEXT,
+     gone_crashed INTEGER,
+     docker_ok INTEGER NOT NULL DEFAULT 1,
+     docker_message TEXT NOT NULL DEFAULT '',
+     last_assigned_at TEXT NOT NULL DEFAULT ''
+   );
+   CREATE INDEX workers_pool ON workers(pool, gone_at);
+   CREATE INDEX workers_idle ON workers(pool, last_assigned_at, registered_at, id)
+     WHERE gone_at IS NULL AND drained = 0 AND cycling = 0 AND docker_ok = 1 AND current_run IS NULL;
+   CREATE INDEX workers_live_seen ON workers(last_seen) WHERE gone_at IS NULL;
+   CREATE TABLE runs (
+     id TEXT PRIMARY KEY,
+     stack TEXT NOT NULL,
+     pool TEXT NOT NULL,
+     type TEXT NOT NULL,
+     state TEXT NOT NULL,
+     reason TEXT,
+     exit_code INTEGER,
+     worker TEXT,
+     phase TEXT,
+     cancel_requested INTEGER NOT NULL DEFAULT 0,
+     messages TEXT NOT NULL DEFAULT '[]',
+     log_acked INTEGER NOT NULL DEFAULT -1,
+     last_seq INTEGER,
+     log_bytes INTEGER NOT NULL DEFAULT 0,
+     commit_sha TEXT,
+     branch TEXT,
+     user_provided_metadata TEXT NOT NULL DEFAULT '[]',
+     created_at TEXT NOT NULL,
+     updated_at TEXT NOT NULL,
+     finished_at TEXT
+   );
+   CREATE INDEX runs_queue ON runs(pool, state, created_at);
+   CREATE INDEX runs_queued ON runs(pool, created_at, id) WHERE state = 'QUEUED';
+   CREATE INDEX runs_held ON runs(worker) WHERE state IN ('SCHEDULED', 'PREPARING', 'RUNNING');
+   CREATE INDEX runs_scheduled ON runs(updated_at) WHERE state = 'SCHEDULED';
+   CREATE INDEX runs_stack ON runs(stack, created_at);
+   CREATE TABLE logs (run TEXT NOT NULL, seq INTEGER NOT NULL, data BYTEA NOT NULL, PRIMARY KEY (run, seq));
+   CREATE TABLE run_phases (position BIGSERIAL, run TEXT NOT NULL, phase TEXT NOT NULL, started_at TEXT NOT NULL, PRIMARY KEY (run, phase));`,
+];
+
+/** Connects, brings the schema forward (once, whichever replica gets there first) and returns the handle. */
+export async function openPostgres(url: string): Promise<PostgresSql> {
+  const client = new SQL(url, { max: 10 });
+  const sql = new PostgresSql(client);
+  try {
+    await migrate(sql);
+  } catch (err) {
+    await client.close();
+    throw err;
+  }
+  return sql;
+}
+
+async function migrate(sql: PostgresSql): Promise<void> {
+  await sql.transaction(async (tx) => {
+    await tx.run(`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`);
+    await tx.run("CREATE TABLE IF NOT EXISTS mothership_schema (version INTEGER NOT NULL)");
+    const row = await tx.get<{ version: number }>("SELECT version FROM mothership_schema");
+    if (!row) await tx.run("INSERT INTO mothership_schema (version) VALUES (0)");
+    for (let i = row?.version ?? 0; i < MIGRATIONS.length; i++) {
+      for (const statement of splitStatements(MIGRATIONS[i] ?? "")) await tx.run(statement);
+      await tx.run("UPDATE mothership_schema SET version = ?", i + 1);
+    }
+  });
+}
+
+/** A migration's statements one by one (the extended protocol takes one statement per query). */
+function splitStatements(script: string): string[] {
+  return script
+    .split(/;\s*(?:\n|$)/)
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}
