@@ -90,41 +90,8 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX runs_stack ON runs(stack, created_at);`,
 ];
 
-/** Statements run and rows read through a store, for tests that bound the work an event costs. */
-export interface QueryStats {
-  statements: number;
-  rows: number;
-}
-
-/**
- * Counts every statement `db.query(...)` runs and the rows it returns into `stats`: the scheduler's
- * tests assert that one assignment costs the same few statements and rows with 10 or 10,000 runs queued.
- */
-function countQueries(db: Database, stats: QueryStats): void {
-  const query = db.query.bind(db);
-  const counted = new WeakMap<object, unknown>();
-  db.query = ((sql: string) => {
-    const st = query(sql);
-    let wrapped = counted.get(st);
-    if (!wrapped) {
-      wrapped = new Proxy(st, {
-        get(target, prop, receiver) {
-          const value = Reflect.get(target, prop, receiver) as unknown;
-          if (prop === "all") return (...a: never[]) => { stats.statements++; const r = target.all(...a); stats.rows += r.length; return r; };
-          if (prop === "get") return (...a: never[]) => { stats.statements++; const r = target.get(...a); if (r !== null) stats.rows++; return r; };
-          if (prop === "run") return (...a: never[]) => { stats.statements++; return target.run(...a); };
-          return typeof value === "function" ? (value as (...x: unknown[]) => unknown).bind(target) : value;
-        },
-      });
-      counted.set(st, wrapped);
-    }
-    return wrapped;
-  }) as Database["query"];
-}
-
-export function openDatabase(path: string, stats?: QueryStats): Database {
+export function openDatabase(path: string): Database {
   const db = new Database(path, { create: true, strict: true });
-  if (stats) countQueries(db, stats);
   db.exec("PRAGMA journal_mode = WAL");
   db.exec("PRAGMA synchronous = NORMAL");
   db.exec("PRAGMA busy_timeout = 5000");
@@ -132,12 +99,17 @@ export function openDatabase(path: string, stats?: QueryStats): Database {
   return db;
 }
 
+/**
+ * Each migration in its own write transaction that reads the version again once it holds the write
+ * lock: two processes opening one file at once apply every migration once.
+ */
 function migrate(db: Database): void {
-  const current = (db.query("PRAGMA user_version").get() as { user_version: number }).user_version;
-  for (let i = current; i < MIGRATIONS.length; i++) {
+  const version = () => (db.query("PRAGMA user_version").get() as { user_version: number }).user_version;
+  for (let i = version(); i < MIGRATIONS.length; i++) {
     db.transaction(() => {
+      if (version() > i) return;
       db.exec(MIGRATIONS[i] ?? "");
       db.exec(`PRAGMA user_version = ${i + 1}`);
-    })();
+    }).immediate();
   }
 }

@@ -1,35 +1,55 @@
-/** The mothership's store: one SQLite file in the data dir, one repository per resource. */
-import type { Database } from "bun:sqlite";
+/**
+ * The mothership's store, one repository per resource, on one of two engines: SQLite (a file in the data
+ * dir, the default) or PostgreSQL (`--database postgres://...`, which several replicas may share).
+ */
 import type { SecretBox } from "../secret-box.ts";
-import { openDatabase, type QueryStats } from "./db.ts";
+import { openDatabase } from "./db.ts";
 import { PoolRepo } from "./pools.ts";
+import { isPostgresUrl, openPostgres } from "./postgres.ts";
 import { RunRepo } from "./runs.ts";
+import { SqliteSql, type QueryStats, type Sql } from "./sql.ts";
 import { StackRepo } from "./stacks.ts";
 import { WorkerRepo } from "./workers.ts";
 
-export interface Store {
-  db: Database;
+export interface Repos {
   pools: PoolRepo;
   stacks: StackRepo;
   workers: WorkerRepo;
   runs: RunRepo;
-  /** Statements and rows read so far; counted only when the store was opened with `countQueries`. */
-  stats: QueryStats;
-  close(): void;
 }
 
-/** `secrets` seals stack secret values (the data dir's secrets.key); without it none can be stored. */
-export function openStore(path: string, opts: { secrets?: SecretBox; countQueries?: boolean } = {}): Store {
-  const stats: QueryStats = { statements: 0, rows: 0 };
-  const db = openDatabase(path, opts.countQueries ? stats : undefined);
+export interface Store extends Repos {
+  readonly engine: "sqlite" | "postgres";
+  readonly sql: Sql;
+  /** Statements run and rows read so far (the scheduler's tests bound what an event costs with it). */
+  readonly stats: QueryStats;
+  /**
+   * One transaction; `tx` holds repositories bound to it. Nested calls join the outer one. On SQLite the
+   * transaction holds the connection: inside it, use `tx`'s repositories only (the store's own wait
+   * for it to end).
+   */
+  transaction<T>(fn: (tx: Repos) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+function repos(sql: Sql, secrets: SecretBox | undefined): Repos {
+  return { pools: new PoolRepo(sql), stacks: new StackRepo(sql, secrets), workers: new WorkerRepo(sql), runs: new RunRepo(sql) };
+}
+
+/**
+ * `location`: `:memory:` or a file path for SQLite (WAL, migrated on open), or a `postgres://` /
+ * `postgresql://` URL for PostgreSQL (migrated on open, store/postgres.ts). `secrets` seals stack secret
+ * values (the data dir's secrets.key); without it none can be stored.
+ */
+export async function openStore(location: string, opts: { secrets?: SecretBox } = {}): Promise<Store> {
+  const sql: Sql = isPostgresUrl(location) ? await openPostgres(location) : new SqliteSql(openDatabase(location));
   return {
-    db,
-    pools: new PoolRepo(db),
-    stacks: new StackRepo(db, opts.secrets),
-    workers: new WorkerRepo(db),
-    runs: new RunRepo(db),
-    stats,
-    close: () => db.close(),
+    engine: sql.dialect,
+    sql,
+    stats: sql.stats,
+    ...repos(sql, opts.secrets),
+    transaction: (fn) => sql.transaction((tx) => fn(repos(tx, opts.secrets))),
+    close: () => sql.close(),
   };
 }
 

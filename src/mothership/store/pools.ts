@@ -1,5 +1,5 @@
 /** Pools, with their certificate serials, current and revoked. */
-import type { Database } from "bun:sqlite";
+import type { Sql } from "./sql.ts";
 
 export interface Pool {
   id: string;
@@ -11,58 +11,71 @@ export interface Pool {
   created_at: string;
 }
 
-export class PoolRepo {
-  constructor(private readonly db: Database) {}
+/** Revokes the pool's current serial (kept once, however often it is revoked). */
+const REVOKE = "INSERT INTO revoked_serials (serial, pool, revoked_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING";
 
-  insert(p: Pool): void {
-    this.db
-      .query("INSERT INTO pools (id, name, description, certificate, certificate_serial, key_type, created_at) VALUES ($id, $name, $description, $certificate, $certificate_serial, $key_type, $created_at)")
-      .run({ ...p });
+export class PoolRepo {
+  constructor(private readonly sql: Sql) {}
+
+  async insert(p: Pool): Promise<void> {
+    await this.sql.run(
+      "INSERT INTO pools (id, name, description, certificate, certificate_serial, key_type, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+      p.id, p.name, p.description, p.certificate, p.certificate_serial, p.key_type, p.created_at,
+    );
   }
 
-  get(id: string): Pool | null {
-    return this.db.query("SELECT * FROM pools WHERE id = ?").get(id) as Pool | null;
+  get(id: string): Promise<Pool | null> {
+    return this.sql.get<Pool>("SELECT * FROM pools WHERE id = ?", id);
   }
 
   /** Every pool's id, oldest first (what the periodic sweep dispatches). */
-  ids(): string[] {
-    return (this.db.query("SELECT id FROM pools ORDER BY created_at, id").all() as Array<{ id: string }>).map((r) => r.id);
+  async ids(): Promise<string[]> {
+    return (await this.sql.all<{ id: string }>("SELECT id FROM pools ORDER BY created_at, id")).map((r) => r.id);
   }
 
-  list(): Pool[] {
-    return this.db.query("SELECT * FROM pools ORDER BY created_at, id").all() as Pool[];
+  list(): Promise<Pool[]> {
+    return this.sql.all<Pool>("SELECT * FROM pools ORDER BY created_at, id");
   }
 
   /** New certificate for the pool; the old serial is revoked in the same transaction. */
-  replaceCertificate(id: string, certificate: string, serial: string, keyType: string, now: string): void {
-    this.db.transaction(() => {
-      const old = this.get(id);
-      if (old) this.db.query("INSERT OR IGNORE INTO revoked_serials (serial, pool, revoked_at) VALUES (?, ?, ?)").run(old.certificate_serial, id, now);
-      this.db.query("UPDATE pools SET certificate = ?, certificate_serial = ?, key_type = ? WHERE id = ?").run(certificate, serial, keyType, id);
-    })();
+  async replaceCertificate(id: string, certificate: string, serial: string, keyType: string, now: string): Promise<void> {
+    await this.sql.transaction(async (tx) => {
+      const old = await new PoolRepo(tx).lockedSerial(id);
+      if (old !== null) await tx.run(REVOKE, old, id, now);
+      await tx.run("UPDATE pools SET certificate = ?, certificate_serial = ?, key_type = ? WHERE id = ?", certificate, serial, keyType, id);
+    });
   }
 
-  delete(id: string, now: string): void {
-    this.db.transaction(() => {
-      const old = this.get(id);
-      if (old) this.db.query("INSERT OR IGNORE INTO revoked_serials (serial, pool, revoked_at) VALUES (?, ?, ?)").run(old.certificate_serial, id, now);
-      this.db.query("DELETE FROM pools WHERE id = ?").run(id);
-    })();
+  async delete(id: string, now: string): Promise<void> {
+    await this.sql.transaction(async (tx) => {
+      const old = await new PoolRepo(tx).lockedSerial(id);
+      if (old !== null) await tx.run(REVOKE, old, id, now);
+      await tx.run("DELETE FROM pools WHERE id = ?", id);
+    });
+  }
+
+  /**
+   * The pool's current serial, its row locked on PostgreSQL until the transaction ends: two replicas
+   * replacing one pool's certificate at once each revoke the serial the other one replaced.
+   */
+  private async lockedSerial(id: string): Promise<string | null> {
+    const lock = this.sql.dialect === "postgres" ? " FOR UPDATE" : "";
+    return (await this.sql.get<{ certificate_serial: string }>(`SELECT certificate_serial FROM pools WHERE id = ?${lock}`, id))?.certificate_serial ?? null;
   }
 
   /** The broker's admission check: the pool exists and this is its current, unrevoked certificate. */
-  isCurrentSerial(pool: string, serial: string): boolean {
-    const row = this.db.query("SELECT certificate_serial FROM pools WHERE id = ?").get(pool) as { certificate_serial: string } | null;
+  async isCurrentSerial(pool: string, serial: string): Promise<boolean> {
+    const row = await this.sql.get<{ certificate_serial: string }>("SELECT certificate_serial FROM pools WHERE id = ?", pool);
     if (!row || row.certificate_serial !== serial) return false;
-    return this.db.query("SELECT 1 FROM revoked_serials WHERE serial = ?").get(serial) === null;
+    return (await this.sql.get("SELECT 1 FROM revoked_serials WHERE serial = ?", serial)) === null;
   }
 
   /** Every revoked serial with when it was revoked (the broker CRL, crl.ts). */
-  revocations(): Array<{ serial: string; revoked_at: string }> {
-    return this.db.query("SELECT serial, revoked_at FROM revoked_serials ORDER BY revoked_at, serial").all() as Array<{ serial: string; revoked_at: string }>;
+  revocations(): Promise<Array<{ serial: string; revoked_at: string }>> {
+    return this.sql.all<{ serial: string; revoked_at: string }>("SELECT serial, revoked_at FROM revoked_serials ORDER BY revoked_at, serial");
   }
 
-  revokedSerials(): string[] {
-    return (this.db.query("SELECT serial FROM revoked_serials ORDER BY revoked_at").all() as Array<{ serial: string }>).map((r) => r.serial);
+  async revokedSerials(): Promise<string[]> {
+    return (await this.sql.all<{ serial: string }>("SELECT serial FROM revoked_serials ORDER BY revoked_at, serial")).map((r) => r.serial);
   }
 }

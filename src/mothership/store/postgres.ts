@@ -5,6 +5,7 @@
  * one applies them and the others find them done.
  */
 import { SQL } from "bun";
+import { SpaceliftError } from "../../errors.ts";
 import { PostgresSql } from "./sql.ts";
 
 /** The advisory lock key migrations take (any fixed 64-bit number; "spacelif" in ASCII). */
@@ -69,7 +70,7 @@ const MIGRATIONS: readonly string[] = [
      messages TEXT NOT NULL DEFAULT '[]',
      log_acked INTEGER NOT NULL DEFAULT -1,
      last_seq INTEGER,
-     log_bytes INTEGER NOT NULL DEFAULT 0,
+     log_bytes BIGINT NOT NULL DEFAULT 0,
      commit_sha TEXT,
      branch TEXT,
      user_provided_metadata TEXT NOT NULL DEFAULT '[]',
@@ -86,17 +87,47 @@ const MIGRATIONS: readonly string[] = [
    CREATE TABLE run_phases (position BIGSERIAL, run TEXT NOT NULL, phase TEXT NOT NULL, started_at TEXT NOT NULL, PRIMARY KEY (run, phase));`,
 ];
 
-/** Connects, brings the schema forward (once, whichever replica gets there first) and returns the handle. */
+/** `postgres://` and `postgresql://` locations are PostgreSQL; anything else is a SQLite file. */
+export const isPostgresUrl = (location: string): boolean => /^postgres(?:ql)?:\/\//i.test(location);
+
+/** Where the URL points, for messages: host, port and database, never the user's password. */
+export function describePostgresUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.hostname || "localhost"}:${u.port || "5432"}${u.pathname.length > 1 ? u.pathname : "/"}`;
+  } catch {
+    return "the --database URL (not a valid URL)";
+  }
+}
+
+/**
+ * Connects, brings the schema forward (once, whichever replica gets there first) and returns the handle.
+ * Without a password in the URL, Bun's client takes PGPASSWORD from the environment (not ~/.pgpass).
+ */
 export async function openPostgres(url: string): Promise<PostgresSql> {
-  const client = new SQL(url, { max: 10 });
+  const where = describePostgresUrl(url);
+  let client: SQL;
+  try {
+    client = new SQL(url, { max: 10, connectionTimeout: 15 });
+  } catch (err) {
+    throw unreachable(where, url, err);
+  }
   const sql = new PostgresSql(client);
   try {
     await migrate(sql);
   } catch (err) {
-    await client.close();
-    throw err;
+    await client.close().catch(() => undefined);
+    throw unreachable(where, url, err);
   }
   return sql;
+}
+
+/** The failure as operators can act on it; the cause is left out (its text could quote the URL). */
+function unreachable(where: string, url: string, err: unknown): SpaceliftError {
+  let reason = err instanceof Error ? err.message : String(err);
+  const password = URL.canParse(url) ? new URL(url).password : "";
+  if (password) reason = reason.split(password).join("***").split(decodeURIComponent(password)).join("***");
+  return new SpaceliftError("database-unreachable", `cannot reach PostgreSQL at ${where}: ${reason}; check --database / MOTHERSHIP_DATABASE_URL (and PGPASSWORD)`);
 }
 
 async function migrate(sql: PostgresSql): Promise<void> {

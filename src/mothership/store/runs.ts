@@ -1,7 +1,7 @@
 /** Runs and their logs. Logs are keyed by (run, seq): a resent chunk is stored once. */
-import type { Database } from "bun:sqlite";
 import type { RunReason, RunState, RunType } from "../../protocol/states.ts";
 import type { RunStatus } from "../run-lifecycle.ts";
+import type { Sql } from "./sql.ts";
 
 export interface Run {
   id: string;
@@ -39,6 +39,8 @@ interface RunRow extends Omit<Run, "cancel_requested" | "messages" | "user_provi
 
 const fromRow = (r: RunRow): Run => ({
   ...r,
+  // BIGINT on PostgreSQL, which comes back as text.
+  log_bytes: Number(r.log_bytes),
   cancel_requested: r.cancel_requested === 1,
   messages: JSON.parse(r.messages) as string[],
   user_provided_metadata: JSON.parse(r.user_provided_metadata) as string[],
@@ -46,6 +48,9 @@ const fromRow = (r: RunRow): Run => ({
 
 /** What a trigger says beyond the stack and type. */
 export type RunTriggerDetails = Partial<Pick<Run, "commit_sha" | "branch" | "user_provided_metadata">>;
+
+/** A pool's queue head (one lookup of the runs_queued index). */
+const HEAD = "SELECT * FROM runs WHERE pool = ? AND state = 'QUEUED' ORDER BY created_at, id LIMIT 1";
 
 /** In progress first (oldest first), then the queue in the order it is served. */
 const ACTIVE_ORDER = "CASE state WHEN 'QUEUED' THEN 1 ELSE 0 END, created_at, id";
@@ -64,29 +69,19 @@ export interface StoredLogChunk {
 }
 
 export class RunRepo {
-  constructor(private readonly db: Database) {}
+  constructor(private readonly sql: Sql) {}
 
-  insert(r: Pick<Run, "id" | "stack" | "pool" | "type" | "created_at"> & RunTriggerDetails): Run {
-    this.db
-      .query(
-        `INSERT INTO runs (id, stack, pool, type, state, commit_sha, branch, user_provided_metadata, created_at, updated_at)
-         VALUES ($id, $stack, $pool, $type, 'QUEUED', $commit_sha, $branch, $metadata, $created_at, $created_at)`,
-      )
-      .run({
-        id: r.id,
-        stack: r.stack,
-        pool: r.pool,
-        type: r.type,
-        commit_sha: r.commit_sha ?? null,
-        branch: r.branch ?? null,
-        metadata: JSON.stringify(r.user_provided_metadata ?? []),
-        created_at: r.created_at,
-      });
-    return this.get(r.id) as Run;
+  async insert(r: Pick<Run, "id" | "stack" | "pool" | "type" | "created_at"> & RunTriggerDetails): Promise<Run> {
+    await this.sql.run(
+      `INSERT INTO runs (id, stack, pool, type, state, commit_sha, branch, user_provided_metadata, created_at, updated_at)
+       VALUES (?, ?, ?, ?, 'QUEUED', ?, ?, ?, ?, ?)`,
+      r.id, r.stack, r.pool, r.type, r.commit_sha ?? null, r.branch ?? null, JSON.stringify(r.user_provided_metadata ?? []), r.created_at, r.created_at,
+    );
+    return (await this.get(r.id)) as Run;
   }
 
-  get(id: string): Run | null {
-    const row = this.db.query("SELECT * FROM runs WHERE id = ?").get(id) as RunRow | null;
+  async get(id: string): Promise<Run | null> {
+    const row = await this.sql.get<RunRow>("SELECT * FROM runs WHERE id = ?", id);
     return row ? fromRow(row) : null;
   }
 
@@ -94,7 +89,7 @@ export class RunRepo {
    * Runs matching every filter given, oldest first. `active`: only runs that have not ended, those in
    * progress (scheduled, preparing, running) first, then the queued ones in queue order.
    */
-  list(filter: { stack?: string | undefined; pool?: string | undefined; state?: RunState | undefined; active?: boolean | undefined } = {}): Run[] {
+  async list(filter: { stack?: string | undefined; pool?: string | undefined; state?: RunState | undefined; active?: boolean | undefined } = {}): Promise<Run[]> {
     const where: string[] = [];
     const args: string[] = [];
     for (const k of ["stack", "pool", "state"] as const) {
@@ -104,61 +99,63 @@ export class RunRepo {
       args.push(v);
     }
     if (filter.active) where.push("state IN ('QUEUED', 'SCHEDULED', 'PREPARING', 'RUNNING')");
-    const sql = `SELECT * FROM runs ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY ${filter.active ? ACTIVE_ORDER : "created_at, id"}`;
-    return (this.db.query(sql).all(...args) as RunRow[]).map(fromRow);
+    const text = `SELECT * FROM runs ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY ${filter.active ? ACTIVE_ORDER : "created_at, id"}`;
+    return (await this.sql.all<RunRow>(text, ...args)).map(fromRow);
   }
 
   /** The oldest queued run of a pool: the next one it serves (one index lookup, runs_queued). */
-  headOfQueue(pool: string): Run | null {
-    const row = this.db.query("SELECT * FROM runs WHERE pool = ? AND state = 'QUEUED' ORDER BY created_at, id LIMIT 1").get(pool) as RunRow | null;
+  async headOfQueue(pool: string): Promise<Run | null> {
+    const row = await this.sql.get<RunRow>(HEAD, pool);
+    return row ? fromRow(row) : null;
+  }
+
+  /**
+   * `headOfQueue`, for the scheduler inside a transaction: on PostgreSQL the run's row stays locked until
+   * it ends and runs other replicas hold are passed over, so no two replicas schedule one run. On SQLite
+   * the transaction holds the whole database: the same as headOfQueue.
+   */
+  async claimHeadOfQueue(pool: string): Promise<Run | null> {
+    const row = await this.sql.get<RunRow>(this.sql.dialect === "postgres" ? `${HEAD} FOR UPDATE SKIP LOCKED` : HEAD, pool);
     return row ? fromRow(row) : null;
   }
 
   /** Runs a worker holds (SCHEDULED, PREPARING, RUNNING). */
-  heldBy(worker: string): Run[] {
-    return (this.db.query("SELECT * FROM runs WHERE worker = ? AND state IN ('SCHEDULED', 'PREPARING', 'RUNNING')").all(worker) as RunRow[]).map(fromRow);
+  async heldBy(worker: string): Promise<Run[]> {
+    return (await this.sql.all<RunRow>("SELECT * FROM runs WHERE worker = ? AND state IN ('SCHEDULED', 'PREPARING', 'RUNNING')", worker)).map(fromRow);
   }
 
   /** SCHEDULED runs whose launcher has not accepted them since before `before` (ISO time). */
-  scheduledBefore(before: string): Run[] {
-    return (this.db.query("SELECT * FROM runs WHERE state = 'SCHEDULED' AND updated_at < ? ORDER BY updated_at, id").all(before) as RunRow[]).map(fromRow);
+  async scheduledBefore(before: string): Promise<Run[]> {
+    return (await this.sql.all<RunRow>("SELECT * FROM runs WHERE state = 'SCHEDULED' AND updated_at < ? ORDER BY updated_at, id", before)).map(fromRow);
   }
 
   /** Stores the outcome of a lifecycle transition. */
-  applyStatus(id: string, s: RunStatus, now: string, extra: { phase?: string; messages?: string[]; last_seq?: number } = {}): void {
+  async applyStatus(id: string, s: RunStatus, now: string, extra: { phase?: string; messages?: string[]; last_seq?: number } = {}): Promise<void> {
     const terminal = s.state === "FINISHED" || s.state === "FAILED" || s.state === "CANCELED";
-    this.db
-      .query(
-        `UPDATE runs SET state = $state, reason = $reason, exit_code = $exit_code, worker = $worker, cancel_requested = $cancel,
-           phase = COALESCE($phase, phase), messages = COALESCE($messages, messages), last_seq = COALESCE($last_seq, last_seq),
-           updated_at = $now, finished_at = CASE WHEN $terminal THEN COALESCE(finished_at, $now) ELSE NULL END
-         WHERE id = $id`,
-      )
-      .run({
-        id,
-        state: s.state,
-        reason: s.reason,
-        exit_code: s.exit_code,
-        worker: s.worker,
-        cancel: s.cancel_requested ? 1 : 0,
-        phase: extra.phase ?? null,
-        messages: extra.messages ? JSON.stringify(extra.messages) : null,
-        last_seq: extra.last_seq ?? null,
-        now,
-        terminal: terminal ? 1 : 0,
-      });
+    await this.sql.run(
+      `UPDATE runs SET state = ?, reason = ?, exit_code = ?, worker = ?, cancel_requested = ?,
+         phase = COALESCE(?, phase), messages = COALESCE(?, messages), last_seq = COALESCE(?, last_seq),
+         updated_at = ?, finished_at = ${terminal ? "COALESCE(finished_at, ?)" : "NULL"}
+       WHERE id = ?`,
+      s.state, s.reason, s.exit_code, s.worker, s.cancel_requested ? 1 : 0,
+      extra.phase ?? null, extra.messages ? JSON.stringify(extra.messages) : null, extra.last_seq ?? null,
+      now, ...(terminal ? [now] : []),
+      id,
+    );
     // A launcher's acceptance is where its own "preparing" phase (pull, workspace) begins.
     const phase = extra.phase ?? (s.state === "PREPARING" ? "preparing" : undefined);
-    if (phase !== undefined) this.db.query("INSERT OR IGNORE INTO run_phases (run, phase, started_at) VALUES (?, ?, ?)").run(id, phase, now);
+    if (phase !== undefined) await this.sql.run("INSERT INTO run_phases (run, phase, started_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING", id, phase, now);
   }
 
   /**
    * The phases the run entered, in order, each ending when the next began or the run ended
    * (`ended_at` null while it is still going).
    */
-  phases(id: string): RunPhaseTime[] {
-    const rows = this.db.query("SELECT phase, started_at FROM run_phases WHERE run = ? ORDER BY rowid").all(id) as Array<{ phase: string; started_at: string }>;
-    const finished = (this.db.query("SELECT finished_at FROM runs WHERE id = ?").get(id) as { finished_at: string | null } | null)?.finished_at ?? null;
+  async phases(id: string): Promise<RunPhaseTime[]> {
+    // Arrival order: SQLite's rowid, PostgreSQL's `position` sequence (store/postgres.ts).
+    const order = this.sql.dialect === "postgres" ? "position" : "rowid";
+    const rows = await this.sql.all<{ phase: string; started_at: string }>(`SELECT phase, started_at FROM run_phases WHERE run = ? ORDER BY ${order}`, id);
+    const finished = (await this.sql.get<{ finished_at: string | null }>("SELECT finished_at FROM runs WHERE id = ?", id))?.finished_at ?? null;
     return rows.map((r, i) => ({ name: r.phase, started_at: r.started_at, ended_at: rows[i + 1]?.started_at ?? finished }));
   }
 
@@ -166,50 +163,67 @@ export class RunRepo {
    * Stores one log chunk (ignored when (run, seq) is already there) and advances the contiguous
    * watermark. Returns the watermark: every chunk <= it is stored.
    */
-  appendLog(run: string, seq: number, data: Uint8Array): number {
-    return this.db.transaction(() => {
-      const inserted = this.db.query("INSERT OR IGNORE INTO logs (run, seq, data) VALUES (?, ?, ?)").run(run, seq, data).changes > 0;
-      if (inserted) this.db.query("UPDATE runs SET log_bytes = log_bytes + ? WHERE id = ?").run(data.byteLength, run);
-      const row = this.db.query("SELECT log_acked FROM runs WHERE id = ?").get(run) as { log_acked: number } | null;
-      let acked = row?.log_acked ?? -1;
-      const has = this.db.query("SELECT 1 FROM logs WHERE run = ? AND seq = ?");
-      while (has.get(run, acked + 1) !== null) acked++;
-      this.db.query("UPDATE runs SET log_acked = ? WHERE id = ?").run(acked, run);
-      return acked;
-    })();
+  appendLog(run: string, seq: number, data: Uint8Array): Promise<number> {
+    return this.sql.transaction(async (tx) => {
+      const acked = await lockedWatermark(tx, run);
+      return storeChunk(tx, run, seq, data, acked);
+    });
   }
 
   /**
    * A line of the mothership's own after every chunk stored for the run, e.g. why a launcher
    * rejected it: the run's log is where operators look first. Returns the seq the note took.
    */
-  appendNote(run: string, text: string): number {
-    const { last } = this.db.query("SELECT MAX(seq) AS last FROM logs WHERE run = ?").get(run) as { last: number | null };
-    const seq = (last ?? -1) + 1;
-    this.appendLog(run, seq, new TextEncoder().encode(text.endsWith("\n") ? text : text + "\n"));
-    return seq;
+  appendNote(run: string, text: string): Promise<number> {
+    return this.sql.transaction(async (tx) => {
+      // Locked first, so a chunk or note another replica stores meanwhile cannot take the same seq.
+      const acked = await lockedWatermark(tx, run);
+      const row = await tx.get<{ last: number | null }>("SELECT CAST(MAX(seq) AS INTEGER) AS last FROM logs WHERE run = ?", run);
+      const seq = (row?.last ?? -1) + 1;
+      await storeChunk(tx, run, seq, new TextEncoder().encode(text.endsWith("\n") ? text : text + "\n"), acked);
+      return seq;
+    });
   }
 
-  hasLog(run: string, seq: number): boolean {
-    return this.db.query("SELECT 1 FROM logs WHERE run = ? AND seq = ?").get(run, seq) !== null;
+  async hasLog(run: string, seq: number): Promise<boolean> {
+    return (await this.sql.get("SELECT 1 FROM logs WHERE run = ? AND seq = ?", run, seq)) !== null;
   }
 
   /**
    * The launcher's `last_seq` for a run that had already ended here without one (its launcher was
    * declared lost): the output it resends is then taken up to there, and nothing beyond.
    */
-  recordLateLastSeq(run: string, lastSeq: number): void {
-    this.db.query("UPDATE runs SET last_seq = ? WHERE id = ? AND last_seq IS NULL AND state IN ('FINISHED', 'FAILED', 'CANCELED')").run(lastSeq, run);
+  async recordLateLastSeq(run: string, lastSeq: number): Promise<void> {
+    await this.sql.run("UPDATE runs SET last_seq = ? WHERE id = ? AND last_seq IS NULL AND state IN ('FINISHED', 'FAILED', 'CANCELED')", lastSeq, run);
   }
 
   /** Chunks with seq > `after`, in order, at most `limit`. */
-  logs(run: string, after = -1, limit = 1000): StoredLogChunk[] {
-    return (this.db.query("SELECT seq, data FROM logs WHERE run = ? AND seq > ? ORDER BY seq LIMIT ?").all(run, after, limit) as Array<{ seq: number; data: Uint8Array }>).map(
-      (r) => ({ seq: r.seq, data: new Uint8Array(r.data) }),
-    );
+  async logs(run: string, after = -1, limit = 1000): Promise<StoredLogChunk[]> {
+    const rows = await this.sql.all<{ seq: number; data: Uint8Array }>("SELECT seq, data FROM logs WHERE run = ? AND seq > ? ORDER BY seq LIMIT ?", run, after, limit);
+    return rows.map((r) => ({ seq: r.seq, data: new Uint8Array(r.data) }));
   }
 
-  logCount(run: string): number {
-    return (this.db.query("SELECT COUNT(*) AS n FROM logs WHERE run = ?").get(run) as { n: number }).n;
+  async logCount(run: string): Promise<number> {
+    return (await this.sql.get<{ n: number }>("SELECT CAST(COUNT(*) AS INTEGER) AS n FROM logs WHERE run = ?", run))?.n ?? 0;
   }
+}
+
+/**
+ * The run's log watermark, read with its row locked on PostgreSQL until the transaction ends: two
+ * replicas storing chunks of one run take turns, each seeing the other's chunks and watermark. (On
+ * SQLite the transaction holds the whole database already.)
+ */
+async function lockedWatermark(tx: Sql, run: string): Promise<number> {
+  const lock = tx.dialect === "postgres" ? " FOR UPDATE" : "";
+  return (await tx.get<{ log_acked: number }>(`SELECT log_acked FROM runs WHERE id = ?${lock}`, run))?.log_acked ?? -1;
+}
+
+/** Inserts the chunk (once), counts its bytes, and moves the watermark past every contiguous chunk. */
+async function storeChunk(tx: Sql, run: string, seq: number, data: Uint8Array, acked: number): Promise<number> {
+  const inserted = (await tx.run("INSERT INTO logs (run, seq, data) VALUES (?, ?, ?) ON CONFLICT DO NOTHING", run, seq, data)) > 0;
+  if (inserted) await tx.run("UPDATE runs SET log_bytes = log_bytes + ? WHERE id = ?", data.byteLength, run);
+  let next = acked;
+  while ((await tx.get("SELECT 1 FROM logs WHERE run = ? AND seq = ?", run, next + 1)) !== null) next++;
+  if (next !== acked) await tx.run("UPDATE runs SET log_acked = ? WHERE id = ?", next, run);
+  return next;
 }

@@ -3,9 +3,9 @@
  * stored sealed (secret-box.ts): read back, a secret variable has an empty `value` and its `sealed`
  * text; `reveal` opens them, and only the run spec builder's caller needs it.
  */
-import type { Database } from "bun:sqlite";
 import { SpaceliftError } from "../../errors.ts";
 import { isSealed, sealedKeyId, type SecretBox } from "../secret-box.ts";
+import type { Sql } from "./sql.ts";
 
 export interface EnvVar {
   name: string;
@@ -59,7 +59,7 @@ const stackFromRow = (r: StackRow): Stack => ({
 export class StackRepo {
   /** `secrets` seals secret values; without it a stack with a secret cannot be stored. */
   constructor(
-    private readonly db: Database,
+    private readonly sql: Sql,
     private readonly secrets?: SecretBox,
   ) {}
 
@@ -79,13 +79,13 @@ export class StackRepo {
   }
 
   /** Labels and VCS pool default to none (stacks of an older data dir, and tests, have neither). */
-  insert(s: Omit<Stack, "labels" | "vcs_pool"> & Partial<Pick<Stack, "labels" | "vcs_pool">>): void {
-    this.db
-      .query(
-        `INSERT INTO stacks (id, name, pool, image, environment, phases, repository, branch, labels, vcs_pool, created_at)
-         VALUES ($id, $name, $pool, $image, $environment, $phases, $repository, $branch, $labels, $vcs_pool, $created_at)`,
-      )
-      .run({ ...s, environment: this.storedEnvironment(s.id, s.environment), phases: JSON.stringify(s.phases), labels: JSON.stringify(s.labels ?? []), vcs_pool: s.vcs_pool ?? null });
+  async insert(s: Omit<Stack, "labels" | "vcs_pool"> & Partial<Pick<Stack, "labels" | "vcs_pool">>): Promise<void> {
+    await this.sql.run(
+      `INSERT INTO stacks (id, name, pool, image, environment, phases, repository, branch, labels, vcs_pool, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      s.id, s.name, s.pool, s.image, this.storedEnvironment(s.id, s.environment), JSON.stringify(s.phases), s.repository, s.branch,
+      JSON.stringify(s.labels ?? []), s.vcs_pool ?? null, s.created_at,
+    );
   }
 
   /** The stack with its secret values in the clear, for the run spec that is encrypted to the pool. */
@@ -98,43 +98,32 @@ export class StackRepo {
 
   /**
    * Seals every secret value that is not sealed under `box`'s current key: plaintext ones a data dir
-   * of an older version holds, and (for a key rotation) ones sealed under an older key. One
-   * transaction with secure_delete on, then a WAL checkpoint that truncates the WAL, so the old text
-   * is overwritten in the database file and gone from the WAL. Returns how many values were sealed.
+   * of an older version holds, and (for a key rotation) ones sealed under an older key, in one
+   * transaction. Returns how many values were sealed.
+   *
+   * On SQLite, secure_delete is on for it and a WAL checkpoint that truncates the WAL follows, so the
+   * old text is overwritten in the database file and gone from the WAL. PostgreSQL gives no such
+   * control: the old values stay in dead row versions (and in WAL segments and backups) until VACUUM
+   * reuses that space (docs/security.md).
    */
-  reseal(box: SecretBox = this.box()): { values: number; stacks: number } {
-    let values = 0;
-    let stacks = 0;
-    this.db.exec("PRAGMA secure_delete = ON");
+  async reseal(box: SecretBox = this.box()): Promise<{ values: number; stacks: number }> {
+    const sqlite = this.sql.dialect === "sqlite";
+    if (sqlite) await this.sql.run("PRAGMA secure_delete = ON");
+    let done: { values: number; stacks: number };
     try {
-      this.db.transaction(() => {
-        for (const row of this.db.query("SELECT id, environment FROM stacks").all() as Array<{ id: string; environment: string }>) {
-          const env = JSON.parse(row.environment) as StoredEnvVar[];
-          let changed = 0;
-          const next = env.map((e): StoredEnvVar => {
-            if (!e.secret || ("sealed" in e && sealedKeyId(e.sealed) === box.currentKeyId)) return e;
-            changed++;
-            const plain = "sealed" in e ? box.open(e.sealed, row.id, e.name) : e.value;
-            return { name: e.name, secret: true, sealed: box.seal(plain, row.id, e.name) };
-          });
-          if (changed === 0) continue;
-          values += changed;
-          stacks++;
-          this.db.query("UPDATE stacks SET environment = ? WHERE id = ?").run(JSON.stringify(next), row.id);
-        }
-      })();
+      done = await this.sql.transaction((tx) => resealIn(tx, box));
     } finally {
-      this.db.exec("PRAGMA secure_delete = OFF");
+      if (sqlite) await this.sql.run("PRAGMA secure_delete = OFF");
     }
-    if (values > 0) this.db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
-    return { values, stacks };
+    if (sqlite && done.values > 0) await this.sql.run("PRAGMA wal_checkpoint(TRUNCATE)");
+    return done;
   }
 
   /** Key ids the stored secret values are sealed with, and how many values are still plaintext. */
-  sealedKeyIds(): { keyIds: Set<string>; plaintext: number } {
+  async sealedKeyIds(): Promise<{ keyIds: Set<string>; plaintext: number }> {
     const keyIds = new Set<string>();
     let plaintext = 0;
-    for (const row of this.db.query("SELECT environment FROM stacks").all() as Array<{ environment: string }>) {
+    for (const row of await this.sql.all<{ environment: string }>("SELECT environment FROM stacks")) {
       for (const e of JSON.parse(row.environment) as StoredEnvVar[]) {
         if (!e.secret) continue;
         if ("sealed" in e && isSealed(e.sealed)) keyIds.add(sealedKeyId(e.sealed) ?? "");
@@ -144,19 +133,41 @@ export class StackRepo {
     return { keyIds, plaintext };
   }
 
-  delete(id: string): void {
-    this.db.query("DELETE FROM stacks WHERE id = ?").run(id);
+  async delete(id: string): Promise<void> {
+    await this.sql.run("DELETE FROM stacks WHERE id = ?", id);
   }
 
-  get(id: string): Stack | null {
-    const row = this.db.query("SELECT * FROM stacks WHERE id = ?").get(id) as StackRow | null;
+  async get(id: string): Promise<Stack | null> {
+    const row = await this.sql.get<StackRow>("SELECT * FROM stacks WHERE id = ?", id);
     return row ? stackFromRow(row) : null;
   }
 
-  list(pool?: string): Stack[] {
-    const rows = (pool
-      ? this.db.query("SELECT * FROM stacks WHERE pool = ? ORDER BY created_at, id").all(pool)
-      : this.db.query("SELECT * FROM stacks ORDER BY created_at, id").all()) as StackRow[];
+  async list(pool?: string): Promise<Stack[]> {
+    const rows = pool
+      ? await this.sql.all<StackRow>("SELECT * FROM stacks WHERE pool = ? ORDER BY created_at, id", pool)
+      : await this.sql.all<StackRow>("SELECT * FROM stacks ORDER BY created_at, id");
     return rows.map(stackFromRow);
   }
+}
+
+/** reseal's transaction: every stack row locked (PostgreSQL) so no replica writes one in between. */
+async function resealIn(tx: Sql, box: SecretBox): Promise<{ values: number; stacks: number }> {
+  let values = 0;
+  let stacks = 0;
+  const lock = tx.dialect === "postgres" ? " FOR UPDATE" : "";
+  for (const row of await tx.all<{ id: string; environment: string }>(`SELECT id, environment FROM stacks${lock}`)) {
+    const env = JSON.parse(row.environment) as StoredEnvVar[];
+    let changed = 0;
+    const next = env.map((e): StoredEnvVar => {
+      if (!e.secret || ("sealed" in e && sealedKeyId(e.sealed) === box.currentKeyId)) return e;
+      changed++;
+      const plain = "sealed" in e ? box.open(e.sealed, row.id, e.name) : e.value;
+      return { name: e.name, secret: true, sealed: box.seal(plain, row.id, e.name) };
+    });
+    if (changed === 0) continue;
+    values += changed;
+    stacks++;
+    await tx.run("UPDATE stacks SET environment = ? WHERE id = ?", JSON.stringify(next), row.id);
+  }
+  return { values, stacks };
 }

@@ -1,6 +1,6 @@
 /** The worker registry: one row per launcher start (worker id = ULID made by the launcher). */
-import type { Database } from "bun:sqlite";
 import type { WorkerStatus } from "../../protocol/states.ts";
+import type { Sql } from "./sql.ts";
 
 export interface Worker {
   id: string;
@@ -66,36 +66,42 @@ export interface Registration {
   now: string;
 }
 
+/** A pool's idle workers, least recently assigned first (one lookup of the workers_idle index). */
+const IDLE = `SELECT * FROM workers WHERE pool = ? AND gone_at IS NULL AND drained = 0 AND cycling = 0 AND docker_ok = 1 AND current_run IS NULL
+  ORDER BY last_assigned_at, registered_at, id LIMIT 1`;
+
 export class WorkerRepo {
-  constructor(private readonly db: Database) {}
+  constructor(private readonly sql: Sql) {}
 
   /**
    * Hello: a new worker, or a known one reconnecting (then it is live again, drain kept). Null, and
    * nothing changed, when the id belongs to another pool: a worker id is not a secret, so the row of
    * one pool's worker never takes another pool's metadata nor is revived by it.
    */
-  register(r: Registration): Worker | null {
-    this.db
-      .query(
-        `INSERT INTO workers (id, pool, metadata, version, arch, registered_at, last_seen) VALUES ($id, $pool, $metadata, $version, $arch, $now, $now)
-         ON CONFLICT(id) DO UPDATE SET metadata = $metadata, version = $version, arch = $arch, last_seen = $now, gone_at = NULL, gone_crashed = NULL
-         WHERE workers.pool = $pool`,
-      )
-      .run({ ...r, metadata: JSON.stringify(r.metadata) });
-    const w = this.get(r.id);
+  async register(r: Registration): Promise<Worker | null> {
+    const metadata = JSON.stringify(r.metadata);
+    await this.sql.run(
+      `INSERT INTO workers (id, pool, metadata, version, arch, registered_at, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT(id) DO UPDATE SET metadata = ?, version = ?, arch = ?, last_seen = ?, gone_at = NULL, gone_crashed = NULL
+       WHERE workers.pool = ?`,
+      r.id, r.pool, metadata, r.version, r.arch, r.now, r.now,
+      metadata, r.version, r.arch, r.now,
+      r.pool,
+    );
+    const w = await this.get(r.id);
     return w?.pool === r.pool ? w : null;
   }
 
-  get(id: string): Worker | null {
-    const row = this.db.query("SELECT * FROM workers WHERE id = ?").get(id) as WorkerRow | null;
+  async get(id: string): Promise<Worker | null> {
+    const row = await this.sql.get<WorkerRow>("SELECT * FROM workers WHERE id = ?", id);
     return row ? fromRow(row) : null;
   }
 
   /** Live workers (optionally of one pool), oldest first. */
-  listLive(pool?: string): Worker[] {
-    const rows = (pool
-      ? this.db.query("SELECT * FROM workers WHERE gone_at IS NULL AND pool = ? ORDER BY registered_at, id").all(pool)
-      : this.db.query("SELECT * FROM workers WHERE gone_at IS NULL ORDER BY registered_at, id").all()) as WorkerRow[];
+  async listLive(pool?: string): Promise<Worker[]> {
+    const rows = pool
+      ? await this.sql.all<WorkerRow>("SELECT * FROM workers WHERE gone_at IS NULL AND pool = ? ORDER BY registered_at, id", pool)
+      : await this.sql.all<WorkerRow>("SELECT * FROM workers WHERE gone_at IS NULL ORDER BY registered_at, id");
     return rows.map(fromRow);
   }
 
@@ -105,52 +111,58 @@ export class WorkerRepo {
    * burst spreads over every idle launcher instead of reusing the few last heard from. One index lookup
    * (workers_idle).
    */
-  nextIdle(pool: string): Worker | null {
-    const row = this.db
-      .query(
-        `SELECT * FROM workers WHERE pool = ? AND gone_at IS NULL AND drained = 0 AND cycling = 0 AND docker_ok = 1 AND current_run IS NULL
-         ORDER BY last_assigned_at, registered_at, id LIMIT 1`,
-      )
-      .get(pool) as WorkerRow | null;
+  async nextIdle(pool: string): Promise<Worker | null> {
+    const row = await this.sql.get<WorkerRow>(IDLE, pool);
+    return row ? fromRow(row) : null;
+  }
+
+  /**
+   * `nextIdle`, for the scheduler inside a transaction: on PostgreSQL the worker's row stays locked until
+   * it ends and workers other replicas hold are passed over, so no two replicas assign one worker. On
+   * SQLite the transaction holds the whole database: the same as nextIdle.
+   */
+  async claimNextIdle(pool: string): Promise<Worker | null> {
+    const row = await this.sql.get<WorkerRow>(this.sql.dialect === "postgres" ? `${IDLE} FOR UPDATE SKIP LOCKED` : IDLE, pool);
     return row ? fromRow(row) : null;
   }
 
   /** The worker takes `run`; it becomes the most recently assigned of its pool. */
-  assign(id: string, run: string, now: string): void {
-    this.db.query("UPDATE workers SET current_run = ?, last_assigned_at = ? WHERE id = ?").run(run, now, id);
+  async assign(id: string, run: string, now: string): Promise<void> {
+    await this.sql.run("UPDATE workers SET current_run = ?, last_assigned_at = ? WHERE id = ?", run, now, id);
   }
 
-  touch(id: string, now: string): void {
-    this.db.query("UPDATE workers SET last_seen = ? WHERE id = ?").run(now, id);
+  async touch(id: string, now: string): Promise<void> {
+    await this.sql.run("UPDATE workers SET last_seen = ? WHERE id = ?", now, id);
   }
 
-  setRun(id: string, run: string | null): void {
-    this.db.query("UPDATE workers SET current_run = ? WHERE id = ?").run(run, id);
+  async setRun(id: string, run: string | null): Promise<void> {
+    await this.sql.run("UPDATE workers SET current_run = ? WHERE id = ?", run, id);
   }
 
-  setDrained(id: string, drained: boolean): void {
-    this.db.query("UPDATE workers SET drained = ? WHERE id = ?").run(drained ? 1 : 0, id);
+  async setDrained(id: string, drained: boolean): Promise<void> {
+    await this.sql.run("UPDATE workers SET drained = ? WHERE id = ?", drained ? 1 : 0, id);
   }
 
   /** Records the launcher's Docker health; true when it changed. */
-  setDockerHealth(id: string, ok: boolean, message: string): boolean {
-    return this.db.query("UPDATE workers SET docker_ok = ?, docker_message = ? WHERE id = ? AND (docker_ok != ? OR docker_message != ?)").run(ok ? 1 : 0, message, id, ok ? 1 : 0, message).changes > 0;
+  async setDockerHealth(id: string, ok: boolean, message: string): Promise<boolean> {
+    const flag = ok ? 1 : 0;
+    return (await this.sql.run("UPDATE workers SET docker_ok = ?, docker_message = ? WHERE id = ? AND (docker_ok != ? OR docker_message != ?)", flag, message, id, flag, message)) > 0;
   }
 
-  setCycling(id: string): void {
-    this.db.query("UPDATE workers SET cycling = 1 WHERE id = ?").run(id);
+  async setCycling(id: string): Promise<void> {
+    await this.sql.run("UPDATE workers SET cycling = 1 WHERE id = ?", id);
   }
 
-  markGone(id: string, crashed: boolean, now: string): void {
-    this.db.query("UPDATE workers SET gone_at = ?, gone_crashed = ?, current_run = NULL WHERE id = ? AND gone_at IS NULL").run(now, crashed ? 1 : 0, id);
+  async markGone(id: string, crashed: boolean, now: string): Promise<void> {
+    await this.sql.run("UPDATE workers SET gone_at = ?, gone_crashed = ?, current_run = NULL WHERE id = ? AND gone_at IS NULL", now, crashed ? 1 : 0, id);
   }
 
   /** Live workers not heard from since `before` (ISO time). */
-  silentSince(before: string): Worker[] {
-    return (this.db.query("SELECT * FROM workers WHERE gone_at IS NULL AND last_seen < ?").all(before) as WorkerRow[]).map(fromRow);
+  async silentSince(before: string): Promise<Worker[]> {
+    return (await this.sql.all<WorkerRow>("SELECT * FROM workers WHERE gone_at IS NULL AND last_seen < ?", before)).map(fromRow);
   }
 
-  deletePool(pool: string, now: string): void {
-    this.db.query("UPDATE workers SET gone_at = ?, gone_crashed = 0, current_run = NULL WHERE pool = ? AND gone_at IS NULL").run(now, pool);
+  async deletePool(pool: string, now: string): Promise<void> {
+    await this.sql.run("UPDATE workers SET gone_at = ?, gone_crashed = 0, current_run = NULL WHERE pool = ? AND gone_at IS NULL", now, pool);
   }
 }
