@@ -1,13 +1,16 @@
 /**
  * The control plane: what the mothership does with each launcher message and each operator action.
- * Store updates are synchronous (bun:sqlite), so every message is applied whole before the next;
- * only encryption and delivery are asynchronous, and they never hold a decision open.
+ * Every one that reads or writes the store goes through one serial queue (serial-queue.ts), so each
+ * is applied whole before the next starts: a message's decisions never interleave with another's.
+ * Encryption and delivery run outside the queue and never hold a decision open.
  *
  * Scheduling: each pool's QUEUED runs, oldest first, go to IDLE (live, undrained, not cycling,
  * run-less) workers of that pool whose Docker answers (as their last hello or heartbeat said), the least
  * recently assigned first. An event dispatches only its own pool, and each assignment reads one queue
- * head and one worker. A run's worker is recorded in the same transaction that moves it to SCHEDULED,
- * so no run can reach two workers.
+ * head and one worker, both claimed in the transaction that moves the run to SCHEDULED and records
+ * its worker (on PostgreSQL the rows are locked, skipping those another replica holds), so no run
+ * reaches two workers and no worker gets two runs, also with several replicas on one database.
+ * The periodic sweep's writes are conditional on what it read (sweep-writes.ts), as every replica sweeps.
  */
 import { errorMessage, SpaceliftError } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
@@ -18,7 +21,9 @@ import { transition, type RunEvent, type RunStatus } from "./run-lifecycle.ts";
 import { DEFAULT_LOG_LIMITS, RunLogIntake, type LogLimits } from "./run-log-intake.ts";
 import { buildRunSpec, validateTrigger } from "./run-spec-builder.ts";
 import type { Outbox } from "./outbox.ts";
-import { workerStatus, type Run, type RunTriggerDetails, type Store, type Worker } from "./store/index.ts";
+import { workerStatus, type Repos, type Run, type RunTriggerDetails, type Store, type Worker } from "./store/index.ts";
+import { SerialQueue } from "./serial-queue.ts";
+import { declareSilentWorkerGone, requeueUnconfirmed } from "./sweep-writes.ts";
 import { ulid } from "../protocol/ulid.ts";
 import { observeAssignment } from "./metrics.ts";
 
@@ -54,6 +59,9 @@ export class ControlPlane {
   /** Carriers that are down now: their workers cannot be heard, so nobody is declared lost for silence. */
   private readonly carriersDown = new Set<string>();
   private readonly logs: RunLogIntake;
+  private readonly queue = new SerialQueue();
+  /** The sweep waiting or running: a store slower than the sweep's period must not pile sweeps up. */
+  private sweeping: Promise<void> | null = null;
 
   constructor(private readonly opts: ControlOptions) {
     this.store = opts.store;
@@ -67,22 +75,39 @@ export class ControlPlane {
     return this.now().toISOString();
   }
 
+  /**
+   * Launcher messages and periodic work: queued like every decision, and a failure (the store went away)
+   * is logged here, as nobody waits for its answer; the queue goes on with the next one.
+   */
+  private background(what: string, fields: Record<string, unknown>, task: () => Promise<void>): Promise<void> {
+    return this.queue.run(task).catch((err: unknown) => {
+      this.log.error(`${what} failed`, { ...fields, error: errorMessage(err) });
+    });
+  }
+
   private send(pool: string, worker: string, message: DownlinkMessage): void {
     this.opts.outbox.deliver(pool, worker, encodeMessage(message)).catch((err: unknown) => {
       this.log.warn("delivery to launcher failed", { pool, worker, type: message.type, error: err });
     });
   }
 
-  /** Applies a lifecycle event; false (and a debug line) when it does not apply in the run's state. */
-  private apply(run: Run, event: RunEvent, extra: { phase?: string; messages?: string[]; last_seq?: number } = {}): RunStatus | null {
+  /**
+   * Applies a lifecycle event through `repos` (the store, or a transaction's); null (and a debug line)
+   * when it does not apply in the run's state.
+   */
+  private async apply(run: Run, event: RunEvent, extra: { phase?: string; messages?: string[]; last_seq?: number } = {}, repos: Repos = this.store): Promise<RunStatus | null> {
     const next = transition(run, event);
     if (!next) {
       this.log.debug("run event ignored in this state", { run: run.id, state: run.state, event: event.type });
       return null;
     }
-    this.store.runs.applyStatus(run.id, next, this.iso(), extra);
-    if (next.state !== run.state) this.log.info("run state", { run: run.id, from: run.state, to: next.state, reason: next.reason });
+    await repos.runs.applyStatus(run.id, next, this.iso(), extra);
+    this.logState(run.id, run.state, next);
     return next;
+  }
+
+  private logState(run: string, from: Run["state"], next: RunStatus): void {
+    if (next.state !== from) this.log.info("run state", { run, from, to: next.state, reason: next.reason });
   }
 
   // ---- launcher messages ----
@@ -90,17 +115,20 @@ export class ControlPlane {
   /**
    * A message from `worker` of `pool`, whichever carrier brought it; the carrier vouches for the pool
    * (a certificate of the pool, a broker ACL on the pool's subtree, a request signed with its key).
+   * Resolves once it is applied; never rejects (a failure is logged).
    */
-  handleUplink(pool: string, worker: string, payload: Uint8Array): void {
-    this.applyUplink({ pool, worker }, parseMessage(payload, "uplink"));
+  handleUplink(pool: string, worker: string, payload: Uint8Array): Promise<void> {
+    const parsed = parseMessage(payload, "uplink");
+    return this.background("launcher message", { pool, worker }, () => this.applyUplink({ pool, worker }, parsed));
   }
 
   /** The same for a message already decoded from JSON (one of a long-poll batch). */
-  handleUplinkValue(pool: string, worker: string, value: unknown): void {
-    this.applyUplink({ pool, worker }, decodeMessage(value, "uplink"));
+  handleUplinkValue(pool: string, worker: string, value: unknown): Promise<void> {
+    const parsed = decodeMessage(value, "uplink");
+    return this.background("launcher message", { pool, worker }, () => this.applyUplink({ pool, worker }, parsed));
   }
 
-  private applyUplink(addr: WorkerAddress, parsed: DecodedMessage<UplinkMessage>): void {
+  private async applyUplink(addr: WorkerAddress, parsed: DecodedMessage<UplinkMessage>): Promise<void> {
     if (parsed.kind === "ignored") {
       this.log.debug("unknown message type ignored", { type: parsed.type, worker: addr.worker });
       return;
@@ -112,7 +140,7 @@ export class ControlPlane {
     }
     const m = parsed.message;
     // A worker id is not a secret: one that another pool registered is that pool's, whatever is said.
-    const worker = this.store.workers.get(addr.worker);
+    const worker = await this.store.workers.get(addr.worker);
     if (worker && worker.pool !== addr.pool) return this.refuseForeignWorker(addr, worker.pool, m);
     if (m.type === "hello") return this.onHello(addr, m);
     if (!worker || worker.gone_at !== null) {
@@ -121,10 +149,10 @@ export class ControlPlane {
       this.send(addr.pool, addr.worker, makeMessage("error", { in_reply_to: m.id, code: "unknown-worker", message: "send hello first" }));
       return;
     }
-    this.store.workers.touch(worker.id, this.iso());
+    await this.store.workers.touch(worker.id, this.iso());
     switch (m.type) {
       case "heartbeat":
-        if (m.docker && this.recordDockerHealth(worker, m.docker.ok, m.docker.message) && m.docker.ok) this.dispatch(worker.pool);
+        if (m.docker && (await this.recordDockerHealth(worker, m.docker.ok, m.docker.message)) && m.docker.ok) await this.dispatchPool(worker.pool);
         return;
       case "gone":
         return this.workerGone(addr.pool, worker.id, m.crashed);
@@ -143,42 +171,41 @@ export class ControlPlane {
     this.send(addr.pool, addr.worker, makeMessage("error", { in_reply_to: m.id, code: "worker-pool-mismatch", message: `worker ${addr.worker} belongs to another pool; a launcher makes a fresh worker id at each start` }));
   }
 
-  private onHello(addr: WorkerAddress, m: Extract<UplinkMessage, { type: "hello" }>): void {
-    const before = this.store.workers.get(addr.worker);
-    const w = this.store.workers.register({ id: addr.worker, pool: addr.pool, metadata: m.metadata, version: m.version, arch: m.arch, now: this.iso() });
+  private async onHello(addr: WorkerAddress, m: Extract<UplinkMessage, { type: "hello" }>): Promise<void> {
+    const before = await this.store.workers.get(addr.worker);
+    const w = await this.store.workers.register({ id: addr.worker, pool: addr.pool, metadata: m.metadata, version: m.version, arch: m.arch, now: this.iso() });
     // register() never moves a row to another pool; applyUplink refused that case already.
     if (!w) return this.refuseForeignWorker(addr, before?.pool ?? "unknown", m);
     this.log.info("worker registered", { pool: addr.pool, worker: w.id, version: m.version, arch: m.arch, reconnect: before !== null });
     // A launcher that says nothing about Docker (an older one) is taken at its word that it can run.
-    this.recordDockerHealth(w, m.docker?.ok ?? true, m.docker?.message ?? "");
+    await this.recordDockerHealth(w, m.docker?.ok ?? true, m.docker?.message ?? "");
     // Reconcile what we believe the worker holds with what it says it holds.
     if (w.current_run && w.current_run !== m.run) {
-      const run = this.store.runs.get(w.current_run);
+      const run = await this.store.runs.get(w.current_run);
       if (run?.state === "SCHEDULED" && m.run === null) {
         this.send(addr.pool, w.id, makeMessage("registered", { worker: w.id, pool: w.pool, status: workerStatus(w), heartbeat_seconds: this.opts.heartbeatSeconds }));
-        this.publishSchedule(run);
-        return;
+        return this.publishSchedule(run);
       }
-      if (run) this.apply(run, { type: "worker-lost" });
-      this.store.workers.setRun(w.id, null);
+      if (run) await this.apply(run, { type: "worker-lost" });
+      await this.store.workers.setRun(w.id, null);
     }
-    const fresh = this.store.workers.get(w.id) ?? w;
+    const fresh = (await this.store.workers.get(w.id)) ?? w;
     this.send(addr.pool, w.id, makeMessage("registered", { worker: w.id, pool: w.pool, status: workerStatus(fresh), heartbeat_seconds: this.opts.heartbeatSeconds }));
     if (fresh.drained) this.send(addr.pool, w.id, makeMessage("drain", {}));
     if (fresh.cycling) this.send(addr.pool, w.id, makeMessage("cycle", {}));
-    this.dispatch(w.pool);
+    await this.dispatchPool(w.pool);
   }
 
   /** A worker whose Docker stops answering gets no runs until it reports it back. True when it changed. */
-  private recordDockerHealth(w: Worker, ok: boolean, message: string): boolean {
-    if (!this.store.workers.setDockerHealth(w.id, ok, message)) return false;
+  private async recordDockerHealth(w: Worker, ok: boolean, message: string): Promise<boolean> {
+    if (!(await this.store.workers.setDockerHealth(w.id, ok, message))) return false;
     if (ok) this.log.info("worker's Docker answers again; it takes runs", { pool: w.pool, worker: w.id });
     else this.log.warn("worker's Docker does not answer; no runs go to it", { pool: w.pool, worker: w.id, problem: message });
     return true;
   }
 
-  private onRunMessage(addr: WorkerAddress, m: Extract<UplinkMessage, { run: string }>): void {
-    const run = this.store.runs.get(m.run);
+  private async onRunMessage(addr: WorkerAddress, m: Extract<UplinkMessage, { run: string }>): Promise<void> {
+    const run = await this.store.runs.get(m.run);
     if (!run || run.worker !== addr.worker || run.pool !== addr.pool) {
       this.log.warn("message about a run this worker does not hold", { worker: addr.worker, run: m.run, type: m.type });
       this.send(addr.pool, addr.worker, makeMessage("error", { in_reply_to: m.id, code: "unknown-run", message: `run ${m.run} is not assigned to this worker` }));
@@ -186,34 +213,37 @@ export class ControlPlane {
     }
     switch (m.type) {
       case "run_accepted":
-        this.apply(run, { type: "accepted" });
+        await this.apply(run, { type: "accepted" });
         if (run.cancel_requested) this.send(addr.pool, addr.worker, makeMessage("cancel", { run: run.id }));
         return;
       case "run_rejected":
-        if (this.reject(run, m.reason, m.messages, `worker ${addr.worker}`)) this.releaseWorker(addr.worker, run.id);
+        if (await this.reject(run, m.reason, m.messages, `worker ${addr.worker}`)) await this.releaseWorker(addr.worker, run.id);
         return;
       case "phase":
-        this.apply(run, { type: "phase", phase: m.phase }, { phase: m.phase });
+        await this.apply(run, { type: "phase", phase: m.phase }, { phase: m.phase });
         return;
-      case "log": {
-        const verdict = this.logs.receive(run, m.seq, m.data, addr.worker);
-        if (verdict.kind === "stored") return this.send(addr.pool, addr.worker, makeMessage("log_ack", { run: run.id, seq: verdict.acked }));
-        this.send(addr.pool, addr.worker, makeMessage("error", { in_reply_to: m.id, code: verdict.code, message: verdict.message }));
-        if (verdict.kind === "over-limit") this.stopOverLogLimit(run, verdict.note);
-        // A run that ended with its whole log stored will never take this chunk: acknowledge it as
-        // well, so the launcher drops it from its spool instead of resending it after every reconnect.
-        const now = this.store.runs.get(run.id);
-        if (now && isTerminalRunState(now.state) && now.last_seq !== null && now.log_acked >= now.last_seq) {
-          this.send(addr.pool, addr.worker, makeMessage("log_ack", { run: run.id, seq: Math.max(m.seq, now.log_acked) }));
-        }
-        return;
-      }
+      case "log":
+        return this.onLog(addr, run, m);
       case "run_finished":
         // A run that already ended here (its launcher was declared lost) still learns its last seq.
-        if (!this.apply(run, { type: "finished", reason: m.reason, exit_code: m.exit_code }, { last_seq: m.last_seq, messages: m.messages })) this.store.runs.recordLateLastSeq(run.id, m.last_seq);
+        if (!(await this.apply(run, { type: "finished", reason: m.reason, exit_code: m.exit_code }, { last_seq: m.last_seq, messages: m.messages }))) {
+          await this.store.runs.recordLateLastSeq(run.id, m.last_seq);
+        }
         // Whatever we thought of the run, the worker is free of it now.
-        this.releaseWorker(addr.worker, run.id);
-        return;
+        return this.releaseWorker(addr.worker, run.id);
+    }
+  }
+
+  private async onLog(addr: WorkerAddress, run: Run, m: Extract<UplinkMessage, { type: "log" }>): Promise<void> {
+    const verdict = await this.logs.receive(run, m.seq, m.data, addr.worker);
+    if (verdict.kind === "stored") return this.send(addr.pool, addr.worker, makeMessage("log_ack", { run: run.id, seq: verdict.acked }));
+    this.send(addr.pool, addr.worker, makeMessage("error", { in_reply_to: m.id, code: verdict.code, message: verdict.message }));
+    if (verdict.kind === "over-limit") await this.stopOverLogLimit(run, verdict.note);
+    // A run that ended with its whole log stored will never take this chunk: acknowledge it as
+    // well, so the launcher drops it from its spool instead of resending it after every reconnect.
+    const now = await this.store.runs.get(run.id);
+    if (now && isTerminalRunState(now.state) && now.last_seq !== null && now.log_acked >= now.last_seq) {
+      this.send(addr.pool, addr.worker, makeMessage("log_ack", { run: run.id, seq: Math.max(m.seq, now.log_acked) }));
     }
   }
 
@@ -221,12 +251,12 @@ export class ControlPlane {
    * A run over its log cap ends FAILED `log-limit-exceeded` at once, with a note in its log that
    * ends it (its `last_seq`, so followers finish), and its launcher is told to cancel it.
    */
-  private stopOverLogLimit(run: Run, note: string): void {
+  private async stopOverLogLimit(run: Run, note: string): Promise<void> {
     if (!transition(run, { type: "log-limit" })) return;
-    this.store.db.transaction(() => {
-      const noteSeq = this.store.runs.appendNote(run.id, note);
-      this.apply(run, { type: "log-limit" }, { messages: [note], last_seq: noteSeq });
-    })();
+    await this.store.transaction(async (tx) => {
+      const noteSeq = await tx.runs.appendNote(run.id, note);
+      await this.apply(run, { type: "log-limit" }, { messages: [note], last_seq: noteSeq }, tx);
+    });
     if (run.worker) this.send(run.pool, run.worker, makeMessage("cancel", { run: run.id }));
   }
 
@@ -234,68 +264,70 @@ export class ControlPlane {
    * A rejection (by the launcher, or by us when the run cannot be encrypted). One that ends the run
    * also goes into the run's log with its messages, so `run logs` says why (system-error alone does not).
    */
-  private reject(run: Run, reason: RejectReason, messages: string[], by: string): boolean {
-    return this.store.db.transaction(() => {
-      const next = this.apply(run, { type: "rejected", reason }, { messages });
+  private reject(run: Run, reason: RejectReason, messages: string[], by: string): Promise<boolean> {
+    return this.store.transaction(async (tx) => {
+      const next = await this.apply(run, { type: "rejected", reason }, { messages }, tx);
       if (next && isTerminalRunState(next.state)) {
         const details = messages.length > 0 ? messages.map((text) => `: ${text}`) : [""];
-        this.store.runs.appendNote(run.id, details.map((d) => `mothership: run rejected by ${by} (${reason})${d}`).join("\n"));
+        await tx.runs.appendNote(run.id, details.map((d) => `mothership: run rejected by ${by} (${reason})${d}`).join("\n"));
       }
       return next !== null;
-    })();
+    });
   }
 
-  private releaseWorker(workerId: string, runId: string): void {
-    const w = this.store.workers.get(workerId);
+  private async releaseWorker(workerId: string, runId: string): Promise<void> {
+    const w = await this.store.workers.get(workerId);
     if (!w) return;
-    if (w.current_run === runId) this.store.workers.setRun(workerId, null);
-    this.dispatch(w.pool);
+    if (w.current_run === runId) await this.store.workers.setRun(workerId, null);
+    await this.dispatchPool(w.pool);
   }
 
-  private workerGone(pool: string, workerId: string, crashed: boolean): void {
-    const w = this.store.workers.get(workerId);
+  /** The worker said goodbye (or its Last Will did): the runs it held fail. */
+  private async workerGone(pool: string, workerId: string, crashed: boolean): Promise<void> {
+    const w = await this.store.workers.get(workerId);
     if (!w || w.gone_at || w.pool !== pool) return;
-    for (const run of this.store.runs.heldBy(workerId)) this.apply(run, { type: "worker-lost" });
-    this.store.workers.markGone(workerId, crashed, this.iso());
+    for (const run of await this.store.runs.heldBy(workerId)) await this.apply(run, { type: "worker-lost" });
+    await this.store.workers.markGone(workerId, crashed, this.iso());
     this.log.info("worker gone", { pool: w.pool, worker: w.id, crashed });
-    this.dispatch(w.pool);
+    await this.dispatchPool(w.pool);
   }
 
   // ---- scheduling ----
 
   /**
-   * Matches a pool's queued runs with its idle workers (every pool when none is named: the periodic
-   * sweep and the start). Each assignment reads the head of that pool's queue and one worker, so its
-   * cost does not grow with the queue nor with the other pools.
+   * Matches a pool's queued runs with its idle workers (every pool when none is named: the start).
+   * Each assignment reads the head of that pool's queue and one worker, so its cost does not grow with
+   * the queue nor with the other pools. Never rejects (a failure is logged).
    */
-  dispatch(pool?: string): void {
-    if (pool === undefined) {
-      for (const id of this.store.pools.ids()) this.dispatchPool(id);
-      return;
-    }
-    this.dispatchPool(pool);
+  dispatch(pool?: string): Promise<void> {
+    return this.background("dispatch", { pool }, () => (pool === undefined ? this.dispatchAll() : this.dispatchPool(pool)));
   }
 
-  private dispatchPool(pool: string): void {
+  private async dispatchAll(): Promise<void> {
+    for (const id of await this.store.pools.ids()) await this.dispatchPool(id);
+  }
+
+  private async dispatchPool(pool: string): Promise<void> {
     for (;;) {
-      const scheduled = this.store.db.transaction((): Run | null => {
-        const run = this.store.runs.headOfQueue(pool);
+      const scheduled = await this.store.transaction(async (tx): Promise<Run | null> => {
+        const run = await tx.runs.claimHeadOfQueue(pool);
         if (!run) return null;
-        const worker = this.store.workers.nextIdle(pool);
+        const worker = await tx.workers.claimNextIdle(pool);
         if (!worker) return null;
-        if (!this.apply(run, { type: "schedule", worker: worker.id })) return null;
-        this.store.workers.assign(worker.id, run.id, this.iso());
+        if (!(await this.apply(run, { type: "schedule", worker: worker.id }, {}, tx))) return null;
+        await tx.workers.assign(worker.id, run.id, this.iso());
         return { ...run, worker: worker.id };
-      })();
+      });
       if (!scheduled) return;
       observeAssignment(scheduled.created_at, this.now());
-      this.publishSchedule(scheduled);
+      await this.publishSchedule(scheduled);
     }
   }
 
-  private publishSchedule(run: Run): void {
-    const stack = this.store.stacks.get(run.stack);
-    const pool = this.store.pools.get(run.pool);
+  /** Reads what the spec needs now; encryption and delivery go on outside the queue. */
+  private async publishSchedule(run: Run): Promise<void> {
+    const stack = await this.store.stacks.get(run.stack);
+    const pool = await this.store.pools.get(run.pool);
     const worker = run.worker;
     if (!stack || !pool || !worker) return;
     // The one place secret values are opened: straight into the spec that is encrypted to the pool.
@@ -307,9 +339,11 @@ export class ControlPlane {
       })
       .catch((err: unknown) => {
         this.log.error("run cannot be encrypted to the pool certificate", { run: run.id, error: err });
-        const current = this.store.runs.get(run.id);
-        if (current) this.reject(current, "bad-payload", [`the run cannot be encrypted to the pool certificate: ${errorMessage(err)}`], "the mothership");
-        this.releaseWorker(worker, run.id);
+        return this.background("rejecting an unencryptable run", { run: run.id }, async () => {
+          const current = await this.store.runs.get(run.id);
+          if (current) await this.reject(current, "bad-payload", [`the run cannot be encrypted to the pool certificate: ${errorMessage(err)}`], "the mothership");
+          await this.releaseWorker(worker, run.id);
+        });
       });
   }
 
@@ -323,79 +357,108 @@ export class ControlPlane {
     else if (this.carriersDown.delete(carrier)) this.graceFrom = this.now();
   }
 
-  /** Periodic: declare silent workers lost, put unconfirmed schedules back in the queue. */
-  sweep(): void {
+  /**
+   * Periodic: declare silent workers lost, put unconfirmed schedules back in the queue, then dispatch
+   * every pool. A call while one is pending joins it. Never rejects (a failure is logged).
+   */
+  sweep(): Promise<void> {
+    if (this.sweeping) return this.sweeping;
+    const pending = this.background("sweep", {}, () => this.sweepNow()).finally(() => {
+      this.sweeping = null;
+    });
+    this.sweeping = pending;
+    return pending;
+  }
+
+  private async sweepNow(): Promise<void> {
     const now = this.now().getTime();
     const silence = this.opts.heartbeatSeconds * 1000 * ControlPlane.MISSED_HEARTBEATS;
     // After a restart every worker gets a full grace period to reconnect before it can be lost.
     if (this.carriersDown.size === 0 && now - this.graceFrom.getTime() >= silence) {
-      for (const w of this.store.workers.silentSince(new Date(now - silence).toISOString())) {
+      for (const w of await this.store.workers.silentSince(new Date(now - silence).toISOString())) {
+        const failed = await declareSilentWorkerGone(this.store.sql, w, this.iso());
+        if (!failed) continue;
         this.log.warn("worker silent, declared gone", { worker: w.id, last_seen: w.last_seen });
-        this.workerGone(w.pool, w.id, true);
+        for (const c of failed) this.logState(c.run, c.from, c.to);
       }
     }
     const expired = new Date(now - this.opts.scheduleTimeoutMs).toISOString();
-    for (const run of this.store.runs.scheduledBefore(expired)) {
-      if (!run.worker) continue;
+    for (const run of await this.store.runs.scheduledBefore(expired)) {
+      const next = await requeueUnconfirmed(this.store.sql, run, this.iso());
+      if (!next) continue;
       this.log.warn("schedule not confirmed, run back in the queue", { run: run.id, worker: run.worker });
-      const worker = run.worker;
-      this.apply(run, { type: "schedule-expired" });
-      const w = this.store.workers.get(worker);
-      if (w?.current_run === run.id) this.store.workers.setRun(worker, null);
+      this.logState(run.id, run.state, next);
     }
-    this.dispatch();
+    await this.dispatchAll();
   }
 
-  // ---- operator actions ----
+  // ---- operator actions: queued like launcher messages; their errors go back to the caller ----
 
   /** Queues a run; the commit, branch and metadata are checked against the run spec first. */
-  triggerRun(stackId: string, type: RunType, details: RunTriggerDetails = {}): Run {
-    const stack = this.store.stacks.get(stackId);
-    if (!stack) throw notFound("stack", stackId);
-    if (details.commit_sha != null && !/^[0-9a-fA-F]{4,64}$/.test(details.commit_sha)) {
-      throw new SpaceliftError("invalid-request", "commit must be a commit hash (4 to 64 hex digits), e.g. the output of git rev-parse HEAD");
-    }
-    validateTrigger(stack, { type, ...details });
-    const run = this.store.runs.insert({ id: ulid(), stack: stack.id, pool: stack.pool, type, created_at: this.iso(), ...details });
-    this.log.info("run queued", { run: run.id, stack: stack.id, pool: stack.pool, type });
-    this.dispatch(stack.pool);
-    return this.store.runs.get(run.id) ?? run;
+  triggerRun(stackId: string, type: RunType, details: RunTriggerDetails = {}): Promise<Run> {
+    return this.queue.run(async () => {
+      const stack = await this.store.stacks.get(stackId);
+      if (!stack) throw notFound("stack", stackId);
+      if (details.commit_sha != null && !/^[0-9a-fA-F]{4,64}$/.test(details.commit_sha)) {
+        throw new SpaceliftError("invalid-request", "commit must be a commit hash (4 to 64 hex digits), e.g. the output of git rev-parse HEAD");
+      }
+      validateTrigger(stack, { type, ...details });
+      const run = await this.store.runs.insert({ id: ulid(), stack: stack.id, pool: stack.pool, type, created_at: this.iso(), ...details });
+      this.log.info("run queued", { run: run.id, stack: stack.id, pool: stack.pool, type });
+      await this.dispatchPool(stack.pool);
+      return (await this.store.runs.get(run.id)) ?? run;
+    });
   }
 
-  cancelRun(id: string): Run {
-    const run = this.store.runs.get(id);
-    if (!run) throw notFound("run", id);
-    const next = this.apply(run, { type: "cancel" });
-    if (next && next.state !== "CANCELED" && run.worker) this.send(run.pool, run.worker, makeMessage("cancel", { run: run.id }));
-    return this.store.runs.get(id) ?? run;
+  cancelRun(id: string): Promise<Run> {
+    return this.queue.run(async () => {
+      const run = await this.store.runs.get(id);
+      if (!run) throw notFound("run", id);
+      const next = await this.apply(run, { type: "cancel" });
+      if (next && next.state !== "CANCELED" && run.worker) this.send(run.pool, run.worker, makeMessage("cancel", { run: run.id }));
+      return (await this.store.runs.get(id)) ?? run;
+    });
   }
 
-  setDrained(workerId: string, drained: boolean): void {
-    const w = this.store.workers.get(workerId);
-    if (!w) throw notFound("worker", workerId);
-    this.store.workers.setDrained(w.id, drained);
+  setDrained(workerId: string, drained: boolean): Promise<void> {
+    return this.queue.run(async () => {
+      const w = await this.store.workers.get(workerId);
+      if (!w) throw notFound("worker", workerId);
+      await this.drain(w, drained);
+    });
+  }
+
+  private async drain(w: Worker, drained: boolean): Promise<void> {
+    await this.store.workers.setDrained(w.id, drained);
     this.send(w.pool, w.id, makeMessage(drained ? "drain" : "undrain", {}));
-    if (!drained) this.dispatch(w.pool);
+    if (!drained) await this.dispatchPool(w.pool);
   }
 
   /**
    * Drains (or undrains) every live worker of the pool whose metadata tags hold all of `tags`
    * (`SPACELIFT_METADATA_<key>`); no tags: every live worker of the pool. Returns the workers it changed.
    */
-  setDrainedByTags(poolId: string, tags: Readonly<Record<string, string>>, drained: boolean): Worker[] {
-    if (!this.store.pools.get(poolId)) throw notFound("pool", poolId);
-    const matching = this.store.workers.listLive(poolId).filter((w) => Object.entries(tags).every(([k, v]) => Object.hasOwn(w.metadata, k) && w.metadata[k] === v));
-    for (const w of matching) this.setDrained(w.id, drained);
-    this.log.info(drained ? "workers drained by tag" : "workers undrained by tag", { pool: poolId, tags, workers: matching.map((w) => w.id) });
-    return matching.map((w) => this.store.workers.get(w.id) ?? w);
+  setDrainedByTags(poolId: string, tags: Readonly<Record<string, string>>, drained: boolean): Promise<Worker[]> {
+    return this.queue.run(async () => {
+      if (!(await this.store.pools.get(poolId))) throw notFound("pool", poolId);
+      const live = await this.store.workers.listLive(poolId);
+      const matching = live.filter((w) => Object.entries(tags).every(([k, v]) => Object.hasOwn(w.metadata, k) && w.metadata[k] === v));
+      for (const w of matching) await this.drain(w, drained);
+      this.log.info(drained ? "workers drained by tag" : "workers undrained by tag", { pool: poolId, tags, workers: matching.map((w) => w.id) });
+      const changed: Worker[] = [];
+      for (const w of matching) changed.push((await this.store.workers.get(w.id)) ?? w);
+      return changed;
+    });
   }
 
-  cyclePool(poolId: string): number {
-    const workers = this.store.workers.listLive(poolId);
-    for (const w of workers) {
-      this.store.workers.setCycling(w.id);
-      this.send(w.pool, w.id, makeMessage("cycle", {}));
-    }
-    return workers.length;
+  cyclePool(poolId: string): Promise<number> {
+    return this.queue.run(async () => {
+      const workers = await this.store.workers.listLive(poolId);
+      for (const w of workers) {
+        await this.store.workers.setCycling(w.id);
+        this.send(w.pool, w.id, makeMessage("cycle", {}));
+      }
+      return workers.length;
+    });
   }
 }

@@ -59,23 +59,23 @@ export class RunLogIntake {
   }
 
   /** Checks one chunk of `run` (already known to belong to the sending worker) and stores it if it may be. */
-  receive(run: Run, seq: number, data: string, worker: string): LogVerdict {
-    const verdict = this.check(run, seq, data);
+  async receive(run: Run, seq: number, data: string, worker: string): Promise<LogVerdict> {
+    const verdict = await this.check(run, seq, data);
     if (verdict) {
       this.warnOnce(run.id, worker, seq, verdict.message);
       return verdict;
     }
-    return { kind: "stored", acked: this.store.runs.appendLog(run.id, seq, Buffer.from(data, "base64")) };
+    return { kind: "stored", acked: await this.store.runs.appendLog(run.id, seq, Buffer.from(data, "base64")) };
   }
 
-  private check(run: Run, seq: number, data: string): Exclude<LogVerdict, { kind: "stored" }> | null {
+  private async check(run: Run, seq: number, data: string): Promise<Exclude<LogVerdict, { kind: "stored" }> | null> {
     const refuse = (message: string) => ({ kind: "refused" as const, code: "log-refused" as const, message });
     if (!Number.isSafeInteger(seq) || seq < 0 || seq > MAX_SEQ) return refuse(`seq must be a whole number from 0 to ${MAX_SEQ}`);
     if (isTerminalRunState(run.state) && (run.last_seq === null || seq > run.last_seq)) {
       const until = run.last_seq === null ? "it takes no more output" : `it takes only chunks up to its last seq ${run.last_seq}`;
       return refuse(`run ${run.id} has ended (${run.state}); ${until}`);
     }
-    if (this.store.runs.hasLog(run.id, seq)) return null;
+    if (await this.store.runs.hasLog(run.id, seq)) return null;
     const bytes = decodedLength(data);
     if (bytes > this.limits.chunkBytes) {
       return refuse(`chunk ${seq} of run ${run.id} is ${bytes} bytes, more than the ${this.limits.chunkBytes} a chunk may have (mothership serve --max-log-chunk-bytes)`);

@@ -21,10 +21,10 @@ export interface LogPage {
 export class RunLogReader {
   constructor(private readonly store: Store) {}
 
-  page(runId: string, after: number, limit: number): LogPage {
-    const run = this.store.runs.get(runId);
+  async page(runId: string, after: number, limit: number): Promise<LogPage> {
+    const run = await this.store.runs.get(runId);
     if (!run) throw new SpaceliftError("not-found", `run ${runId} does not exist`);
-    const chunks = this.store.runs.logs(runId, after, limit);
+    const chunks = await this.store.runs.logs(runId, after, limit);
     const complete = isTerminalRunState(run.state) && (run.last_seq === null || run.log_acked >= run.last_seq);
     const next = chunks.at(-1)?.seq ?? after;
     return {
@@ -32,7 +32,7 @@ export class RunLogReader {
       state: run.state,
       chunks: chunks.map((c) => ({ seq: c.seq, data: Buffer.from(c.data).toString("base64") })),
       next,
-      done: complete && this.store.runs.logs(runId, next, 1).length === 0,
+      done: complete && (await this.store.runs.logs(runId, next, 1)).length === 0,
       last_seq: run.last_seq,
     };
   }
