@@ -98,21 +98,21 @@ export async function writeMosquittoConfig(o: { out: string; dataDir: string; li
   await put(files.ca, ca.certificatePem, 0o644);
   await put(join(dir, "server.crt"), server.certificatePem, 0o644);
   await put(join(dir, "server.key"), server.keyPem, 0o600);
-  await writeCrlFile(files.crl, await makeCrl(ca, storedRevocations(o.dataDir)));
+  await writeCrlFile(files.crl, await makeCrl(ca, await storedRevocations(o.dataDir)));
   await put(files.acl, mosquittoAcl(o.namespace), 0o644);
   await put(files.conf, mosquittoConf(dir, o.listen, o.user), 0o644);
   return files;
 }
 
 /** Revoked serials of an existing data dir (none for a new one). */
-function storedRevocations(dataDir: string): Revocation[] {
+async function storedRevocations(dataDir: string): Promise<Revocation[]> {
   const dbPath = join(dataDir, "mothership.db");
   if (!existsSync(dbPath)) return [];
-  const store = openStore(dbPath);
+  const store = await openStore(dbPath);
   try {
-    return store.pools.revocations();
+    return await store.pools.revocations();
   } finally {
-    store.close();
+    await store.close();
   }
 }
 

@@ -29,7 +29,7 @@ export interface BrokerOptions {
   serverCertPem: string;
   serverKeyPem: string;
   /** True when `serial` is the live certificate of `pool` (pool exists, serial not revoked). */
-  isCertificateValid(pool: string, serial: string): boolean;
+  isCertificateValid(pool: string, serial: string): Promise<boolean>;
   /** Every message launchers publish on their writeonly topics, in arrival order per connection. */
   onUplink(pool: string, worker: string, payload: Buffer): void;
   /** Largest MQTT packet (remaining length) a client may send; default MAX_MQTT_PACKET_BYTES (1 MiB). */
@@ -66,6 +66,25 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
   // those must not be read as launchers crashing (they will reconnect to the next process).
   let closing = false;
 
+  /** The checks after the certificate's: client id and Last Will of that pool's worker. */
+  function admit(client: Client, pool: string, serial: string, done: (err: AuthenticateError | null, success: boolean | null) => void): void {
+    // Checked before Aedes registers the client, which is when it would drop an older one of that id.
+    const worker = workerOfClientId(pool, client.id);
+    if (!worker) {
+      log.warn("client id not of the certificate's pool refused", { pool, client: client.id });
+      done(authError("the client id must be <pool>.<worker> with the pool of the certificate"), false);
+      return;
+    }
+    const will = wills.get(client) ?? null;
+    if (will !== null && will !== writeonlyTopic(opts.namespace, pool, worker)) {
+      log.warn("Last Will on another topic than the worker's own refused", { pool, worker, topic: will });
+      done(authError("the Last Will must be the worker's own writeonly topic"), false);
+      return;
+    }
+    identities.set(client, { pool, serial, worker });
+    done(null, true);
+  }
+
   const aedes = await Aedes.createBroker({
     // A launcher's message is small; a pool that floods us is cut off rather than buffered forever.
     queueLimit: 1000,
@@ -83,26 +102,20 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
         done(authError("client certificate required"), false);
         return;
       }
-      if (!opts.isCertificateValid(pool, serial)) {
-        log.warn("revoked or unknown pool certificate refused", { pool, serial });
-        done(authError("certificate revoked or pool unknown"), false);
-        return;
-      }
-      // Checked before Aedes registers the client, which is when it would drop an older one of that id.
-      const worker = workerOfClientId(pool, client.id);
-      if (!worker) {
-        log.warn("client id not of the certificate's pool refused", { pool, client: client.id });
-        done(authError("the client id must be <pool>.<worker> with the pool of the certificate"), false);
-        return;
-      }
-      const will = wills.get(client) ?? null;
-      if (will !== null && will !== writeonlyTopic(opts.namespace, pool, worker)) {
-        log.warn("Last Will on another topic than the worker's own refused", { pool, worker, topic: will });
-        done(authError("the Last Will must be the worker's own writeonly topic"), false);
-        return;
-      }
-      identities.set(client, { pool, serial, worker });
-      done(null, true);
+      opts.isCertificateValid(pool, serial).then(
+        (valid) => {
+          if (!valid) {
+            log.warn("revoked or unknown pool certificate refused", { pool, serial });
+            done(authError("certificate revoked or pool unknown"), false);
+            return;
+          }
+          admit(client, pool, serial, done);
+        },
+        (err: unknown) => {
+          log.error("pool certificate could not be checked; connection refused", { pool, error: err });
+          done(authError("the mothership cannot check certificates now; retry later"), false);
+        },
+      );
     },
     authorizePublish(client, packet, callback) {
       // Broker-originated messages (client null) are the mothership's own.

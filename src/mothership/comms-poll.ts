@@ -106,8 +106,8 @@ export function createCommsPoll(o: CommsPollOptions): (req: Request, url: URL) =
   const keys = new Map<string, { serial: string; key: SigningKey }>();
 
   async function verifyKey(pool: string): Promise<SigningKey> {
-    const p = o.store.pools.get(pool);
-    if (!p || !o.store.pools.isCurrentSerial(p.id, p.certificate_serial)) {
+    const p = await o.store.pools.get(pool);
+    if (!p || !(await o.store.pools.isCurrentSerial(p.id, p.certificate_serial))) {
       throw new PollSignatureError("poll-signature-invalid", `pool ${pool} does not exist or its certificate was revoked; use the token of its last reset`);
     }
     const cached = keys.get(p.id);
@@ -133,7 +133,7 @@ export function createCommsPoll(o: CommsPollOptions): (req: Request, url: URL) =
     const verdict = replays.check(signed.pool, signed.nonce, signed.seconds);
     if (verdict === "replayed") throw new PollSignatureError("poll-replayed", "this signed request was already received; every request needs a fresh X-Spacelift-Nonce");
     if (verdict === "full") throw new Refusal(429, "poll-too-many-requests", "too many requests of this pool within the clock window; retry later");
-    const owner = o.store.workers.get(signed.worker);
+    const owner = await o.store.workers.get(signed.worker);
     if (owner && owner.pool !== signed.pool) {
       log.warn("comms request for a worker of another pool refused", { pool: signed.pool, worker: signed.worker, worker_pool: owner.pool });
       throw new Refusal(403, "worker-pool-mismatch", `worker ${signed.worker} belongs to another pool; a launcher makes a fresh worker id at each start`);
@@ -141,7 +141,8 @@ export function createCommsPoll(o: CommsPollOptions): (req: Request, url: URL) =
     return body;
   }
 
-  function uplink(pool: string, worker: string, body: Uint8Array): Response {
+  /** Applies the batch's messages in order, each after the one before, and answers once all are applied. */
+  async function uplink(pool: string, worker: string, body: Uint8Array): Promise<Response> {
     let data: unknown;
     try {
       data = JSON.parse(Buffer.from(body).toString("utf8"));
@@ -155,7 +156,7 @@ export function createCommsPoll(o: CommsPollOptions): (req: Request, url: URL) =
     o.carriers.spoke(pool, worker, o.carrier);
     for (const message of batch.output.messages) {
       try {
-        o.control.handleUplinkValue(pool, worker, message);
+        await o.control.handleUplinkValue(pool, worker, message);
       } catch (err) {
         log.error("uplink handler failed", { pool, worker, error: errorMessage(err) });
       }
@@ -181,7 +182,7 @@ export function createCommsPoll(o: CommsPollOptions): (req: Request, url: URL) =
       const head = await checkHead(req);
       const body = await authenticate(req, url, head);
       const { pool, worker } = head.signed;
-      return route === "uplink" ? uplink(pool, worker, body) : await downlink(pool, worker, url, req.signal);
+      return route === "uplink" ? await uplink(pool, worker, body) : await downlink(pool, worker, url, req.signal);
     } catch (err) {
       if (err instanceof PollSignatureError) {
         log.warn("comms request refused", { code: err.code, path: url.pathname, pool: req.headers.get("x-spacelift-pool"), error: err.message });

@@ -56,7 +56,7 @@ export interface CrlPublisherOptions {
   ca: CertificateAuthority;
   /** Where the broker reads the CRL (`--broker-crl`). */
   path: string;
-  revocations(): Revocation[];
+  revocations(): Revocation[] | Promise<Revocation[]>;
   /** Run through /bin/sh after each write, e.g. `systemctl reload mosquitto` (`--broker-reload-command`). */
   reloadCommand?: string;
   logger: Logger;
@@ -78,7 +78,7 @@ export class CrlPublisher {
 
   private async write(why: string): Promise<void> {
     try {
-      const revoked = this.o.revocations();
+      const revoked = await this.o.revocations();
       await writeCrlFile(this.o.path, await makeCrl(this.o.ca, revoked));
       this.log.info("broker CRL written", { path: this.o.path, revoked: revoked.length, why });
       if (this.o.reloadCommand) await this.reload(this.o.reloadCommand);

@@ -48,7 +48,8 @@ export interface MqttCarrierOptions {
   ca: CertificateAuthority;
   server: ServerCredentials;
   store: Store;
-  onUplink(pool: string, worker: string, payload: Buffer): void;
+  /** Called for one worker's messages one after another, in arrival order: each after the last one settled. */
+  onUplink(pool: string, worker: string, payload: Buffer): Promise<void>;
   /** The external broker connection was lost (false) or made again (true). */
   onLink?(up: boolean): void;
   logger: Logger;
@@ -60,6 +61,25 @@ const MAX_KICKS = 1000;
 /** Between the reload command and ending a revoked pool's sessions. */
 const RELOAD_SETTLE_MS = 1000;
 
+/**
+ * Runs each worker's uplinks in the order they arrived, one at a time: the broker hands them over
+ * without waiting, and handling one reads and writes the store asynchronously. Workers do not wait
+ * for each other. A failure is logged and the next message still runs.
+ */
+function perWorkerInOrder(handle: (pool: string, worker: string, payload: Buffer) => Promise<void>, log: Logger) {
+  const tails = new Map<string, Promise<void>>();
+  return (pool: string, worker: string, payload: Buffer): void => {
+    const key = `${pool}/${worker}`;
+    const tail: Promise<void> = (tails.get(key) ?? Promise.resolve())
+      .then(() => handle(pool, worker, payload))
+      .catch((err: unknown) => log.error("uplink handler failed", { pool, worker, error: err }))
+      .then(() => {
+        if (tails.get(key) === tail) tails.delete(key);
+      });
+    tails.set(key, tail);
+  };
+}
+
 export async function startMqttCarrier(o: MqttCarrierOptions): Promise<MqttCarrier> {
   if (!o.external) {
     const broker = await startBroker({
@@ -70,7 +90,7 @@ export async function startMqttCarrier(o: MqttCarrierOptions): Promise<MqttCarri
       serverCertPem: o.server.certificatePem,
       serverKeyPem: o.server.keyPem,
       isCertificateValid: (pool, serial) => o.store.pools.isCurrentSerial(pool, serial),
-      onUplink: o.onUplink,
+      onUplink: perWorkerInOrder(o.onUplink, o.logger.child({ component: "broker" })),
       logger: o.logger,
     });
     return {
@@ -105,13 +125,13 @@ export async function startMqttCarrier(o: MqttCarrierOptions): Promise<MqttCarri
     caPems,
     // The broker's ACL vouches for the pool in the topic, not for the pool still being ours: a deleted
     // pool's launchers may speak until their sessions end. The embedded broker asks the store at connect.
-    onUplink: (pool, worker, payload) => {
-      if (o.store.pools.get(pool)) return o.onUplink(pool, worker, payload);
+    onUplink: perWorkerInOrder(async (pool, worker, payload) => {
+      if (await o.store.pools.get(pool)) return o.onUplink(pool, worker, payload);
       if (warnedPools.size < 1000 && !warnedPools.has(pool)) {
         warnedPools.add(pool);
         log.warn("message of a pool that does not exist (deleted?) dropped; check the broker's CRL and reload", { pool, worker });
       }
-    },
+    }, log),
     onLink: o.onLink,
     logger: o.logger,
   });

@@ -40,34 +40,37 @@ export class PoolService {
       key_type: `${csr.keyType}-${csr.keySize}`,
       created_at: new Date().toISOString(),
     };
-    this.store.pools.insert(pool);
+    await this.store.pools.insert(pool);
     return { pool, token: this.token(pool) };
   }
 
   /** New CSR for an existing pool: the old certificate is revoked, connected launchers are cut off. */
   async reset(id: string, csrPem: string): Promise<{ pool: Pool; token: string }> {
-    const existing = this.store.pools.get(id);
+    const existing = await this.store.pools.get(id);
     if (!existing) throw new SpaceliftError("not-found", `pool ${id} does not exist`);
     const csr = await verifyCsr(csrPem);
     const cert = await issuePoolCertificate(this.ca, id, csr.publicKey);
-    this.store.pools.replaceCertificate(id, cert.pem, cert.serial, `${csr.keyType}-${csr.keySize}`, new Date().toISOString());
-    const pool = this.store.pools.get(id) as Pool;
+    await this.store.pools.replaceCertificate(id, cert.pem, cert.serial, `${csr.keyType}-${csr.keySize}`, new Date().toISOString());
+    const pool = (await this.store.pools.get(id)) as Pool;
     return { pool, token: this.token(pool) };
   }
 
   /**
    * Revokes the pool's certificate and forgets its workers. A pool still used by a stack stays:
-   * its runs would have nowhere to go (the caller drops the pool's live connections).
+   * its runs would have nowhere to go (the caller drops the pool's live connections). The
+   * check and both deletes are one transaction: a pool's workers go with it.
    */
-  delete(id: string): void {
-    if (!this.store.pools.get(id)) throw new SpaceliftError("not-found", `pool ${id} does not exist`);
-    const users = this.store.stacks.list(id).map((s) => s.id);
-    if (users.length > 0) {
-      throw new SpaceliftError("conflict", `pool ${id} is used by ${users.length} stack(s): ${users.join(", ")}; delete them first (mothership stack delete ID)`);
-    }
-    const now = new Date().toISOString();
-    this.store.pools.delete(id, now);
-    this.store.workers.deletePool(id, now);
+  async delete(id: string): Promise<void> {
+    await this.store.transaction(async (tx) => {
+      if (!(await tx.pools.get(id))) throw new SpaceliftError("not-found", `pool ${id} does not exist`);
+      const users = (await tx.stacks.list(id)).map((s) => s.id);
+      if (users.length > 0) {
+        throw new SpaceliftError("conflict", `pool ${id} is used by ${users.length} stack(s): ${users.join(", ")}; delete them first (mothership stack delete ID)`);
+      }
+      const now = new Date().toISOString();
+      await tx.pools.delete(id, now);
+      await tx.workers.deletePool(id, now);
+    });
   }
 
   token(pool: Pool): string {

@@ -34,6 +34,8 @@ const POLL_CARRIER = "poll";
 
 export interface ServeConfig {
   dataDir: string;
+  /** `--database`: a `postgres://` URL (its password never logged); default the SQLite file `mothership.db` in the data dir. */
+  database?: string;
   httpHost: string;
   httpPort: number;
   /** Serve the API over plain HTTP (behind a TLS-terminating proxy); default is HTTPS with our CA. */
@@ -79,10 +81,11 @@ export async function startMothership(cfg: ServeConfig): Promise<RunningMothersh
   const signer = await DownlinkSigner.open(join(cfg.dataDir, "downlink"), ca, log);
   const admin = await loadOrCreateAdminToken(cfg.dataDir);
   const dbPath = join(cfg.dataDir, "mothership.db");
-  await touchPrivate(dbPath);
+  if (cfg.database === undefined) await touchPrivate(dbPath);
   const secrets = await loadOrCreateSecretBox(cfg.dataDir);
-  const store = openStore(dbPath, { secrets: secrets.box });
-  sealStoredSecrets(store, secrets.box, log);
+  const store = await openStore(cfg.database ?? dbPath, { secrets: secrets.box });
+  log.info("store open", { engine: store.engine });
+  await sealStoredSecrets(store, secrets.box, log);
   const extraHosts = [cfg.httpHost, cfg.mqttHost];
   if (cfg.brokerEndpoint) extraHosts.push(new URL(cfg.brokerEndpoint).hostname.replace(/^\[|\]$/g, ""));
   if (cfg.commsUrl) extraHosts.push(new URL(cfg.commsUrl).hostname.replace(/^\[|\]$/g, ""));
@@ -101,12 +104,14 @@ export async function startMothership(cfg: ServeConfig): Promise<RunningMothersh
     ca,
     server,
     store,
-    onUplink: (pool, worker, payload) => {
+    onUplink: async (pool, worker, payload) => {
       carriers?.spoke(pool, worker, mqtt.name);
-      control?.handleUplink(pool, worker, payload);
+      await control?.handleUplink(pool, worker, payload);
     },
     // While the external broker is away its launchers cannot be heard: that silence is not theirs.
-    onLink: (up) => control?.carrierDown("external-broker", !up),
+    onLink: (up) => {
+      control?.carrierDown("external-broker", !up).catch((err: unknown) => log.error("recording the external broker's link failed", { up, error: err }));
+    },
     logger: log,
   });
   // Every message to a launcher leaves signed for its pool and worker (here, once), whichever way it goes.
@@ -134,10 +139,11 @@ export async function startMothership(cfg: ServeConfig): Promise<RunningMothersh
     control,
     pools: new PoolService(store, ca, endpointsRef),
     adminToken: admin.token,
-    disconnectPool: (pool) => {
+    disconnectPool: async (pool) => {
       const heard = carriers.forgetPool(pool);
-      mqtt.poolRevoked(pool, [...(heard.get(mqtt.name) ?? []), ...store.workers.listLive(pool).map((w) => w.id)]);
       mailboxes.dropPool(pool);
+      const live = await store.workers.listLive(pool);
+      mqtt.poolRevoked(pool, [...(heard.get(mqtt.name) ?? []), ...live.map((w) => w.id)]);
     },
     comms: createCommsPoll({ store, control, mailboxes, carriers, carrier: POLL_CARRIER, logger: log }),
     downloadsDir,
@@ -163,12 +169,17 @@ export async function startMothership(cfg: ServeConfig): Promise<RunningMothersh
   // The local CLI (`--data DIR`) finds the API here, also when it listens on a port picked at start.
   await writeFile(join(cfg.dataDir, ENDPOINT_FILE), JSON.stringify({ http_url: httpUrl, broker_endpoint: brokerEndpoint }) + "\n", { mode: FILE_MODE });
 
-  // Sweep often enough that a silent worker is noticed within a heartbeat of its deadline.
+  // Sweep often enough that a silent worker is noticed within a heartbeat of its deadline; a sweep
+  // starts only after the last one ended, and `stop` waits for the one under way.
+  let sweeping: Promise<void> | null = null;
   const sweeper = setInterval(() => {
-    control.sweep();
     mailboxes.sweep();
+    sweeping ??= control
+      .sweep()
+      .catch((err: unknown) => log.error("liveness sweep failed", { error: err }))
+      .finally(() => (sweeping = null));
   }, Math.max(250, Math.min(cfg.heartbeatSeconds * 1000, 5000)));
-  control.dispatch();
+  await control.dispatch();
 
   return {
     httpUrl,
@@ -186,7 +197,8 @@ export async function startMothership(cfg: ServeConfig): Promise<RunningMothersh
       web.close();
       await http.stop(true);
       await mqtt.close();
-      store.close();
+      await sweeping;
+      await store.close();
     },
   };
 }
@@ -195,10 +207,10 @@ export async function startMothership(cfg: ServeConfig): Promise<RunningMothersh
  * Stack secret values at rest: plaintext ones (a data dir of an older version) are sealed now; values
  * sealed under a key the keyring does not hold are reported, as their stacks' runs cannot be built.
  */
-function sealStoredSecrets(store: Store, box: SecretBox, log: Logger): void {
-  const { keyIds, plaintext } = store.stacks.sealedKeyIds();
+async function sealStoredSecrets(store: Store, box: SecretBox, log: Logger): Promise<void> {
+  const { keyIds, plaintext } = await store.stacks.sealedKeyIds();
   if (plaintext > 0) {
-    const sealed = store.stacks.reseal(box);
+    const sealed = await store.stacks.reseal(box);
     log.info("stack secret values were stored in plaintext; sealed them with the data dir's secrets.key", sealed);
   }
   const missing = [...keyIds].filter((id) => !box.hasKey(id));

@@ -6,7 +6,7 @@
 import { SpaceliftError } from "../errors.ts";
 import { isTerminalRunState } from "../protocol/states.ts";
 import { validateStack } from "./run-spec-builder.ts";
-import type { EnvVar, Stack, StackPhase, Store } from "./store/index.ts";
+import type { EnvVar, Repos, Stack, StackPhase, Store } from "./store/index.ts";
 import { ulid } from "../protocol/ulid.ts";
 
 export interface StackInput {
@@ -25,14 +25,14 @@ export interface StackInput {
 export class StackService {
   constructor(private readonly store: Store) {}
 
-  get(id: string): Stack {
-    const s = this.store.stacks.get(id);
+  async get(id: string, repos: Repos = this.store): Promise<Stack> {
+    const s = await repos.stacks.get(id);
     if (!s) throw new SpaceliftError("not-found", `stack ${id} does not exist`);
     return s;
   }
 
-  create(input: StackInput): Stack {
-    if (!this.store.pools.get(input.pool)) throw new SpaceliftError("not-found", `pool ${input.pool} does not exist`);
+  async create(input: StackInput): Promise<Stack> {
+    if (!(await this.store.pools.get(input.pool))) throw new SpaceliftError("not-found", `pool ${input.pool} does not exist`);
     if (input.vcs_pool && !input.repository) {
       throw new SpaceliftError("invalid-request", "vcs_pool: a VCS agent pool reaches a repository; give the stack a repository (--repository URL) too");
     }
@@ -49,16 +49,19 @@ export class StackService {
       created_at: new Date().toISOString(),
     };
     validateStack(stack);
-    this.store.stacks.insert(stack);
+    await this.store.stacks.insert(stack);
     return stack;
   }
 
-  delete(id: string): void {
-    this.get(id);
-    // Runs that have not ended still need their stack (a queued run is built from it when scheduled).
-    const open = this.store.runs.list({ stack: id }).filter((r) => !isTerminalRunState(r.state)).map((r) => r.id);
-    if (open.length > 0) throw new SpaceliftError("conflict", `stack ${id} has runs that have not ended: ${open.join(", ")}; cancel them first (mothership run cancel ID)`);
-    // Its ended runs and their logs stay readable.
-    this.store.stacks.delete(id);
+  /** The check and the delete are one transaction. */
+  async delete(id: string): Promise<void> {
+    await this.store.transaction(async (tx) => {
+      await this.get(id, tx);
+      // Runs that have not ended still need their stack (a queued run is built from it when scheduled).
+      const open = (await tx.runs.list({ stack: id })).filter((r) => !isTerminalRunState(r.state)).map((r) => r.id);
+      if (open.length > 0) throw new SpaceliftError("conflict", `stack ${id} has runs that have not ended: ${open.join(", ")}; cancel them first (mothership run cancel ID)`);
+      // Its ended runs and their logs stay readable.
+      await tx.stacks.delete(id);
+    });
   }
 }

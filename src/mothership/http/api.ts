@@ -28,7 +28,7 @@ export interface ApiDeps {
   pools: PoolService;
   adminToken: string;
   /** Drop a pool's broker connections (after reset or delete). */
-  disconnectPool(pool: string): void;
+  disconnectPool(pool: string): void | Promise<void>;
   /** The launcher comms endpoints (`/api/v1/comms/...`, HTTP long-poll), signed by pool keys instead of the admin token. */
   comms?: (req: Request, url: URL) => Promise<Response>;
   /** The release directory `/downloads/*` serves (no admin token); none: those answer 404 saying why. */

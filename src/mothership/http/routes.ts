@@ -24,7 +24,7 @@ export interface RouteDeps {
   stacks: StackService;
   logs: RunLogReader;
   /** Drop a pool's live connections (after reset or delete). */
-  disconnectPool(pool: string): void;
+  disconnectPool(pool: string): void | Promise<void>;
   log: Logger;
 }
 
@@ -99,13 +99,23 @@ const LogQuery = v.object({
 
 export function apiRoutes(d: RouteDeps): Route[] {
   const { store, control } = d;
-  const mustPool = (id: string) => store.pools.get(id) ?? (() => { throw new SpaceliftError("not-found", `pool ${id} does not exist`); })();
-  const mustRun = (id: string) => store.runs.get(id) ?? (() => { throw new SpaceliftError("not-found", `run ${id} does not exist`); })();
-  const mustWorker = (id: string) => store.workers.get(id) ?? (() => { throw new SpaceliftError("not-found", `worker ${id} does not exist`); })();
+  const must = async <T>(found: Promise<T | null>, what: string, id: string): Promise<T> => {
+    const it = await found;
+    if (it === null) throw new SpaceliftError("not-found", `${what} ${id} does not exist`);
+    return it;
+  };
+  const mustPool = (id: string) => must(store.pools.get(id), "pool", id);
+  const mustRun = (id: string) => must(store.runs.get(id), "run", id);
+  const mustWorker = (id: string) => must(store.workers.get(id), "worker", id);
+  /** Every pool with its live workers: one read of each kind, not one per pool. */
+  const poolsWithWorkers = async () => {
+    const [pools, workers] = await Promise.all([store.pools.list(), store.workers.listLive()]);
+    return pools.map((p) => poolView(p, workers.filter((w) => w.pool === p.id)));
+  };
 
   return [
     // ---- pools ----
-    route({ method: "GET", path: "/pools", handle: () => store.pools.list().map((p) => poolView(p, store.workers.listLive(p.id))) }),
+    route({ method: "GET", path: "/pools", handle: poolsWithWorkers }),
     route({
       method: "POST",
       path: "/pools",
@@ -120,14 +130,18 @@ export function apiRoutes(d: RouteDeps): Route[] {
     route({
       method: "GET",
       path: "/pools/:id",
-      handle: ({ params: { id } }) => ({ ...poolView(mustPool(id), store.workers.listLive(id)), stacks: store.stacks.list(id).map((s) => s.id) }),
+      handle: async ({ params: { id } }) => {
+        const pool = await mustPool(id);
+        const [workers, stacks] = await Promise.all([store.workers.listLive(id), store.stacks.list(id)]);
+        return { ...poolView(pool, workers), stacks: stacks.map((s) => s.id) };
+      },
     }),
     route({
       method: "DELETE",
       path: "/pools/:id",
-      handle: ({ params: { id } }) => {
-        d.pools.delete(id);
-        d.disconnectPool(id);
+      handle: async ({ params: { id } }) => {
+        await d.pools.delete(id);
+        await d.disconnectPool(id);
         d.log.info("pool deleted", { pool: id });
         return { deleted: id };
       },
@@ -137,61 +151,61 @@ export function apiRoutes(d: RouteDeps): Route[] {
         method: "POST",
         path: `/pools/:id/${action}`,
         body: TagSelector,
-        handle: ({ params: { id }, body }) => ({ pool: id, workers: control.setDrainedByTags(id, body.tags, action === "drain").map(workerView) }),
+        handle: async ({ params: { id }, body }) => ({ pool: id, workers: (await control.setDrainedByTags(id, body.tags, action === "drain")).map(workerView) }),
       }),
     ),
-    route({ method: "POST", path: "/pools/:id/cycle", handle: ({ params: { id } }) => ({ pool: mustPool(id).id, cycled: control.cyclePool(id) }) }),
+    route({ method: "POST", path: "/pools/:id/cycle", handle: async ({ params: { id } }) => ({ pool: (await mustPool(id)).id, cycled: await control.cyclePool(id) }) }),
     route({
       method: "POST",
       path: "/pools/:id/reset",
       body: PoolReset,
       handle: async ({ params: { id }, body }) => {
         const { pool, token } = await d.pools.reset(id, body.csr);
-        d.disconnectPool(id);
+        await d.disconnectPool(id);
         return { pool: poolView(pool), token };
       },
     }),
 
     // ---- workers ----
-    route({ method: "GET", path: "/workers", query: PoolFilter, handle: ({ query }) => store.workers.listLive(query.pool).map(workerView) }),
-    route({ method: "GET", path: "/workers/:id", handle: ({ params: { id } }) => workerView(mustWorker(id)) }),
+    route({ method: "GET", path: "/workers", query: PoolFilter, handle: async ({ query }) => (await store.workers.listLive(query.pool)).map(workerView) }),
+    route({ method: "GET", path: "/workers/:id", handle: async ({ params: { id } }) => workerView(await mustWorker(id)) }),
     ...(["drain", "undrain"] as const).map((action) =>
       route({
         method: "POST",
         path: `/workers/:id/${action}`,
-        handle: ({ params: { id } }) => {
-          control.setDrained(id, action === "drain");
-          return workerView(mustWorker(id));
+        handle: async ({ params: { id } }) => {
+          await control.setDrained(id, action === "drain");
+          return workerView(await mustWorker(id));
         },
       }),
     ),
 
     // ---- stacks ----
-    route({ method: "GET", path: "/stacks", query: PoolFilter, handle: ({ query }) => store.stacks.list(query.pool).map(stackView) }),
-    route({ method: "POST", path: "/stacks", body: StackCreate, status: 201, handle: ({ body }) => stackView(d.stacks.create(body)) }),
-    route({ method: "GET", path: "/stacks/:id", handle: ({ params: { id } }) => stackView(d.stacks.get(id)) }),
+    route({ method: "GET", path: "/stacks", query: PoolFilter, handle: async ({ query }) => (await store.stacks.list(query.pool)).map(stackView) }),
+    route({ method: "POST", path: "/stacks", body: StackCreate, status: 201, handle: async ({ body }) => stackView(await d.stacks.create(body)) }),
+    route({ method: "GET", path: "/stacks/:id", handle: async ({ params: { id } }) => stackView(await d.stacks.get(id)) }),
     route({
       method: "DELETE",
       path: "/stacks/:id",
-      handle: ({ params: { id } }) => {
-        d.stacks.delete(id);
+      handle: async ({ params: { id } }) => {
+        await d.stacks.delete(id);
         d.log.info("stack deleted", { stack: id });
         return { deleted: id };
       },
     }),
 
     // ---- runs ----
-    route({ method: "GET", path: "/runs", query: RunFilter, handle: ({ query }) => store.runs.list(query).map(runView) }),
+    route({ method: "GET", path: "/runs", query: RunFilter, handle: async ({ query }) => (await store.runs.list(query)).map(runView) }),
     route({
       method: "POST",
       path: "/runs",
       body: RunTrigger,
       status: 201,
-      handle: ({ body }) =>
-        runView(control.triggerRun(body.stack, body.type, { commit_sha: body.commit ?? null, branch: body.branch ?? null, user_provided_metadata: body.user_provided_metadata })),
+      handle: async ({ body }) =>
+        runView(await control.triggerRun(body.stack, body.type, { commit_sha: body.commit ?? null, branch: body.branch ?? null, user_provided_metadata: body.user_provided_metadata })),
     }),
-    route({ method: "GET", path: "/runs/:id", handle: ({ params: { id } }) => runView(mustRun(id)) }),
-    route({ method: "POST", path: "/runs/:id/cancel", handle: ({ params: { id } }) => runView(control.cancelRun(id)) }),
+    route({ method: "GET", path: "/runs/:id", handle: async ({ params: { id } }) => runView(await mustRun(id)) }),
+    route({ method: "POST", path: "/runs/:id/cancel", handle: async ({ params: { id } }) => runView(await control.cancelRun(id)) }),
     route({ method: "GET", path: "/runs/:id/logs", query: LogQuery, handle: ({ params: { id }, query }) => d.logs.page(id, query.after, query.limit) }),
   ];
 }

@@ -1,8 +1,8 @@
 /**
  * Live updates for the web UI as server-sent events. One ticker for all streams: every `tickMs` it
- * asks SQLite whether anything was written since the last tick (`total_changes()` of the
- * mothership's one connection) and only then recomputes each watched view (snapshots.ts) once,
- * sending it to the streams that watch it when it differs from what they were sent. A `run:` stream
+ * asks the database whether anything was written since the last tick (changeMark) and only then
+ * recomputes each watched view (snapshots.ts) once, sending it to the streams that watch it when it
+ * differs from what they were sent. A tick starts only after the last one ended. A `run:` stream
  * also gets the run's log as it is stored (`log` events, id = seq, so a reconnecting browser resumes
  * after its Last-Event-ID), at most `maxLogBytesPerTick` per tick and only while the browser keeps up.
  *
@@ -29,6 +29,10 @@ interface Stream {
   /** The seq of the last log chunk sent (run topics). */
   logSeq: number;
   sent: string | null;
+  /** A write happened since the view was last sent (true at first: a new stream is sent its view). */
+  stale: boolean;
+  /** Its view or log is being read and sent; a tick that finds it so leaves it for the next one. */
+  busy: boolean;
   openedAt: number;
   lastWrite: number;
   write(text: string): boolean;
@@ -37,10 +41,23 @@ interface Stream {
 
 const encoder = new TextEncoder();
 
+/**
+ * A value that changes whenever anything is written. SQLite: the changes made through the
+ * mothership's one connection. PostgreSQL: the WAL insert position, which also moves with writes of
+ * other mothership replicas (and of other databases of the cluster: a view is then computed again
+ * and, being the same, not sent).
+ */
+async function changeMark(store: Store): Promise<string> {
+  const query = store.sql.dialect === "sqlite" ? "SELECT total_changes() AS n" : "SELECT pg_current_wal_insert_lsn()::text AS n";
+  const row = await store.sql.get<{ n: number | string }>(query);
+  return String(row?.n);
+}
+
 export class EventHub {
   private readonly streams = new Set<Stream>();
   private timer: ReturnType<typeof setInterval> | null = null;
-  private changes = -1;
+  private mark: string | null = null;
+  private ticking = false;
   private readonly log: Logger;
 
   constructor(
@@ -65,9 +82,12 @@ export class EventHub {
             session,
             logSeq: resumeAfter,
             sent: null,
+            stale: true,
+            busy: false,
             openedAt: Date.now(),
             lastWrite: Date.now(),
             write: (text) => {
+              if (!this.streams.has(s)) return false;
               // A browser that stopped reading is not buffered for: it is dropped and reconnects.
               if ((controller.desiredSize ?? 0) < -256) {
                 s.close();
@@ -92,7 +112,7 @@ export class EventHub {
           this.streams.add(s);
           session.streams.add(s.close);
           s.write(`retry: 2000\n: ${topic}\n\n`);
-          this.send(s, true);
+          this.serve(s).catch((err: unknown) => this.log.error("live update failed", { error: err }));
           this.start();
         },
         cancel: () => stream?.close(),
@@ -114,55 +134,64 @@ export class EventHub {
   }
 
   private start(): void {
-    this.timer ??= setInterval(() => this.tick(), this.limits.tickMs);
+    this.timer ??= setInterval(() => {
+      if (this.ticking) return;
+      this.ticking = true;
+      this.tick()
+        .catch((err: unknown) => this.log.error("live update failed", { error: err }))
+        .finally(() => (this.ticking = false));
+    }, this.limits.tickMs);
   }
 
   private stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    this.changes = -1;
+    this.mark = null;
   }
 
-  private tick(): void {
-    try {
-      const now = Date.now();
-      const { n } = this.store.db.query("SELECT total_changes() AS n").get() as { n: number };
-      const changed = n !== this.changes;
-      this.changes = n;
-      const computed = new Map<string, string>();
-      for (const s of [...this.streams]) {
-        if (!this.sessions.alive(s.session) || now - s.openedAt >= this.limits.maxStreamMs) {
-          s.close();
-          continue;
-        }
-        if (changed) this.send(s, false, computed);
-        // A log bigger than one tick's share goes on without new writes.
-        else if (s.topic.startsWith("run:")) this.sendLog(s, s.topic.slice(4));
-        if (this.streams.has(s) && now - s.lastWrite >= this.limits.heartbeatMs) s.write(": keep-alive\n\n");
+  private async tick(): Promise<void> {
+    const mark = await changeMark(this.store);
+    if (mark !== this.mark) for (const s of this.streams) s.stale = true;
+    this.mark = mark;
+    const computed = new Map<string, string>();
+    for (const s of [...this.streams]) {
+      if (!this.sessions.alive(s.session) || Date.now() - s.openedAt >= this.limits.maxStreamMs) {
+        s.close();
+        continue;
       }
-    } catch (err) {
-      this.log.error("live update failed", { error: err });
+      // A view that did not change is not computed; a log bigger than one tick's share goes on without new writes.
+      await this.serve(s, computed);
+      if (Date.now() - s.lastWrite >= this.limits.heartbeatMs) s.write(": keep-alive\n\n");
     }
   }
 
-  /** Sends the stream's view when it changed (always on `first`), then any new log of its run. */
-  private send(s: Stream, first: boolean, computed = new Map<string, string>()): void {
-    let text = computed.get(s.topic);
-    if (text === undefined) {
-      text = JSON.stringify(snapshot(this.store, s.topic));
-      computed.set(s.topic, text);
+  /** Sends the stream's view when it is stale and differs from what it was sent, then any new log of its run. */
+  private async serve(s: Stream, computed = new Map<string, string>()): Promise<void> {
+    if (s.busy) return;
+    s.busy = true;
+    try {
+      if (s.stale) {
+        let text = computed.get(s.topic);
+        if (text === undefined) {
+          text = JSON.stringify(await snapshot(this.store, s.topic));
+          computed.set(s.topic, text);
+        }
+        s.stale = false;
+        if (text !== s.sent) {
+          if (!s.write(`event: snapshot\ndata: ${text}\n\n`)) return;
+          s.sent = text;
+        }
+      }
+      if (s.topic.startsWith("run:")) await this.sendLog(s, s.topic.slice(4));
+    } finally {
+      s.busy = false;
     }
-    if (first || text !== s.sent) {
-      if (!s.write(`event: snapshot\ndata: ${text}\n\n`)) return;
-      s.sent = text;
-    }
-    if (s.topic.startsWith("run:")) this.sendLog(s, s.topic.slice(4));
   }
 
-  private sendLog(s: Stream, run: string): void {
+  private async sendLog(s: Stream, run: string): Promise<void> {
     let budget = this.limits.maxLogBytesPerTick;
     while (budget > 0) {
-      const chunks = this.store.runs.logs(run, s.logSeq, 64);
+      const chunks = await this.store.runs.logs(run, s.logSeq, 64);
       if (chunks.length === 0) return;
       for (const c of chunks) {
         const data = Buffer.from(c.data).toString("base64");
