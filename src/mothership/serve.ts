@@ -109,9 +109,7 @@ export async function startMothership(cfg: ServeConfig): Promise<RunningMothersh
       await control?.handleUplink(pool, worker, payload);
     },
     // While the external broker is away its launchers cannot be heard: that silence is not theirs.
-    onLink: (up) => {
-      control?.carrierDown("external-broker", !up).catch((err: unknown) => log.error("recording the external broker's link failed", { up, error: err }));
-    },
+    onLink: (up) => control?.carrierDown("external-broker", !up),
     logger: log,
   });
   // Every message to a launcher leaves signed for its pool and worker (here, once), whichever way it goes.

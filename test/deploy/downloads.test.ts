@@ -35,15 +35,15 @@ beforeAll(async () => {
   writeFileSync(join(release, "SHA256SUMS.sig"), "");
   truncateSync(join(release, "SHA256SUMS.sig"), MAX_DOWNLOAD_BYTES + 1);
   const ca = await loadOrCreateCa(join(dir, "ca"));
-  const make = (downloadsDir: string | undefined) => {
-    const store = openStore(":memory:");
+  const make = async (downloadsDir: string | undefined) => {
+    const store = await openStore(":memory:");
     const logger = createLogger({ level: "error", pretty: false, write: () => {} });
     const control = new ControlPlane({ store, logger, heartbeatSeconds: 10, scheduleTimeoutMs: 60_000, outbox: { deliver: async () => {} } });
     const pools = new PoolService(store, ca, { brokerEndpoint: "mqtts://127.0.0.1:8883", namespace: "spacelift", commsUrl: "https://127.0.0.1:8080" });
     return createApi({ store, control, pools, adminToken: "msat_admin", disconnectPool: () => {}, downloadsDir, logger });
   };
-  withRelease = make(release);
-  withoutRelease = make(undefined);
+  withRelease = await make(release);
+  withoutRelease = await make(undefined);
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -38,7 +38,7 @@ describe("fuzz: HTTP API bodies and queries", () => {
     dir = await mkdtemp(join(tmpdir(), "fuzz-api-"));
     const ca = await loadOrCreateCa(join(dir, "ca"));
     const { csrPem } = await makeKeyAndCsr("p256");
-    store = openStore(":memory:", { secrets: (await loadOrCreateSecretBox(dir)).box });
+    store = await openStore(":memory:", { secrets: (await loadOrCreateSecretBox(dir)).box });
     const logger = createLogger({ level: "error", pretty: false, write: (line) => internalErrors.push(JSON.parse(line)) });
     const control = new ControlPlane({ store, logger, heartbeatSeconds: 10, scheduleTimeoutMs: 60_000, outbox: { deliver: async () => {} } });
     api = createApi({ store, control, pools: new PoolService(store, ca, { brokerEndpoint: "mqtts://127.0.0.1:8883", namespace: "spacelift", commsUrl: "https://127.0.0.1:8080" }), adminToken: TOKEN, disconnectPool: () => {}, logger });
@@ -72,7 +72,7 @@ describe("fuzz: HTTP API bodies and queries", () => {
   });
 
   afterAll(async () => {
-    store?.close();
+    await store?.close();
     await rm(dir, { recursive: true, force: true });
   });
 
