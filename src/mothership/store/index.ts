@@ -24,9 +24,8 @@ export interface Store extends Repos {
   /** Statements run and rows read so far (the scheduler's tests bound what an event costs with it). */
   readonly stats: QueryStats;
   /**
-   * One transaction; `tx` holds repositories bound to it. Nested calls join the outer one. On SQLite the
-   * transaction holds the connection: inside it, use `tx`'s repositories only (the store's own wait
-   * for it to end).
+   * One transaction; `tx` holds repositories bound to it. Nested calls join the outer one, as do the
+   * store's own repositories called from inside it (store/sql.ts).
    */
   transaction<T>(fn: (tx: Repos) => Promise<T>): Promise<T>;
   close(): Promise<void>;

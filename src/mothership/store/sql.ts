@@ -6,8 +6,12 @@
  *
  * Every call is asynchronous. `transaction(fn)` runs `fn` with a handle whose statements are one
  * transaction: on SQLite the connection is held for it (other callers wait), on PostgreSQL it is one
- * pooled connection inside BEGIN/COMMIT. A transaction inside a transaction joins the outer one.
+ * pooled connection inside BEGIN/COMMIT. A transaction inside a transaction joins the outer one, and so
+ * does every statement run through the handle itself while a transaction of it is open in the same
+ * async context: code that reaches for the store's own repositories inside `store.transaction` takes
+ * part in it instead of waiting for it (SQLite: forever) or running beside it (PostgreSQL).
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import type { Database } from "bun:sqlite";
 import type { SQL } from "bun";
 
@@ -30,6 +34,32 @@ export interface Sql {
   run(text: string, ...params: SqlValue[]): Promise<number>;
   transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T>;
   close(): Promise<void>;
+}
+
+/** The transactions open in this async context, innermost first. */
+interface OpenTx {
+  owner: Sql;
+  tx: Sql;
+  open: boolean;
+  outer: OpenTx | undefined;
+}
+const openTx = new AsyncLocalStorage<OpenTx>();
+
+/** The transaction of `owner` open in this async context, if any. */
+function joined(owner: Sql): Sql | null {
+  for (let t = openTx.getStore(); t; t = t.outer) if (t.owner === owner && t.open) return t.tx;
+  return null;
+}
+
+/** Runs `fn(tx)` with `tx` known as `owner`'s open transaction in its async context, until it settles. */
+async function within<T>(owner: Sql, tx: Sql, fn: (tx: Sql) => Promise<T>): Promise<T> {
+  const entry: OpenTx = { owner, tx, open: true, outer: openTx.getStore() };
+  try {
+    return await openTx.run(entry, () => fn(tx));
+  } finally {
+    // Work the transaction started and left running must not use it once it has ended.
+    entry.open = false;
+  }
 }
 
 /** `?` placeholders as PostgreSQL's `$n` (the statements hold no `?` inside string literals). */
@@ -70,25 +100,27 @@ export class SqliteSql implements Sql {
   }
 
   all<T>(text: string, ...params: SqlValue[]): Promise<T[]> {
-    return this.outside(() => this.allNow<T>(text, params));
+    return joined(this)?.all<T>(text, ...params) ?? this.outside(() => this.allNow<T>(text, params));
   }
 
   get<T>(text: string, ...params: SqlValue[]): Promise<T | null> {
-    return this.outside(() => this.allNow<T>(text, params)[0] ?? null);
+    return joined(this)?.get<T>(text, ...params) ?? this.outside(() => this.allNow<T>(text, params)[0] ?? null);
   }
 
   run(text: string, ...params: SqlValue[]): Promise<number> {
-    return this.outside(() => this.runNow(text, params));
+    return joined(this)?.run(text, ...params) ?? this.outside(() => this.runNow(text, params));
   }
 
   async transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
+    const outer = joined(this);
+    if (outer) return outer.transaction(fn);
     while (this.holders > 0) await this.held;
     let release!: () => void;
     this.held = new Promise((resolve) => (release = resolve));
     this.holders++;
     this.db.exec("BEGIN IMMEDIATE");
     try {
-      const result = await fn(new SqliteTx(this));
+      const result = await within(this, new SqliteTx(this), fn);
       this.db.exec("COMMIT");
       return result;
     } catch (err) {
@@ -138,6 +170,8 @@ export class PostgresSql implements Sql {
   ) {}
 
   async all<T>(text: string, ...params: SqlValue[]): Promise<T[]> {
+    const tx = this.inTransaction ? null : joined(this);
+    if (tx) return tx.all<T>(text, ...params);
     this.stats.statements++;
     const rows = (await this.client.unsafe(numberedPlaceholders(text), params)) as T[];
     this.stats.rows += rows.length;
@@ -149,6 +183,8 @@ export class PostgresSql implements Sql {
   }
 
   async run(text: string, ...params: SqlValue[]): Promise<number> {
+    const tx = this.inTransaction ? null : joined(this);
+    if (tx) return tx.run(text, ...params);
     this.stats.statements++;
     const result = (await this.client.unsafe(numberedPlaceholders(text), params)) as unknown as { count?: number | null };
     return Number(result.count ?? 0);
@@ -156,7 +192,9 @@ export class PostgresSql implements Sql {
 
   transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
     if (this.inTransaction) return fn(this);
-    return this.client.begin(async (tx) => fn(new PostgresSql(tx as unknown as SQL, this.stats, true))) as Promise<T>;
+    const outer = joined(this);
+    if (outer) return outer.transaction(fn);
+    return this.client.begin(async (tx) => within(this, new PostgresSql(tx as unknown as SQL, this.stats, true), fn)) as Promise<T>;
   }
 
   /** A script of several statements (migrations), sent as one simple query. */
