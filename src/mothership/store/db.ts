@@ -92,9 +92,10 @@ const MIGRATIONS: readonly string[] = [
 
 export function openDatabase(path: string): Database {
   const db = new Database(path, { create: true, strict: true });
+  // First: switching to WAL waits for any other process opening the same file.
+  db.exec("PRAGMA busy_timeout = 5000");
   db.exec("PRAGMA journal_mode = WAL");
   db.exec("PRAGMA synchronous = NORMAL");
-  db.exec("PRAGMA busy_timeout = 5000");
   migrate(db);
   return db;
 }
