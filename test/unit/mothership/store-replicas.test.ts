@@ -14,6 +14,14 @@ const pg = postgresTestEnv();
 const STORE = resolve(import.meta.dir, "../../../src/mothership/store/index.ts");
 
 /** Opens and closes a store at STORE_LOCATION in `n` processes started together; their exit codes. */
+/** The error opening `url` fails with (a store that opens is closed and fails the test). */
+async function openError(url: string): Promise<Error> {
+  const opened = await openStore(url).catch((e: unknown) => e as Error);
+  if (opened instanceof Error) return opened;
+  await opened.close();
+  throw new Error("the store opened");
+}
+
 async function openInProcesses(location: string, n: number): Promise<number[]> {
   const code = `const { openStore } = await import(${JSON.stringify(STORE)}); const s = await openStore(process.env.STORE_LOCATION); await s.close();`;
   const procs = Array.from({ length: n }, () => Bun.spawn([process.execPath, "-e", code], { env: { ...process.env, STORE_LOCATION: location }, stderr: "inherit" }));
@@ -112,8 +120,7 @@ describe.skipIf(!pg)("opening PostgreSQL", () => {
     url.port = "1";
     url.password = "hunter2-not-shown";
     url.pathname = "/mothership";
-    const err = await openStore(url.toString()).catch((e: unknown) => e as Error);
-    expect(err).toBeInstanceOf(Error);
+    const err = await openError(url.toString());
     expect(err.message).toContain(`cannot reach PostgreSQL at ${url.hostname}:1/mothership`);
     expect(err.message).toContain("--database / MOTHERSHIP_DATABASE_URL");
     expect(err.message).not.toContain("hunter2");
@@ -122,7 +129,7 @@ describe.skipIf(!pg)("opening PostgreSQL", () => {
   test("a wrong password: refused, the password not repeated", async () => {
     const url = new URL(pg!.url);
     url.password = "hunter2-wrong";
-    const err = await openStore(url.toString()).catch((e: unknown) => e as Error);
+    const err = await openError(url.toString());
     expect(err.message).toMatch(/cannot reach PostgreSQL at .*: .*password authentication failed/);
     expect(err.message).not.toContain("hunter2");
   });
