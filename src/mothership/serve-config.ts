@@ -3,18 +3,20 @@
  * server advertises for the hosts it listens on. Defaults: --data ./mothership-data, --http
  * 127.0.0.1:8080, --mqtt 127.0.0.1:8883, --broker-endpoint mqtts://<the --mqtt address>,
  * --max-log-chunk-bytes 256KiB, --max-run-log-bytes 512MiB. `--broker` replaces the embedded broker
- * (--mqtt) with an existing one (docs/external-broker.md).
+ * (--mqtt) with an existing one (docs/external-broker.md). `--database postgres://...` (or
+ * MOTHERSHIP_DATABASE_URL) keeps the store in PostgreSQL instead of the data dir's SQLite file.
  */
 import type { Level } from "../log/logger.ts";
 import { DEFAULT_NAMESPACE } from "../protocol/topics.ts";
 import { flag, hostPort, usageError, type ParsedArgs } from "./cli/args.ts";
 import { DEFAULT_DATA_DIR } from "./cli/client.ts";
+import { isPostgresUrl } from "./store/postgres.ts";
 import { DEFAULT_LOG_LIMITS, type LogLimits } from "./run-log-intake.ts";
 import type { ExternalBrokerConfig } from "./outbox-mqtt.ts";
 import type { ServeConfig } from "./serve.ts";
 
 export const SERVE_FLAGS = {
-  values: ["data", "http", "mqtt", "broker", "broker-ca", "broker-crl", "broker-reload-command", "broker-endpoint", "comms-url", "namespace", "heartbeat", "log-level", "schedule-timeout", "max-log-chunk-bytes", "max-run-log-bytes", "downloads"],
+  values: ["data", "http", "mqtt", "broker", "broker-ca", "broker-crl", "broker-reload-command", "broker-endpoint", "comms-url", "namespace", "heartbeat", "log-level", "schedule-timeout", "max-log-chunk-bytes", "max-run-log-bytes", "downloads", "database"],
   switches: ["http-plain"],
 };
 
@@ -74,6 +76,27 @@ function externalBroker(a: ParsedArgs): ExternalBrokerConfig | undefined {
   return { url, caFile: flag(a, "broker-ca"), crlPath, reloadCommand };
 }
 
+const DATABASE_URL_EXAMPLE = "postgres://USER@HOST:5432/DATABASE";
+
+/**
+ * The PostgreSQL URL of `--database`, else of MOTHERSHIP_DATABASE_URL (empty counts as unset); undefined:
+ * the SQLite file in the data dir. A password may come from the variable or PGPASSWORD, never from the
+ * flag: other users of the host read command lines (ps, /proc). Messages never repeat the URL.
+ */
+export function databaseFromArgs(a: ParsedArgs, env: Record<string, string | undefined>): string | undefined {
+  const given = flag(a, "database");
+  if (given !== undefined) {
+    if (!isPostgresUrl(given) || !URL.canParse(given)) throw usageError(`--database must be a PostgreSQL URL, e.g. ${DATABASE_URL_EXAMPLE}`);
+    if (new URL(given).password !== "") {
+      throw usageError("--database must not carry the password, other users can read the command line: put the URL with it in MOTHERSHIP_DATABASE_URL, or the password in PGPASSWORD");
+    }
+    return given;
+  }
+  const fromEnv = env.MOTHERSHIP_DATABASE_URL || undefined;
+  if (fromEnv !== undefined && (!isPostgresUrl(fromEnv) || !URL.canParse(fromEnv))) throw usageError(`MOTHERSHIP_DATABASE_URL must be a PostgreSQL URL, e.g. ${DATABASE_URL_EXAMPLE}`);
+  return fromEnv;
+}
+
 export function serveConfigFromArgs(a: ParsedArgs, env: Record<string, string | undefined>): ServeSettings {
   const http = hostPort(flag(a, "http") ?? "127.0.0.1:8080", "--http");
   const mqtt = hostPort(flag(a, "mqtt") ?? "127.0.0.1:8883", "--mqtt");
@@ -105,6 +128,7 @@ export function serveConfigFromArgs(a: ParsedArgs, env: Record<string, string | 
     scheduleTimeoutMs: wholeNumber(a, "schedule-timeout", "60") * 1000,
     logLimits: logLimits(a),
     downloadsDir: flag(a, "downloads"),
+    database: databaseFromArgs(a, env),
     logLevel: logLevel as Level,
   };
 }

@@ -84,3 +84,42 @@ describe("serveConfigFromArgs", () => {
     }
   });
 });
+
+describe("--database and MOTHERSHIP_DATABASE_URL", () => {
+  const URL_NO_PASSWORD = "postgres://mothership@db.example.com:5432/mothership";
+  const URL_PASSWORD = "postgresql://mothership:s3cret-pw@db.example.com/mothership?sslmode=require";
+
+  test("default: none, the SQLite file in the data dir", () => {
+    expect(settings([]).database).toBeUndefined();
+    expect(settings([], { MOTHERSHIP_DATABASE_URL: "" }).database).toBeUndefined();
+  });
+
+  test("the flag wins over the variable; the variable may carry the password", () => {
+    expect(settings(["--database", URL_NO_PASSWORD]).database).toBe(URL_NO_PASSWORD);
+    expect(settings([], { MOTHERSHIP_DATABASE_URL: URL_PASSWORD }).database).toBe(URL_PASSWORD);
+    expect(settings(["--database", URL_NO_PASSWORD], { MOTHERSHIP_DATABASE_URL: URL_PASSWORD }).database).toBe(URL_NO_PASSWORD);
+  });
+
+  test("a password on the command line is refused, and the message does not repeat it", () => {
+    let message = "";
+    try {
+      settings(["--database", URL_PASSWORD]);
+    } catch (err) {
+      expect((err as { code?: string }).code).toBe("usage");
+      message = (err as Error).message;
+    }
+    expect(message).toContain("--database must not carry the password");
+    expect(message).toContain("MOTHERSHIP_DATABASE_URL");
+    expect(message).toContain("PGPASSWORD");
+    expect(message).not.toContain("s3cret-pw");
+  });
+
+  test.each([
+    [["--database", "mysql://u@h/db"], {}, "--database must be a PostgreSQL URL"],
+    [["--database", "/srv/ms.db"], {}, "--database must be a PostgreSQL URL"],
+    [[], { MOTHERSHIP_DATABASE_URL: "sqlite:///x:pw" }, "MOTHERSHIP_DATABASE_URL must be a PostgreSQL URL"],
+  ])("%p %p is a usage error that does not quote the value", (argv, env, message) => {
+    expect(() => settings(argv, env)).toThrow(message);
+    expect(() => settings(argv, env)).not.toThrow(/mysql|srv|x:pw/);
+  });
+});
