@@ -25,7 +25,7 @@ Server:
                    [--comms-url URL] [--namespace NS] [--http-plain] [--heartbeat SECONDS] [--log-level LEVEL]
                    [--schedule-timeout SECONDS] [--max-log-chunk-bytes BYTES] [--max-run-log-bytes BYTES]
                    [--downloads DIR] [--broker mqtts://HOST:PORT [--broker-ca FILE]
-                   [--broker-crl PATH [--broker-reload-command CMD]]]
+                   [--broker-crl PATH [--broker-reload-command CMD]]] [--database postgres://USER@HOST/DB]
       defaults: --data ./mothership-data, --http 127.0.0.1:8080, --mqtt 127.0.0.1:8883,
                 --max-log-chunk-bytes 256KiB, --max-run-log-bytes 512MiB (a run over it is stopped),
                 --downloads: the binary's own directory when it holds SHA256SUMS (served at /downloads/)
@@ -34,6 +34,9 @@ Server:
       --broker uses an existing MQTT broker instead of the embedded one (--mqtt), with the client
       certificate in DIR/broker-client/; --broker-crl is the CRL file the broker reads, rewritten on
       every pool reset and delete, then --broker-reload-command runs (docs/external-broker.md)
+      --database (or MOTHERSHIP_DATABASE_URL) keeps the store in PostgreSQL, which several replicas may
+      share, instead of DIR/mothership.db; its password goes in MOTHERSHIP_DATABASE_URL or PGPASSWORD,
+      never on the command line
 
 Client (talks to the HTTP API; --url/MOTHERSHIP_URL, --token-file PATH/MOTHERSHIP_TOKEN, --ca/MOTHERSHIP_CA,
 or --data DIR of a local mothership for all three; without a CA, ./mothership-data/ca/ca.crt if present.
@@ -61,8 +64,8 @@ Broker configuration (docs/external-broker.md):
       (the CA of the data dir is made first if it is new); default --listen 0.0.0.0:8883
 
 Offline (the mothership stopped):
-  mothership secrets rotate-key [--data DIR]   re-encrypts every stack secret value under a new key
-                                               in DIR/secrets.key; safe to run again after a crash
+  mothership secrets rotate-key [--data DIR] [--database URL]   re-encrypts every stack secret value
+      under a new key in DIR/secrets.key; safe to run again after a crash
 `;
 
 const CLIENT_FLAGS = ["url", "token", "token-file", "ca", "data"];
@@ -121,7 +124,7 @@ async function main(argv: string[], env: Record<string, string | undefined>, io:
   const [sub, ...more] = rest;
   if (!sub) throw usageError(`${group} needs a command; see mothership --help`);
   const a = parseArgs(more, { values: spec.values, switches: spec.switches });
-  if (group === "secrets") return secretsCommand(sub, a, io);
+  if (group === "secrets") return secretsCommand(sub, a, io, env);
   if (group === "broker-config") return brokerConfigCommand(sub, a, io.out, createLogger({ level: "warn" }));
   const tokenFile = flag(a, "token-file");
   if (flag(a, "token") !== undefined) {
