@@ -63,7 +63,7 @@ async function within<T>(owner: Sql, tx: Sql, fn: (tx: Sql) => Promise<T>): Prom
 }
 
 /** `?` placeholders as PostgreSQL's `$n` (the statements hold no `?` inside string literals). */
-export function numberedPlaceholders(text: string): string {
+function numberedPlaceholders(text: string): string {
   let n = 0;
   return text.replace(/\?/g, () => `$${++n}`);
 }
