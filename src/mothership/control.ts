@@ -2,30 +2,23 @@
  * The control plane: what the mothership does with each launcher message and each operator action.
  * Every one that reads or writes the store goes through one serial queue (serial-queue.ts), so each
  * is applied whole before the next starts: a message's decisions never interleave with another's.
- * Encryption and delivery run outside the queue and never hold a decision open.
- *
- * Scheduling: each pool's QUEUED runs, oldest first, go to IDLE (live, undrained, not cycling,
- * run-less) workers of that pool whose Docker answers (as their last hello or heartbeat said), the least
- * recently assigned first. An event dispatches only its own pool, and each assignment reads one queue
- * head and one worker, both claimed in the transaction that moves the run to SCHEDULED and records
- * its worker (on PostgreSQL the rows are locked, skipping those another replica holds), so no run
- * reaches two workers and no worker gets two runs, also with several replicas on one database.
- * The periodic sweep's writes are conditional on what it read (sweep-writes.ts), as every replica sweeps.
+ * Encryption and delivery run outside the queue and never hold a decision open. Scheduling is
+ * scheduler.ts's; the periodic sweep's writes are conditional on what it read (sweep.ts), as
+ * every replica on a shared PostgreSQL sweeps.
  */
 import { errorMessage, SpaceliftError } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
-import { encryptRun } from "../protocol/envelope.ts";
 import { decodeMessage, encodeMessage, makeMessage, parseMessage, type DownlinkMessage, type DecodedMessage, type UplinkMessage } from "../protocol/messages.ts";
 import { isTerminalRunState, type RejectReason, type RunType } from "../protocol/states.ts";
 import { transition, type RunEvent, type RunStatus } from "./run-lifecycle.ts";
 import { DEFAULT_LOG_LIMITS, RunLogIntake, type LogLimits } from "./run-log-intake.ts";
-import { buildRunSpec, validateTrigger } from "./run-spec-builder.ts";
+import { validateTrigger } from "./run-spec-builder.ts";
+import { Scheduler } from "./scheduler.ts";
 import type { Outbox } from "./outbox.ts";
 import { workerStatus, type Repos, type Run, type RunTriggerDetails, type Store, type Worker } from "./store/index.ts";
 import { SerialQueue } from "./serial-queue.ts";
-import { declareSilentWorkerGone, requeueUnconfirmed } from "./sweep-writes.ts";
+import { Sweeper } from "./sweep.ts";
 import { ulid } from "../protocol/ulid.ts";
-import { observeAssignment } from "./metrics.ts";
 
 export interface ControlOptions {
   store: Store;
@@ -52,14 +45,10 @@ export class ControlPlane {
   private readonly store: Store;
   private readonly log: Logger;
   private readonly now: () => Date;
-  /** Workers are given heartbeatSeconds x this before they are declared lost. */
-  private static readonly MISSED_HEARTBEATS = 3;
-  /** Silence counts from here: the start, or when a carrier that was down came back (carrierDown). */
-  private graceFrom: Date;
-  /** Carriers that are down now: their workers cannot be heard, so nobody is declared lost for silence. */
-  private readonly carriersDown = new Set<string>();
   private readonly logs: RunLogIntake;
   private readonly queue = new SerialQueue();
+  private readonly scheduler: Scheduler;
+  private readonly sweeper: Sweeper;
   /** The sweep waiting or running: a store slower than the sweep's period must not pile sweeps up. */
   private sweeping: Promise<void> | null = null;
 
@@ -67,8 +56,21 @@ export class ControlPlane {
     this.store = opts.store;
     this.log = opts.logger.child({ component: "control" });
     this.now = opts.now ?? (() => new Date());
-    this.graceFrom = this.now();
+    this.sweeper = new Sweeper({ ...opts, store: this.store, now: this.now, log: this.log, logState: (run, from, next) => this.logState(run, from, next) });
     this.logs = new RunLogIntake(this.store, opts.logLimits ?? DEFAULT_LOG_LIMITS, opts.logger);
+    this.scheduler = new Scheduler({
+      store: this.store,
+      log: this.log,
+      now: this.now,
+      schedule: async (run, worker, tx) => (await this.apply(run, { type: "schedule", worker }, {}, tx)) !== null,
+      send: (pool, worker, message) => this.send(pool, worker, message),
+      unencryptable: (run, worker, err) =>
+        this.background("rejecting an unencryptable run", { run: run.id }, async () => {
+          const current = await this.store.runs.get(run.id);
+          if (current) await this.reject(current, "bad-payload", [`the run cannot be encrypted to the pool certificate: ${errorMessage(err)}`], "the mothership");
+          await this.releaseWorker(worker, run.id);
+        }),
+    });
   }
 
   private iso(): string {
@@ -152,7 +154,7 @@ export class ControlPlane {
     await this.store.workers.touch(worker.id, this.iso());
     switch (m.type) {
       case "heartbeat":
-        if (m.docker && (await this.recordDockerHealth(worker, m.docker.ok, m.docker.message)) && m.docker.ok) await this.dispatchPool(worker.pool);
+        if (m.docker && (await this.recordDockerHealth(worker, m.docker.ok, m.docker.message)) && m.docker.ok) await this.scheduler.dispatchPool(worker.pool);
         return;
       case "gone":
         return this.workerGone(addr.pool, worker.id, m.crashed);
@@ -184,7 +186,7 @@ export class ControlPlane {
       const run = await this.store.runs.get(w.current_run);
       if (run?.state === "SCHEDULED" && m.run === null) {
         this.send(addr.pool, w.id, makeMessage("registered", { worker: w.id, pool: w.pool, status: workerStatus(w), heartbeat_seconds: this.opts.heartbeatSeconds }));
-        return this.publishSchedule(run);
+        return this.scheduler.publish(run);
       }
       if (run) await this.apply(run, { type: "worker-lost" });
       await this.store.workers.setRun(w.id, null);
@@ -193,7 +195,7 @@ export class ControlPlane {
     this.send(addr.pool, w.id, makeMessage("registered", { worker: w.id, pool: w.pool, status: workerStatus(fresh), heartbeat_seconds: this.opts.heartbeatSeconds }));
     if (fresh.drained) this.send(addr.pool, w.id, makeMessage("drain", {}));
     if (fresh.cycling) this.send(addr.pool, w.id, makeMessage("cycle", {}));
-    await this.dispatchPool(w.pool);
+    await this.scheduler.dispatchPool(w.pool);
   }
 
   /** A worker whose Docker stops answering gets no runs until it reports it back. True when it changed. */
@@ -279,7 +281,7 @@ export class ControlPlane {
     const w = await this.store.workers.get(workerId);
     if (!w) return;
     if (w.current_run === runId) await this.store.workers.setRun(workerId, null);
-    await this.dispatchPool(w.pool);
+    await this.scheduler.dispatchPool(w.pool);
   }
 
   /** The worker said goodbye (or its Last Will did): the runs it held fail. */
@@ -289,7 +291,7 @@ export class ControlPlane {
     for (const run of await this.store.runs.heldBy(workerId)) await this.apply(run, { type: "worker-lost" });
     await this.store.workers.markGone(workerId, crashed, this.iso());
     this.log.info("worker gone", { pool: w.pool, worker: w.id, crashed });
-    await this.dispatchPool(w.pool);
+    await this.scheduler.dispatchPool(w.pool);
   }
 
   // ---- scheduling ----
@@ -300,51 +302,7 @@ export class ControlPlane {
    * the queue nor with the other pools. Never rejects (a failure is logged).
    */
   dispatch(pool?: string): Promise<void> {
-    return this.background("dispatch", { pool }, () => (pool === undefined ? this.dispatchAll() : this.dispatchPool(pool)));
-  }
-
-  private async dispatchAll(): Promise<void> {
-    for (const id of await this.store.pools.ids()) await this.dispatchPool(id);
-  }
-
-  private async dispatchPool(pool: string): Promise<void> {
-    for (;;) {
-      const scheduled = await this.store.transaction(async (tx): Promise<Run | null> => {
-        const run = await tx.runs.claimHeadOfQueue(pool);
-        if (!run) return null;
-        const worker = await tx.workers.claimNextIdle(pool);
-        if (!worker) return null;
-        if (!(await this.apply(run, { type: "schedule", worker: worker.id }, {}, tx))) return null;
-        await tx.workers.assign(worker.id, run.id, this.iso());
-        return { ...run, worker: worker.id };
-      });
-      if (!scheduled) return;
-      observeAssignment(scheduled.created_at, this.now());
-      await this.publishSchedule(scheduled);
-    }
-  }
-
-  /** Reads what the spec needs now; encryption and delivery go on outside the queue. */
-  private async publishSchedule(run: Run): Promise<void> {
-    const stack = await this.store.stacks.get(run.stack);
-    const pool = await this.store.pools.get(run.pool);
-    const worker = run.worker;
-    if (!stack || !pool || !worker) return;
-    // The one place secret values are opened: straight into the spec that is encrypted to the pool.
-    Promise.resolve()
-      .then(() => encryptRun(buildRunSpec(this.store.stacks.reveal(stack), run), pool.certificate))
-      .then((jwe) => {
-        this.log.info("run scheduled", { run: run.id, pool: pool.id, worker });
-        this.send(pool.id, worker, makeMessage("schedule", { run: run.id, jwe }));
-      })
-      .catch((err: unknown) => {
-        this.log.error("run cannot be encrypted to the pool certificate", { run: run.id, error: err });
-        return this.background("rejecting an unencryptable run", { run: run.id }, async () => {
-          const current = await this.store.runs.get(run.id);
-          if (current) await this.reject(current, "bad-payload", [`the run cannot be encrypted to the pool certificate: ${errorMessage(err)}`], "the mothership");
-          await this.releaseWorker(worker, run.id);
-        });
-      });
+    return this.background("dispatch", { pool }, () => (pool === undefined ? this.scheduler.dispatchAll() : this.scheduler.dispatchPool(pool)));
   }
 
   /**
@@ -353,8 +311,7 @@ export class ControlPlane {
    * (as after a restart) to be heard again before any is declared lost.
    */
   carrierDown(carrier: string, down: boolean): void {
-    if (down) this.carriersDown.add(carrier);
-    else if (this.carriersDown.delete(carrier)) this.graceFrom = this.now();
+    this.sweeper.carrierDown(carrier, down);
   }
 
   /**
@@ -363,33 +320,14 @@ export class ControlPlane {
    */
   sweep(): Promise<void> {
     if (this.sweeping) return this.sweeping;
-    const pending = this.background("sweep", {}, () => this.sweepNow()).finally(() => {
+    const pending = this.background("sweep", {}, async () => {
+      await this.sweeper.run();
+      await this.scheduler.dispatchAll();
+    }).finally(() => {
       this.sweeping = null;
     });
     this.sweeping = pending;
     return pending;
-  }
-
-  private async sweepNow(): Promise<void> {
-    const now = this.now().getTime();
-    const silence = this.opts.heartbeatSeconds * 1000 * ControlPlane.MISSED_HEARTBEATS;
-    // After a restart every worker gets a full grace period to reconnect before it can be lost.
-    if (this.carriersDown.size === 0 && now - this.graceFrom.getTime() >= silence) {
-      for (const w of await this.store.workers.silentSince(new Date(now - silence).toISOString())) {
-        const failed = await declareSilentWorkerGone(this.store.sql, w, this.iso());
-        if (!failed) continue;
-        this.log.warn("worker silent, declared gone", { worker: w.id, last_seen: w.last_seen });
-        for (const c of failed) this.logState(c.run, c.from, c.to);
-      }
-    }
-    const expired = new Date(now - this.opts.scheduleTimeoutMs).toISOString();
-    for (const run of await this.store.runs.scheduledBefore(expired)) {
-      const next = await requeueUnconfirmed(this.store.sql, run, this.iso());
-      if (!next) continue;
-      this.log.warn("schedule not confirmed, run back in the queue", { run: run.id, worker: run.worker });
-      this.logState(run.id, run.state, next);
-    }
-    await this.dispatchAll();
   }
 
   // ---- operator actions: queued like launcher messages; their errors go back to the caller ----
@@ -405,7 +343,7 @@ export class ControlPlane {
       validateTrigger(stack, { type, ...details });
       const run = await this.store.runs.insert({ id: ulid(), stack: stack.id, pool: stack.pool, type, created_at: this.iso(), ...details });
       this.log.info("run queued", { run: run.id, stack: stack.id, pool: stack.pool, type });
-      await this.dispatchPool(stack.pool);
+      await this.scheduler.dispatchPool(stack.pool);
       return (await this.store.runs.get(run.id)) ?? run;
     });
   }
@@ -431,7 +369,7 @@ export class ControlPlane {
   private async drain(w: Worker, drained: boolean): Promise<void> {
     await this.store.workers.setDrained(w.id, drained);
     this.send(w.pool, w.id, makeMessage(drained ? "drain" : "undrain", {}));
-    if (!drained) await this.dispatchPool(w.pool);
+    if (!drained) await this.scheduler.dispatchPool(w.pool);
   }
 
   /**

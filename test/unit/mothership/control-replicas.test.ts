@@ -8,7 +8,7 @@ import { ControlPlane } from "../../../src/mothership/control.ts";
 import { PoolService } from "../../../src/mothership/pool-service.ts";
 import { SerialQueue } from "../../../src/mothership/serial-queue.ts";
 import { openStore, type Store } from "../../../src/mothership/store/index.ts";
-import { declareSilentWorkerGone, requeueUnconfirmed } from "../../../src/mothership/sweep-writes.ts";
+import { declareSilentWorkerGone, requeueUnconfirmed } from "../../../src/mothership/sweep.ts";
 import { encodeMessage, makeMessage, parseMessage, type MessageBody, type UplinkMessage } from "../../../src/protocol/messages.ts";
 import { ulid } from "../../../src/protocol/ulid.ts";
 import { postgresTestEnv } from "../../support/env.ts";
