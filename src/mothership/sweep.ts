@@ -114,7 +114,7 @@ async function applyIfUnchanged(sql: Sql, run: RunVersion, next: RunStatus, now:
 
 /**
  * A SCHEDULED run its launcher never confirmed goes back to the queue, and its worker is free of it:
- * only if it is still SCHEDULED to that worker since the same moment. Its new status, or null.
+ * only if it is still SCHEDULED to that worker since the same moment. Its new status, or null. @testSeam
  */
 export async function requeueUnconfirmed(sql: Sql, run: Run, now: string): Promise<RunStatus | null> {
   const next = transition(run, { type: "schedule-expired" });
@@ -129,7 +129,7 @@ export async function requeueUnconfirmed(sql: Sql, run: Run, now: string): Promi
 
 /**
  * A worker silent since the sweep read it is declared gone (crashed) and the runs it holds fail
- * `launcher-crashed`. Null when it was heard from since, or is already gone (another replica's sweep).
+ * `launcher-crashed`. Null when it was heard from since, or is already gone (another replica's sweep). @testSeam
  */
 export async function declareSilentWorkerGone(sql: Sql, w: Worker, now: string): Promise<StatusChange[] | null> {
   return sql.transaction(async (tx) => {
