@@ -120,14 +120,12 @@ export class ControlPlane {
    * Resolves once it is applied; never rejects (a failure is logged).
    */
   handleUplink(pool: string, worker: string, payload: Uint8Array): Promise<void> {
-    const parsed = parseMessage(payload, "uplink");
-    return this.background("launcher message", { pool, worker }, () => this.applyUplink({ pool, worker }, parsed));
+    return this.background("launcher message", { pool, worker }, () => this.applyUplink({ pool, worker }, parseMessage(payload, "uplink")));
   }
 
   /** The same for a message already decoded from JSON (one of a long-poll batch). */
   handleUplinkValue(pool: string, worker: string, value: unknown): Promise<void> {
-    const parsed = decodeMessage(value, "uplink");
-    return this.background("launcher message", { pool, worker }, () => this.applyUplink({ pool, worker }, parsed));
+    return this.background("launcher message", { pool, worker }, () => this.applyUplink({ pool, worker }, decodeMessage(value, "uplink")));
   }
 
   private async applyUplink(addr: WorkerAddress, parsed: DecodedMessage<UplinkMessage>): Promise<void> {
