@@ -28,6 +28,8 @@ const DEPTHS = list(process.env.BENCH_FANOUT_DEPTHS, [1000, 3000, 10_000]);
 const VERIFY = process.env.BENCH_FANOUT_VERIFY === "1";
 const POOLS = 10;
 const RUNS = 1000;
+/** Instant runs before anything is measured, on each fresh mothership. */
+const WARMUP = 300;
 const CONNECT_CONCURRENCY = 50;
 const TRIGGER_CONCURRENCY = 16;
 const HOLD_MS = 1000;
@@ -79,8 +81,8 @@ async function trigger(api: AdminApi, stacks: readonly string[], count: number, 
   });
 }
 
-/** One burst of RUNS runs over every pool: latencies, launchers used, CPU. */
-async function burst(setup: FanoutSetup, api: AdminApi, pools: BenchPool[], sims: SimLauncher[], how: RunBehaviour) {
+/** One burst of `runs` runs over every pool: latencies, launchers used, CPU. */
+async function burst(setup: FanoutSetup, api: AdminApi, pools: BenchPool[], sims: SimLauncher[], how: RunBehaviour, runs = RUNS) {
   const answeredAt = new Map<string, number>();
   const scheduledAt = new Map<string, number>();
   const used = new Set<string>();
@@ -102,8 +104,8 @@ async function burst(setup: FanoutSetup, api: AdminApi, pools: BenchPool[], sims
   const idleAtStart = sims.filter((s) => s.run === null).length;
   const cpu0 = cpuMs(setup.pids);
   const t0 = performance.now();
-  await trigger(api, pools.map((p) => p.stack), RUNS, (run, at) => answeredAt.set(run, at));
-  await waitUntil(`${RUNS} runs scheduled and finished`, () => scheduledAt.size >= RUNS && finished >= RUNS, 120_000);
+  await trigger(api, pools.map((p) => p.stack), runs, (run, at) => answeredAt.set(run, at));
+  await waitUntil(`${runs} runs scheduled and finished`, () => scheduledAt.size >= runs && finished >= runs, 120_000);
   await settled(api);
   const cpu = cpuMs(setup.pids) - cpu0;
   // Every run of a burst must end FINISHED: a failed one means the numbers are not of working runs.
@@ -116,7 +118,7 @@ async function burst(setup: FanoutSetup, api: AdminApi, pools: BenchPool[], sims
     return Math.max(0, d);
   });
   const end = how.kind === "instant" ? lastSchedule : lastFinish;
-  return { latencies, early, used: used.size, idleAtStart, cpuPerRun: cpu / RUNS, runsPerSecond: RUNS / ((end - t0) / 1000) };
+  return { latencies, early, used: used.size, idleAtStart, cpuPerRun: cpu / runs, runsPerSecond: runs / ((end - t0) / 1000) };
 }
 
 async function fleetScenario(start: () => Promise<FanoutSetup>, n: number): Promise<void> {
@@ -127,7 +129,7 @@ async function fleetScenario(start: () => Promise<FanoutSetup>, n: number): Prom
   try {
     const fds = Math.min(openFilesLimit("self"), ...setup.pids.map(openFilesLimit));
     if (fds < n + 256) throw new Error(`the open-files limit is ${fds}, too low for ${n} TLS connections: raise it (ulimit -n ${n + 1024}) and run again`);
-    progress(`N=${fmt(n)}: ${POOLS} pools on ${setup.apiUrls.join(", ")}`);
+    progress(`N=${fmt(n)}: ${POOLS} pools on ${setup.apiUrls.join(", ")}, mothership ${setup.mothership}`);
     const pools = await createPools(api, POOLS, `fanout-${n}`);
     await Bun.sleep(1_000);
     const rss0 = rssKb(setup.pids);
@@ -138,14 +140,16 @@ async function fleetScenario(start: () => Promise<FanoutSetup>, n: number): Prom
     progress(`N=${fmt(n)}: all registered in ${all.toFixed(0)} ms`);
     await Bun.sleep(2_000);
     const rss1 = rssKb(setup.pids);
-    const connectNote = `${CONNECT_CONCURRENCY} connecting at a time, each TLS + subscribe + hello -> registered; open-files limit ${fds}`;
+    const connectNote = `${CONNECT_CONCURRENCY} connecting at a time, each TLS + subscribe + hello -> registered; open-files limit ${fds}; mothership ${setup.mothership}`;
     report({ name: `fanout N=${fmt(n)}: all registered ${tag}`, value: all, unit: "ms", note: connectNote });
     report({ name: `fanout N=${fmt(n)}: connect per launcher ${tag}`, value: all / n, unit: "ms", note: `all registered / N; one launcher's own connect -> registered: p50 ${percentile(each, 50).toFixed(0)} ms, p99 ${percentile(each, 99).toFixed(0)} ms` });
     report({ name: `fanout N=${fmt(n)}: mothership RSS per launcher ${tag}`, value: (rss1 - rss0) / n, unit: "kB", note: `(VmRSS with N registered, 2 s after - VmRSS before any connected) / N: ${fmt(rss0)} -> ${fmt(rss1)} kB` });
 
+    // A warm mothership, as one that has been up for a while: its JIT has seen every path a run takes.
+    await burst(setup, api, pools, sims, { kind: "instant" }, WARMUP);
     progress(`N=${fmt(n)}: ${fmt(RUNS)} instant runs`);
     const instant = await burst(setup, api, pools, sims, { kind: "instant" });
-    const what = `${fmt(RUNS)} runs over ${POOLS} pools, ${TRIGGER_CONCURRENCY} triggers in flight; trigger answer received -> schedule received by the sim`;
+    const what = `${fmt(RUNS)} runs over ${POOLS} pools after ${WARMUP} unmeasured, ${TRIGGER_CONCURRENCY} triggers in flight; trigger answer received -> schedule received by the sim`;
     const earlyNote = instant.early ? `; ${instant.early} schedules arrived before their trigger's answer (counted as 0)` : "";
     report({ name: `fanout N=${fmt(n)}: instant runs, assignment p50 ${tag}`, value: percentile(instant.latencies, 50), unit: "ms", note: what + earlyNote });
     report({ name: `fanout N=${fmt(n)}: instant runs, assignment p99 ${tag}`, value: percentile(instant.latencies, 99), unit: "ms", ...(n >= 2000 ? { target: { max: 50 } } : {}), note: what });
@@ -182,8 +186,14 @@ async function queueScenario(start: () => Promise<FanoutSetup>): Promise<void> {
   const api = new AdminApi(setup);
   let sims: SimLauncher[] = [];
   try {
+    progress(`queue: mothership ${setup.mothership}`);
     const [pool] = await createPools(api, 1, "fanout-queue");
     sims = await connectFleet([{ token: pool!.token, keyPem: pool!.keyPem, brokerUrl: setup.brokerUrl }], QUEUE_LAUNCHERS, hooks, { concurrency: CONNECT_CONCURRENCY, verify: VERIFY });
+    let warm = 0;
+    scenario = { schedule: () => (warm++, { kind: "instant" }) };
+    await trigger(api, [pool!.stack], WARMUP);
+    await waitUntil("the warm-up runs", () => warm >= WARMUP, 60_000);
+    await settled(api, pool!.id);
     await api.call("POST", `/pools/${pool!.id}/drain`, {});
     let triggered = 0;
     let assigned = 0;

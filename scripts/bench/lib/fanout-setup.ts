@@ -8,7 +8,7 @@
  * the benchmark, nothing is retried), pools made from fresh P-256 keys and CSRs, and /proc readings of
  * CPU time, resident memory and the open-files limit.
  */
-import { existsSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -17,6 +17,8 @@ import { join } from "node:path";
 export interface FanoutSetup {
   /** Carried by every row name, e.g. "sqlite + embedded broker, 1 replica". */
   name: string;
+  /** Which mothership program runs (a path, and whether it is older than the sources). */
+  mothership: string;
   /** Base URLs (`https://host:port`) of the replicas' APIs; requests go round robin. */
   apiUrls: string[];
   /** Overrides the broker endpoint of the pool tokens (an external broker reached another way); else the tokens' own. */
@@ -45,19 +47,31 @@ function freePort(): Promise<number> {
   });
 }
 
+/** The newest modification time of a file below `dir`, in ms. */
+function newest(dir: string): number {
+  let t = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile()) t = Math.max(t, statSync(join(entry.parentPath, entry.name)).mtimeMs);
+  }
+  return t;
+}
+
 /**
  * The mothership command: BENCH_MOTHERSHIP (an executable, or a `main.ts` run with bun), else the
- * compiled dist/mothership-<arch>, built first when missing.
+ * compiled dist/mothership-<arch>, built first when missing. `label` says which, and whether the binary
+ * is older than the sources (then it measures an older mothership than the tree's).
  */
-export function mothershipCommand(): string[] {
+export function mothershipCommand(): { cmd: string[]; label: string } {
   const chosen = process.env.BENCH_MOTHERSHIP;
-  if (chosen) return chosen.endsWith(".ts") ? [process.execPath, chosen] : [chosen];
+  if (chosen) return { cmd: chosen.endsWith(".ts") ? [process.execPath, chosen] : [chosen], label: chosen };
   const compiled = join(repoRoot, "dist", `mothership-${arch}`);
   if (!existsSync(compiled)) {
     const r = spawnSync(process.execPath, ["build/build.ts", "--target", arch], { cwd: repoRoot, stdio: ["ignore", "inherit", "inherit"] });
     if (r.status !== 0 || !existsSync(compiled)) throw new Error("building the mothership failed (bun build/build.ts)");
   }
-  return [compiled];
+  const stale = statSync(compiled).mtimeMs < newest(join(repoRoot, "src"));
+  const label = `dist/mothership-${arch}${stale ? ` (older than src/: bun build/build.ts --target ${arch} to measure the tree)` : ""}`;
+  return { cmd: [compiled], label };
 }
 
 /** `mothership serve` with SQLite in a fresh temp data dir and the embedded broker, loopback ports only. */
@@ -68,7 +82,8 @@ export async function startEmbedded(): Promise<FanoutSetup> {
   const http = await freePort();
   const mqtt = await freePort();
   const out = openSync(logFile, "a");
-  const proc = Bun.spawn([...mothershipCommand(), "serve", "--data", data, "--http", `127.0.0.1:${http}`, "--mqtt", `127.0.0.1:${mqtt}`], {
+  const mothership = mothershipCommand();
+  const proc = Bun.spawn([...mothership.cmd, "serve", "--data", data, "--http", `127.0.0.1:${http}`, "--mqtt", `127.0.0.1:${mqtt}`], {
     stdout: out,
     stderr: out,
     stdin: "ignore",
@@ -97,6 +112,7 @@ export async function startEmbedded(): Promise<FanoutSetup> {
     }
     return {
       name: "sqlite + embedded broker, 1 replica",
+      mothership: mothership.label,
       apiUrls: [`https://127.0.0.1:${http}`],
       pids: [proc.pid],
       adminToken: readFileSync(join(data, "admin-token"), "utf8").trim(),
