@@ -5,11 +5,13 @@
  * protocol over the real broker (scripts/bench/lib/sim-launchers.ts), spread evenly over the pools.
  * For each fleet size (500 and 2,000, a fresh mothership each):
  * - connect: all registered, and per launcher; the mothership's RSS per connected launcher;
+ * - 300 instant runs, not measured: the mothership's JIT warms up on every path a run takes;
  * - 1,000 instant runs over the 10 pools, triggered over the API 16 at a time: assignment latency
  *   (trigger answer received -> `schedule` received by a sim, matched by run id) p50/p99, runs/s,
  *   distinct launchers used over those idle at the start, the mothership's CPU per run;
  * - 1,000 runs that hold their launcher 1 s: assignment p50/p99, runs/s.
- * Then the queue depth (another fresh mothership): 100 launchers of one pool connect and are drained,
+ * Then the queue depth (another fresh mothership): 100 launchers of one pool connect, take 300 runs to
+ * warm up and are drained,
  * the pool's queue is filled to 1,000, 3,000 and 10,000 runs, and at each depth the launchers are
  * undrained and take runs: the mothership's CPU per assignment over 300 assignments in steady state.
  *   bun scripts/bench.ts fanout    (or bun scripts/bench/fanout.ts inside the test environment)
