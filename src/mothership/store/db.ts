@@ -88,6 +88,9 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX runs_held ON runs(worker) WHERE state IN ('SCHEDULED', 'PREPARING', 'RUNNING');
    CREATE INDEX runs_scheduled ON runs(updated_at) WHERE state = 'SCHEDULED';
    CREATE INDEX runs_stack ON runs(stack, created_at);`,
+  // Every status write bumps a run's revision and applies only over the one it was decided on (runs.ts),
+  // so one decided on an older read never overwrites a newer status.
+  `ALTER TABLE runs ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;`,
 ];
 
 export function openDatabase(path: string): Database {

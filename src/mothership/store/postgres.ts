@@ -85,6 +85,9 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX runs_stack ON runs(stack, created_at);
    CREATE TABLE logs (run TEXT NOT NULL, seq INTEGER NOT NULL, data BYTEA NOT NULL, PRIMARY KEY (run, seq));
    CREATE TABLE run_phases (position BIGSERIAL, run TEXT NOT NULL, phase TEXT NOT NULL, started_at TEXT NOT NULL, PRIMARY KEY (run, phase));`,
+  // Every status write bumps a run's revision and applies only over the one it was decided on (runs.ts):
+  // a replica deciding on an older read never overwrites what another just wrote.
+  `ALTER TABLE runs ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;`,
 ];
 
 /** `postgres://` and `postgresql://` locations are PostgreSQL; anything else is a SQLite file. */
