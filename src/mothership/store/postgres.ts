@@ -88,6 +88,28 @@ const MIGRATIONS: readonly string[] = [
   // Every status write bumps a run's revision and applies only over the one it was decided on (runs.ts):
   // a replica deciding on an older read never overwrites what another just wrote.
   `ALTER TABLE runs ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;`,
+  // What several replicas share about long-poll launchers: their mailboxes (store/mailboxes.ts; cursors from
+  // one sequence), the nonces of signed requests seen (store/nonces.ts) and which carrier each worker
+  // speaks through (store/worker-carriers.ts). Times are Unix ms, nonce expiries Unix seconds.
+  `CREATE SEQUENCE poll_cursor;
+   CREATE TABLE poll_mailboxes (
+     pool TEXT NOT NULL,
+     worker TEXT NOT NULL,
+     opened BIGINT NOT NULL,
+     last_cursor BIGINT,
+     touched_at BIGINT NOT NULL,
+     PRIMARY KEY (pool, worker)
+   );
+   CREATE TABLE poll_messages (
+     pool TEXT NOT NULL,
+     worker TEXT NOT NULL,
+     cursor BIGINT NOT NULL DEFAULT nextval('poll_cursor'),
+     payload TEXT NOT NULL,
+     PRIMARY KEY (pool, worker, cursor)
+   );
+   CREATE TABLE poll_nonces (pool TEXT NOT NULL, nonce TEXT NOT NULL, expires DOUBLE PRECISION NOT NULL, PRIMARY KEY (pool, nonce));
+   CREATE INDEX poll_nonces_expires ON poll_nonces(expires);
+   CREATE TABLE worker_carriers (pool TEXT NOT NULL, worker TEXT NOT NULL, carrier TEXT NOT NULL, heard_at BIGINT NOT NULL, PRIMARY KEY (pool, worker));`,
 ];
 
 /** `postgres://` and `postgresql://` locations are PostgreSQL; anything else is a SQLite file. */
