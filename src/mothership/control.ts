@@ -3,8 +3,12 @@
  * Every one that reads or writes the store goes through one serial queue (serial-queue.ts), so each
  * is applied whole before the next starts: a message's decisions never interleave with another's.
  * Encryption and delivery run outside the queue and never hold a decision open. Scheduling is
- * scheduler.ts's; the periodic sweep's writes are conditional on what it read (sweep.ts), as
- * every replica on a shared PostgreSQL sweeps.
+ * scheduler.ts's; the periodic sweep is sweep.ts's.
+ *
+ * Replicas on one PostgreSQL each have their own queue, and one launcher's messages may reach several
+ * of them, so every status write is conditional on what its decision read (store/runs.ts applyEvent):
+ * an event that lost the race is decided again on the run as it is now, and its replies follow what
+ * applied. A worker is freed only of the run it still holds, and declared gone only as it was read.
  */
 import { errorMessage, SpaceliftError } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
@@ -16,8 +20,9 @@ import { validateTrigger } from "./run-spec-builder.ts";
 import { Scheduler } from "./scheduler.ts";
 import type { Outbox } from "./outbox.ts";
 import { workerStatus, type Repos, type Run, type RunTriggerDetails, type Store, type Worker } from "./store/index.ts";
+import type { AppliedEvent, StatusExtra } from "./store/runs.ts";
 import { SerialQueue } from "./serial-queue.ts";
-import { Sweeper } from "./sweep.ts";
+import { declareWorkerGone, Sweeper } from "./sweep.ts";
 import { ulid } from "../protocol/ulid.ts";
 
 export interface ControlOptions {
@@ -67,7 +72,7 @@ export class ControlPlane {
       unencryptable: (run, worker, err) =>
         this.background("rejecting an unencryptable run", { run: run.id }, async () => {
           const current = await this.store.runs.get(run.id);
-          if (current) await this.reject(current, "bad-payload", [`the run cannot be encrypted to the pool certificate: ${errorMessage(err)}`], "the mothership");
+          if (current) await this.reject(current, worker, "bad-payload", [`the run cannot be encrypted to the pool certificate: ${errorMessage(err)}`], "the mothership");
           await this.releaseWorker(worker, run.id);
         }),
     });
@@ -94,18 +99,18 @@ export class ControlPlane {
   }
 
   /**
-   * Applies a lifecycle event through `repos` (the store, or a transaction's); null (and a debug line)
-   * when it does not apply in the run's state.
+   * Applies a lifecycle event through `repos` (the store, or a transaction's), decided anew on the run
+   * as it is now if another writer changed it since `run` was read. `holder`: the event is that worker's
+   * and applies only while it holds the run. Null (and a debug line) when it does not apply.
    */
-  private async apply(run: Run, event: RunEvent, extra: { phase?: string; messages?: string[]; last_seq?: number } = {}, repos: Repos = this.store): Promise<RunStatus | null> {
-    const next = transition(run, event);
-    if (!next) {
+  private async apply(run: Run, event: RunEvent, extra: StatusExtra = {}, repos: Repos = this.store, holder?: string): Promise<AppliedEvent | null> {
+    const applied = await repos.runs.applyEvent(run, event, this.iso(), extra, holder);
+    if (!applied) {
       this.log.debug("run event ignored in this state", { run: run.id, state: run.state, event: event.type });
       return null;
     }
-    await repos.runs.applyStatus(run.id, next, this.iso(), extra);
-    this.logState(run.id, run.state, next);
-    return next;
+    this.logState(run.id, applied.from.state, applied.to);
+    return applied;
   }
 
   private logState(run: string, from: Run["state"], next: RunStatus): void {
@@ -186,8 +191,8 @@ export class ControlPlane {
         this.send(addr.pool, w.id, makeMessage("registered", { worker: w.id, pool: w.pool, status: workerStatus(w), heartbeat_seconds: this.opts.heartbeatSeconds }));
         return this.scheduler.publish(run);
       }
-      if (run) await this.apply(run, { type: "worker-lost" });
-      await this.store.workers.setRun(w.id, null);
+      if (run) await this.apply(run, { type: "worker-lost" }, {}, this.store, w.id);
+      await this.store.workers.release(w.id, w.current_run);
     }
     const fresh = (await this.store.workers.get(w.id)) ?? w;
     this.send(addr.pool, w.id, makeMessage("registered", { worker: w.id, pool: w.pool, status: workerStatus(fresh), heartbeat_seconds: this.opts.heartbeatSeconds }));
@@ -211,23 +216,24 @@ export class ControlPlane {
       this.send(addr.pool, addr.worker, makeMessage("error", { in_reply_to: m.id, code: "unknown-run", message: `run ${m.run} is not assigned to this worker` }));
       return;
     }
+    const holder = addr.worker;
     switch (m.type) {
       case "run_accepted":
-        await this.apply(run, { type: "accepted" });
-        if (run.cancel_requested) this.send(addr.pool, addr.worker, makeMessage("cancel", { run: run.id }));
+        // A cancel requested before the acceptance applied (read again if it raced one) goes out now.
+        if ((await this.apply(run, { type: "accepted" }, {}, this.store, holder))?.from.cancel_requested) this.send(addr.pool, holder, makeMessage("cancel", { run: run.id }));
         return;
       case "run_rejected":
-        if (await this.reject(run, m.reason, m.messages, `worker ${addr.worker}`)) await this.releaseWorker(addr.worker, run.id);
+        if (await this.reject(run, holder, m.reason, m.messages, `worker ${holder}`)) await this.releaseWorker(holder, run.id);
         return;
       case "phase":
-        await this.apply(run, { type: "phase", phase: m.phase }, { phase: m.phase });
+        await this.apply(run, { type: "phase", phase: m.phase }, { phase: m.phase }, this.store, holder);
         return;
       case "log":
         return this.onLog(addr, run, m);
       case "run_finished":
         // A run that already ended here (its launcher was declared lost) still learns its last seq.
-        if (!(await this.apply(run, { type: "finished", reason: m.reason, exit_code: m.exit_code }, { last_seq: m.last_seq, messages: m.messages }))) {
-          await this.store.runs.recordLateLastSeq(run.id, m.last_seq);
+        if (!(await this.apply(run, { type: "finished", reason: m.reason, exit_code: m.exit_code }, { last_seq: m.last_seq, messages: m.messages }, this.store, holder))) {
+          await this.store.runs.recordLateLastSeq(run.id, holder, m.last_seq);
         }
         // Whatever we thought of the run, the worker is free of it now.
         return this.releaseWorker(addr.worker, run.id);
@@ -252,21 +258,23 @@ export class ControlPlane {
    * ends it (its `last_seq`, so followers finish), and its launcher is told to cancel it.
    */
   private async stopOverLogLimit(run: Run, note: string): Promise<void> {
-    if (!transition(run, { type: "log-limit" })) return;
-    await this.store.transaction(async (tx) => {
+    const stopped = await this.store.transaction(async (tx) => {
+      // Locked, so the note goes in only with the status it explains (another replica may have ended the run).
+      const now = await tx.runs.lock(run.id);
+      if (!now || now.worker !== run.worker || !transition(now, { type: "log-limit" })) return null;
       const noteSeq = await tx.runs.appendNote(run.id, note);
-      await this.apply(run, { type: "log-limit" }, { messages: [note], last_seq: noteSeq }, tx);
+      return this.apply(now, { type: "log-limit" }, { messages: [note], last_seq: noteSeq }, tx);
     });
-    if (run.worker) this.send(run.pool, run.worker, makeMessage("cancel", { run: run.id }));
+    if (stopped && run.worker) this.send(run.pool, run.worker, makeMessage("cancel", { run: run.id }));
   }
 
   /**
    * A rejection (by the launcher, or by us when the run cannot be encrypted). One that ends the run
    * also goes into the run's log with its messages, so `run logs` says why (system-error alone does not).
    */
-  private reject(run: Run, reason: RejectReason, messages: string[], by: string): Promise<boolean> {
+  private reject(run: Run, holder: string, reason: RejectReason, messages: string[], by: string): Promise<boolean> {
     return this.store.transaction(async (tx) => {
-      const next = await this.apply(run, { type: "rejected", reason }, { messages }, tx);
+      const next = (await this.apply(run, { type: "rejected", reason }, { messages }, tx, holder))?.to;
       if (next && isTerminalRunState(next.state)) {
         const details = messages.length > 0 ? messages.map((text) => `: ${text}`) : [""];
         await tx.runs.appendNote(run.id, details.map((d) => `mothership: run rejected by ${by} (${reason})${d}`).join("\n"));
@@ -275,19 +283,24 @@ export class ControlPlane {
     });
   }
 
+  /** The worker is free of the run, unless it holds another by now; its pool's queue moves on. */
   private async releaseWorker(workerId: string, runId: string): Promise<void> {
     const w = await this.store.workers.get(workerId);
     if (!w) return;
-    if (w.current_run === runId) await this.store.workers.setRun(workerId, null);
+    await this.store.workers.release(workerId, runId);
     await this.scheduler.dispatchPool(w.pool);
   }
 
-  /** The worker said goodbye (or its Last Will did): the runs it held fail. */
+  /**
+   * The worker said goodbye (or its Last Will did): the runs it held fail. Not when another replica
+   * heard it again (a reconnecting launcher's hello) after this one read it.
+   */
   private async workerGone(pool: string, workerId: string, crashed: boolean): Promise<void> {
     const w = await this.store.workers.get(workerId);
     if (!w || w.gone_at || w.pool !== pool) return;
-    for (const run of await this.store.runs.heldBy(workerId)) await this.apply(run, { type: "worker-lost" });
-    await this.store.workers.markGone(workerId, crashed, this.iso());
+    const changes = await declareWorkerGone(this.store, w, crashed, this.iso());
+    if (!changes) return;
+    for (const c of changes) this.logState(c.run, c.from, c.to);
     this.log.info("worker gone", { pool: w.pool, worker: w.id, crashed });
     await this.scheduler.dispatchPool(w.pool);
   }
@@ -350,8 +363,10 @@ export class ControlPlane {
     return this.queue.run(async () => {
       const run = await this.store.runs.get(id);
       if (!run) throw notFound("run", id);
-      const next = await this.apply(run, { type: "cancel" });
-      if (next && next.state !== "CANCELED" && run.worker) this.send(run.pool, run.worker, makeMessage("cancel", { run: run.id }));
+      const applied = await this.apply(run, { type: "cancel" });
+      // The worker of the run as the cancel applied to it (another replica may have moved it meanwhile).
+      const worker = applied?.from.worker;
+      if (applied && applied.to.state !== "CANCELED" && worker) this.send(run.pool, worker, makeMessage("cancel", { run: run.id }));
       return (await this.store.runs.get(id)) ?? run;
     });
   }

@@ -3,14 +3,13 @@
  * Each write applies only if what the sweep read is still so. Every mothership replica on one
  * PostgreSQL sweeps; between one replica's read and its write another may have heard the
  * worker again, or requeued the run and scheduled it anew, and an older read must never undo that.
- * Each function is one transaction whose statements carry the read as their condition; on SQLite (one
- * replica, whose control plane sweeps between messages) the conditions simply hold.
+ * Each function is one transaction through the repositories' conditional writes (a run's revision,
+ * a worker's last_seen and current run).
  */
 import type { Logger } from "../log/logger.ts";
-import { isTerminalRunState, type RunReason, type RunState } from "../protocol/states.ts";
+import type { RunState } from "../protocol/states.ts";
 import { transition, type RunStatus } from "./run-lifecycle.ts";
 import type { Run, Store, Worker } from "./store/index.ts";
-import type { Sql } from "./store/sql.ts";
 
 export interface SweepOptions {
   store: Store;
@@ -50,7 +49,7 @@ export class Sweeper {
     // After a restart every worker gets a full grace period to reconnect before it can be lost.
     if (this.carriersDown.size === 0 && now - this.graceFrom.getTime() >= silence) {
       for (const w of await store.workers.silentSince(new Date(now - silence).toISOString())) {
-        const failed = await declareSilentWorkerGone(store.sql, w, iso());
+        const failed = await declareWorkerGone(store, w, true, iso());
         if (!failed) continue;
         log.warn("worker silent, declared gone", { worker: w.id, last_seen: w.last_seen });
         for (const c of failed) this.o.logState(c.run, c.from, c.to);
@@ -58,16 +57,13 @@ export class Sweeper {
     }
     const expired = new Date(now - this.o.scheduleTimeoutMs).toISOString();
     for (const run of await store.runs.scheduledBefore(expired)) {
-      const next = await requeueUnconfirmed(store.sql, run, iso());
+      const next = await requeueUnconfirmed(store, run, iso());
       if (!next) continue;
       log.warn("schedule not confirmed, run back in the queue", { run: run.id, worker: run.worker });
       this.o.logState(run.id, run.state, next);
     }
   }
 }
-
-/** What the sweep's condition compares: the run's status and the time of its last change. */
-type RunVersion = Pick<Run, "id" | "updated_at"> & RunStatus;
 
 /** A status change that happened: for the control plane's log. */
 export interface StatusChange {
@@ -76,74 +72,34 @@ export interface StatusChange {
   to: RunStatus;
 }
 
-interface HeldRow {
-  id: string;
-  state: RunState;
-  reason: RunReason | null;
-  exit_code: number | null;
-  worker: string | null;
-  cancel_requested: number;
-  updated_at: string;
-}
-
-/**
- * Writes `next` over `run` if the run is still as read (state, worker, cancel request, last change).
- * The events the sweep applies (schedule-expired, worker-lost) carry no phase, messages nor last seq.
- */
-async function applyIfUnchanged(sql: Sql, run: RunVersion, next: RunStatus, now: string): Promise<boolean> {
-  const changed = await sql.run(
-    `UPDATE runs SET state = ?, reason = ?, exit_code = ?, worker = ?, cancel_requested = ?, updated_at = ?,
-       finished_at = CASE WHEN ? = 1 THEN COALESCE(finished_at, ?) ELSE NULL END
-     WHERE id = ? AND state = ? AND updated_at = ? AND cancel_requested = ? AND worker IS NOT DISTINCT FROM ?`,
-    next.state,
-    next.reason,
-    next.exit_code,
-    next.worker,
-    next.cancel_requested ? 1 : 0,
-    now,
-    isTerminalRunState(next.state) ? 1 : 0,
-    now,
-    run.id,
-    run.state,
-    run.updated_at,
-    run.cancel_requested ? 1 : 0,
-    run.worker,
-  );
-  return changed > 0;
-}
-
 /**
  * A SCHEDULED run its launcher never confirmed goes back to the queue, and its worker is free of it:
- * only if it is still SCHEDULED to that worker since the same moment. Its new status, or null. @testSeam
+ * only if no status was written since the sweep read it (it may since have been accepted, or requeued
+ * and scheduled anew, which a retry would undo). Its new status, or null. @testSeam
  */
-export async function requeueUnconfirmed(sql: Sql, run: Run, now: string): Promise<RunStatus | null> {
+export async function requeueUnconfirmed(store: Store, run: Run, now: string): Promise<RunStatus | null> {
   const next = transition(run, { type: "schedule-expired" });
-  if (!next || !run.worker) return null;
   const worker = run.worker;
-  return sql.transaction(async (tx) => {
-    if (!(await applyIfUnchanged(tx, run, next, now))) return null;
-    await tx.run("UPDATE workers SET current_run = NULL WHERE id = ? AND current_run = ?", worker, run.id);
+  if (!next || !worker) return null;
+  return store.transaction(async (tx) => {
+    if (!(await tx.runs.applyStatus(run, next, now))) return null;
+    await tx.workers.release(worker, run.id);
     return next;
   });
 }
 
 /**
- * A worker silent since the sweep read it is declared gone (crashed) and the runs it holds fail
- * `launcher-crashed`. Null when it was heard from since, or is already gone (another replica's sweep). @testSeam
+ * A worker, as read, is declared gone (by the sweep when silent, by its launcher's goodbye or Last Will)
+ * and the runs it holds fail `launcher-crashed`, in one transaction. Null when it was heard from since
+ * it was read, or is already gone (another replica got there first).
  */
-export async function declareSilentWorkerGone(sql: Sql, w: Worker, now: string): Promise<StatusChange[] | null> {
-  return sql.transaction(async (tx) => {
-    const gone = await tx.run("UPDATE workers SET gone_at = ?, gone_crashed = 1, current_run = NULL WHERE id = ? AND gone_at IS NULL AND last_seen = ?", now, w.id, w.last_seen);
-    if (gone === 0) return null;
-    const held = await tx.all<HeldRow>(
-      "SELECT id, state, reason, exit_code, worker, cancel_requested, updated_at FROM runs WHERE worker = ? AND state IN ('SCHEDULED', 'PREPARING', 'RUNNING')",
-      w.id,
-    );
+export async function declareWorkerGone(store: Store, w: Worker, crashed: boolean, now: string): Promise<StatusChange[] | null> {
+  return store.transaction(async (tx) => {
+    if (!(await tx.workers.markGone(w, crashed, now))) return null;
     const changes: StatusChange[] = [];
-    for (const row of held) {
-      const run: RunVersion = { ...row, cancel_requested: row.cancel_requested === 1 };
-      const next = transition(run, { type: "worker-lost" });
-      if (next && (await applyIfUnchanged(tx, run, next, now))) changes.push({ run: run.id, from: run.state, to: next });
+    for (const run of await tx.runs.heldBy(w.id)) {
+      const applied = await tx.runs.applyEvent(run, { type: "worker-lost" }, now, {}, w.id);
+      if (applied) changes.push({ run: run.id, from: applied.from.state, to: applied.to });
     }
     return changes;
   });

@@ -1,6 +1,6 @@
 /** Runs and their logs. Logs are keyed by (run, seq): a resent chunk is stored once. */
 import type { RunReason, RunState, RunType } from "../../protocol/states.ts";
-import type { RunStatus } from "../run-lifecycle.ts";
+import { transition, type RunEvent, type RunStatus } from "../run-lifecycle.ts";
 import type { Sql } from "./sql.ts";
 
 export interface Run {
@@ -29,6 +29,8 @@ export interface Run {
   created_at: string;
   updated_at: string;
   finished_at: string | null;
+  /** Bumped by every status write: a write applies only over the revision it was decided on. */
+  revision: number;
 }
 
 interface RunRow extends Omit<Run, "cancel_requested" | "messages" | "user_provided_metadata"> {
@@ -54,6 +56,25 @@ const HEAD = "SELECT * FROM runs WHERE pool = ? AND state = 'QUEUED' ORDER BY cr
 
 /** In progress first (oldest first), then the queue in the order it is served. */
 const ACTIVE_ORDER = "CASE state WHEN 'QUEUED' THEN 1 ELSE 0 END, created_at, id";
+
+/** What a status write may carry besides the status. */
+export interface StatusExtra {
+  phase?: string;
+  messages?: string[];
+  last_seq?: number;
+}
+
+/** A lifecycle event that applied: the run as it was read when it did, and its new status. */
+export interface AppliedEvent {
+  from: Run;
+  to: RunStatus;
+}
+
+/**
+ * How many reads an event is decided on before giving up: each lost race means another writer changed
+ * the run in between, so a run that keeps changing this often is not one a launcher drives.
+ */
+const EVENT_ATTEMPTS = 5;
 
 /** One phase of a run and when it ran. */
 export interface RunPhaseTime {
@@ -129,22 +150,60 @@ export class RunRepo {
     return (await this.sql.all<RunRow>("SELECT * FROM runs WHERE state = 'SCHEDULED' AND updated_at < ? ORDER BY updated_at, id", before)).map(fromRow);
   }
 
-  /** Stores the outcome of a lifecycle transition. */
-  async applyStatus(id: string, s: RunStatus, now: string, extra: { phase?: string; messages?: string[]; last_seq?: number } = {}): Promise<void> {
+  /**
+   * The run as it is now, inside a transaction: on PostgreSQL its row stays locked until the transaction
+   * ends, so a status decided on it is still current when written. (SQLite's transaction holds the database.)
+   */
+  async lock(id: string): Promise<Run | null> {
+    const row = await this.sql.get<RunRow>(`SELECT * FROM runs WHERE id = ?${this.sql.dialect === "postgres" ? " FOR UPDATE" : ""}`, id);
+    return row ? fromRow(row) : null;
+  }
+
+  /**
+   * Stores the outcome of a lifecycle transition decided on `read`, only if no status was written since
+   * (the run's revision is still read's): another replica on one PostgreSQL may have applied a launcher
+   * message, the sweep or an operator's cancel in between, and a decision on an older read must never
+   * overwrite that. True when it was written.
+   */
+  async applyStatus(read: Pick<Run, "id" | "revision">, s: RunStatus, now: string, extra: StatusExtra = {}): Promise<boolean> {
     const terminal = s.state === "FINISHED" || s.state === "FAILED" || s.state === "CANCELED";
-    await this.sql.run(
-      `UPDATE runs SET state = ?, reason = ?, exit_code = ?, worker = ?, cancel_requested = ?,
-         phase = COALESCE(?, phase), messages = COALESCE(?, messages), last_seq = COALESCE(?, last_seq),
-         updated_at = ?, finished_at = ${terminal ? "COALESCE(finished_at, ?)" : "NULL"}
-       WHERE id = ?`,
-      s.state, s.reason, s.exit_code, s.worker, s.cancel_requested ? 1 : 0,
-      extra.phase ?? null, extra.messages ? JSON.stringify(extra.messages) : null, extra.last_seq ?? null,
-      now, ...(terminal ? [now] : []),
-      id,
-    );
     // A launcher's acceptance is where its own "preparing" phase (pull, workspace) begins.
     const phase = extra.phase ?? (s.state === "PREPARING" ? "preparing" : undefined);
-    if (phase !== undefined) await this.sql.run("INSERT INTO run_phases (run, phase, started_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING", id, phase, now);
+    const write = async (sql: Sql) => {
+      const changed = await sql.run(
+        `UPDATE runs SET state = ?, reason = ?, exit_code = ?, worker = ?, cancel_requested = ?,
+           phase = COALESCE(?, phase), messages = COALESCE(?, messages), last_seq = COALESCE(?, last_seq),
+           updated_at = ?, finished_at = ${terminal ? "COALESCE(finished_at, ?)" : "NULL"}, revision = revision + 1
+         WHERE id = ? AND revision = ?`,
+        s.state, s.reason, s.exit_code, s.worker, s.cancel_requested ? 1 : 0,
+        extra.phase ?? null, extra.messages ? JSON.stringify(extra.messages) : null, extra.last_seq ?? null,
+        now, ...(terminal ? [now] : []),
+        read.id, read.revision,
+      );
+      if (changed === 0) return false;
+      if (phase !== undefined) await sql.run("INSERT INTO run_phases (run, phase, started_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING", read.id, phase, now);
+      return true;
+    };
+    return phase === undefined ? write(this.sql) : this.sql.transaction(write);
+  }
+
+  /**
+   * Applies a lifecycle event to `read`. When another writer changed the run first, it is read again and
+   * the event decided anew on what is there, as if it had arrived after that write: messages of one
+   * launcher handled by several replicas, the sweep and operators end where one process taking them in
+   * some order would. `holder`: the event is that worker's (a launcher message, its loss), so it applies
+   * only while the run is still that worker's. Null when it does not apply.
+   */
+  async applyEvent(read: Run, event: RunEvent, now: string, extra: StatusExtra = {}, holder?: string): Promise<AppliedEvent | null> {
+    let run: Run | null = read;
+    for (let attempt = 1; run && (holder === undefined || run.worker === holder); attempt++) {
+      const next = transition(run, event);
+      if (!next) return null;
+      if (await this.applyStatus(run, next, now, extra)) return { from: run, to: next };
+      if (attempt === EVENT_ATTEMPTS) throw new Error(`run ${read.id} changed under each of ${EVENT_ATTEMPTS} attempts to apply ${event.type}`);
+      run = await this.get(read.id);
+    }
+    return null;
   }
 
   /**
@@ -191,10 +250,11 @@ export class RunRepo {
 
   /**
    * The launcher's `last_seq` for a run that had already ended here without one (its launcher was
-   * declared lost): the output it resends is then taken up to there, and nothing beyond.
+   * declared lost): the output it resends is then taken up to there, and nothing beyond. Only from the
+   * worker the run ended on.
    */
-  async recordLateLastSeq(run: string, lastSeq: number): Promise<void> {
-    await this.sql.run("UPDATE runs SET last_seq = ? WHERE id = ? AND last_seq IS NULL AND state IN ('FINISHED', 'FAILED', 'CANCELED')", lastSeq, run);
+  async recordLateLastSeq(run: string, worker: string, lastSeq: number): Promise<void> {
+    await this.sql.run("UPDATE runs SET last_seq = ? WHERE id = ? AND worker = ? AND last_seq IS NULL AND state IN ('FINISHED', 'FAILED', 'CANCELED')", lastSeq, run, worker);
   }
 
   /** Chunks with seq > `after`, in order, at most `limit`. */

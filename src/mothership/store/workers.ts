@@ -135,8 +135,12 @@ export class WorkerRepo {
     await this.sql.run("UPDATE workers SET last_seen = ? WHERE id = ?", now, id);
   }
 
-  async setRun(id: string, run: string | null): Promise<void> {
-    await this.sql.run("UPDATE workers SET current_run = ? WHERE id = ?", run, id);
+  /**
+   * The worker is free of `run`, if it still holds it: another replica may have freed it and given it
+   * another run meanwhile. True when it was freed here.
+   */
+  async release(id: string, run: string): Promise<boolean> {
+    return (await this.sql.run("UPDATE workers SET current_run = NULL WHERE id = ? AND current_run = ?", id, run)) > 0;
   }
 
   async setDrained(id: string, drained: boolean): Promise<void> {
@@ -153,8 +157,16 @@ export class WorkerRepo {
     await this.sql.run("UPDATE workers SET cycling = 1 WHERE id = ?", id);
   }
 
-  async markGone(id: string, crashed: boolean, now: string): Promise<void> {
-    await this.sql.run("UPDATE workers SET gone_at = ?, gone_crashed = ?, current_run = NULL WHERE id = ? AND gone_at IS NULL", now, crashed ? 1 : 0, id);
+  /**
+   * The worker is gone, as read: only if it is live and was not heard from since (its `last_seen` is
+   * still read's). A hello handled by another replica meanwhile keeps it live. True when it was marked.
+   */
+  async markGone(read: Pick<Worker, "id" | "last_seen">, crashed: boolean, now: string): Promise<boolean> {
+    const changed = await this.sql.run(
+      "UPDATE workers SET gone_at = ?, gone_crashed = ?, current_run = NULL WHERE id = ? AND gone_at IS NULL AND last_seen = ?",
+      now, crashed ? 1 : 0, read.id, read.last_seen,
+    );
+    return changed > 0;
   }
 
   /** Live workers not heard from since `before` (ISO time). */

@@ -113,7 +113,7 @@ for (const engine of storeEngines()) {
         const b = await pool("b");
         const now = new Date(clock).toISOString();
         expect(await store.workers.register({ id: "W", pool: b.pool, metadata: { team: "b" }, version: "1", arch: "x86_64", now })).toMatchObject({ pool: b.pool });
-        await store.workers.markGone("W", true, now);
+        expect(await store.workers.markGone((await store.workers.get("W"))!, true, now)).toBe(true);
         expect(await store.workers.register({ id: "W", pool: a.pool, metadata: { team: "a" }, version: "2", arch: "aarch64", now })).toBeNull();
         expect(await store.workers.get("W")).toMatchObject({ pool: b.pool, metadata: { team: "b" }, version: "1", arch: "x86_64", gone_crashed: true });
       });

@@ -8,7 +8,7 @@ import { ControlPlane } from "../../../src/mothership/control.ts";
 import { PoolService } from "../../../src/mothership/pool-service.ts";
 import { SerialQueue } from "../../../src/mothership/serial-queue.ts";
 import { openStore, type Store } from "../../../src/mothership/store/index.ts";
-import { declareSilentWorkerGone, requeueUnconfirmed } from "../../../src/mothership/sweep.ts";
+import { declareWorkerGone, requeueUnconfirmed } from "../../../src/mothership/sweep.ts";
 import { encodeMessage, makeMessage, parseMessage, type MessageBody, type UplinkMessage } from "../../../src/protocol/messages.ts";
 import { ulid } from "../../../src/protocol/ulid.ts";
 import { postgresTestEnv } from "../../support/env.ts";
@@ -118,15 +118,15 @@ for (const engine of storeEngines()) {
       clock += 1000;
       await from(control, pool, "W", "run_accepted", { run: run.id });
       const now = new Date(clock).toISOString();
-      expect(await requeueUnconfirmed(store.sql, scheduled, now)).toBeNull();
-      expect(await declareSilentWorkerGone(store.sql, silent, now)).toBeNull();
+      expect(await requeueUnconfirmed(store, scheduled, now)).toBeNull();
+      expect(await declareWorkerGone(store, silent, true, now)).toBeNull();
       expect(await store.runs.get(run.id)).toMatchObject({ state: "PREPARING", worker: "W" });
       expect(await store.workers.get("W")).toMatchObject({ gone_at: null, current_run: run.id });
       // The same read, still current, is acted on, once.
       const heard = (await store.workers.get("W"))!;
-      const changes = await declareSilentWorkerGone(store.sql, heard, now);
+      const changes = await declareWorkerGone(store, heard, true, now);
       expect(changes?.map((c) => [c.run, c.from, c.to.state, c.to.reason])).toEqual([[run.id, "PREPARING", "FAILED", "launcher-crashed"]]);
-      expect(await declareSilentWorkerGone(store.sql, heard, now)).toBeNull();
+      expect(await declareWorkerGone(store, heard, true, now)).toBeNull();
       expect(await store.workers.get("W")).toMatchObject({ gone_crashed: true, current_run: null });
     });
   });

@@ -57,7 +57,9 @@ describe.skipIf(!pg)("PostgreSQL replicas", () => {
   });
 
   test("migrations started by four processes at once were applied once", async () => {
-    expect(await a.sql.all("SELECT version FROM mothership_schema")).toEqual([{ version: 1 }]);
+    const rows = await a.sql.all<{ version: number }>("SELECT version FROM mothership_schema");
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.version).toBeGreaterThanOrEqual(2);
   });
 
   test("20 claimers in two replicas schedule 200 runs on 200 workers, each run and each worker once", async () => {
@@ -79,7 +81,7 @@ describe.skipIf(!pg)("PostgreSQL replicas", () => {
           await Bun.sleep(k % 3);
           const now = new Date().toISOString();
           await tx.workers.assign(worker.id, run.id, now);
-          await tx.runs.applyStatus(run.id, { state: "SCHEDULED", reason: null, exit_code: null, worker: worker.id, cancel_requested: false }, now);
+          await tx.runs.applyStatus(run, { state: "SCHEDULED", reason: null, exit_code: null, worker: worker.id, cancel_requested: false }, now);
           return [run.id, worker.id] as [string, string];
         });
         if (pair) pairs.push(pair);

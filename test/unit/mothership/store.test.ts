@@ -26,6 +26,9 @@ const stack = (id: string, environment: Array<{ name: string; value: string; sec
 const status = (state: RunStatus["state"], worker: string | null = null): RunStatus => ({ state, reason: null, exit_code: null, worker, cancel_requested: false });
 const reg = (id: string, now: string, p = "P1") => ({ id, pool: p, metadata: { zone: "a" }, version: "1.0", arch: "amd64", now });
 const bytes = (s: string) => new TextEncoder().encode(s);
+/** Writes a status over the run as it is now. */
+const write = async (s: Store, id: string, st: RunStatus, now: string, extra?: { phase?: string; messages?: string[]; last_seq?: number }) =>
+  expect(await s.runs.applyStatus((await s.runs.get(id))!, st, now, extra)).toBe(true);
 
 /** Two stores on one place (a SQLite file, or a PostgreSQL database of its own). */
 async function sharedLocation(engine: "sqlite" | "postgres"): Promise<{ location: string; drop(): Promise<void> }> {
@@ -104,7 +107,10 @@ for (const engine of storeEngines()) {
       expect((await s.workers.claimNextIdle("P1"))?.id).toBe("W1");
       await s.workers.assign("W1", "RX", "2026-01-01T00:01:00Z");
       expect((await s.workers.nextIdle("P1"))?.id).toBe("W2");
-      await s.workers.setRun("W1", null);
+      // Freed only of the run it holds: a release for another run (an older read) changes nothing.
+      expect(await s.workers.release("W1", "RY")).toBe(false);
+      expect((await s.workers.get("W1"))?.current_run).toBe("RX");
+      expect(await s.workers.release("W1", "RX")).toBe(true);
       // W2 was never assigned: it goes before W1, the most recently assigned.
       expect((await s.workers.nextIdle("P1"))?.id).toBe("W2");
       await s.workers.setDrained("W2", true);
@@ -118,7 +124,14 @@ for (const engine of storeEngines()) {
       await s.workers.touch("W1", "2026-01-01T00:05:00Z");
       expect((await s.workers.silentSince("2026-01-01T00:04:00Z")).map((w) => w.id)).toEqual(["W2"]);
       expect((await s.workers.listLive("P1")).map((w) => w.id)).toEqual(["W1", "W2"]);
-      await s.workers.markGone("W2", true, "t");
+      // Gone as read: not once heard from since, nor twice.
+      const silent = (await s.workers.get("W2"))!;
+      await s.workers.touch("W2", "2026-01-01T00:06:00Z");
+      expect(await s.workers.markGone(silent, true, "t")).toBe(false);
+      expect((await s.workers.get("W2"))?.gone_at).toBeNull();
+      const heard = (await s.workers.get("W2"))!;
+      expect(await s.workers.markGone(heard, true, "t")).toBe(true);
+      expect(await s.workers.markGone(heard, true, "t")).toBe(false);
       expect(await s.workers.get("W2")).toMatchObject({ gone_at: "t", gone_crashed: true });
       await s.workers.deletePool("P1", "t2");
       expect(await s.workers.get("W1")).toMatchObject({ gone_at: "t2", gone_crashed: false, cycling: true, docker_ok: false });
@@ -133,26 +146,58 @@ for (const engine of storeEngines()) {
       expect(await s.runs.get("RA")).toMatchObject({ state: "QUEUED", branch: "main", commit_sha: null, user_provided_metadata: ["k=v"], cancel_requested: false, messages: [], log_acked: -1, last_seq: null });
       expect((await s.runs.headOfQueue("Q"))?.id).toBe("RA");
       expect((await s.runs.claimHeadOfQueue("Q"))?.id).toBe("RA");
-      await s.runs.applyStatus("RA", status("SCHEDULED", "W9"), "2026-01-01T00:01:00Z");
+      await write(s, "RA", status("SCHEDULED", "W9"), "2026-01-01T00:01:00Z");
       expect((await s.runs.headOfQueue("Q"))?.id).toBe("RB");
-      await s.runs.applyStatus("RB", status("PREPARING", "W9"), "2026-01-01T00:02:00Z");
-      await s.runs.applyStatus("RB", status("RUNNING", "W9"), "2026-01-01T00:03:00Z", { phase: "plan", messages: ["m1"], last_seq: 4 });
-      await s.runs.applyStatus("RB", status("RUNNING", "W9"), "2026-01-01T00:04:00Z", { phase: "apply" });
+      await write(s, "RB", status("PREPARING", "W9"), "2026-01-01T00:02:00Z");
+      await write(s, "RB", status("RUNNING", "W9"), "2026-01-01T00:03:00Z", { phase: "plan", messages: ["m1"], last_seq: 4 });
+      await write(s, "RB", status("RUNNING", "W9"), "2026-01-01T00:04:00Z", { phase: "apply" });
       expect((await s.runs.heldBy("W9")).map((r) => r.id).sort()).toEqual(["RA", "RB"]);
       expect((await s.runs.scheduledBefore("2026-01-01T00:05:00Z")).map((r) => r.id)).toEqual(["RA"]);
       expect((await s.runs.list({ active: true, pool: "Q" })).map((r) => r.id)).toEqual(["RA", "RB", "RC"]);
       expect((await s.runs.list({ state: "QUEUED", stack: "S-runs" })).map((r) => r.id)).toEqual(["RC"]);
       expect((await s.runs.phases("RB")).map((p) => [p.name, p.ended_at])).toEqual([["preparing", "2026-01-01T00:03:00Z"], ["plan", "2026-01-01T00:04:00Z"], ["apply", null]]);
-      await s.runs.applyStatus("RB", { ...status("FAILED", "W9"), exit_code: 3 }, "2026-01-01T00:06:00Z");
-      await s.runs.applyStatus("RB", { ...status("FAILED", "W9"), exit_code: 3 }, "2026-01-01T00:07:00Z");
+      await write(s, "RB", { ...status("FAILED", "W9"), exit_code: 3 }, "2026-01-01T00:06:00Z");
+      await write(s, "RB", { ...status("FAILED", "W9"), exit_code: 3 }, "2026-01-01T00:07:00Z");
       expect(await s.runs.get("RB")).toMatchObject({ state: "FAILED", exit_code: 3, phase: "apply", messages: ["m1"], last_seq: 4, finished_at: "2026-01-01T00:06:00Z" });
       expect((await s.runs.phases("RB")).at(-1)?.ended_at).toBe("2026-01-01T00:06:00Z");
-      await s.runs.recordLateLastSeq("RB", 9);
+      await s.runs.recordLateLastSeq("RB", "W9", 9);
       expect((await s.runs.get("RB"))?.last_seq).toBe(4);
-      await s.runs.applyStatus("RC", { ...status("CANCELED"), cancel_requested: true }, "t");
-      await s.runs.recordLateLastSeq("RC", 9);
-      expect(await s.runs.get("RC")).toMatchObject({ last_seq: 9, cancel_requested: true });
+      await write(s, "RC", { ...status("CANCELED"), cancel_requested: true }, "t");
+      expect(await s.runs.get("RC")).toMatchObject({ state: "CANCELED", cancel_requested: true });
+      // A run that ended without a last seq learns it from the worker it ended on, and only from it.
+      await write(s, "RA", { ...status("FAILED", "W9"), reason: "launcher-crashed" }, "t");
+      await s.runs.recordLateLastSeq("RA", "W8", 7);
+      expect((await s.runs.get("RA"))?.last_seq).toBeNull();
+      await s.runs.recordLateLastSeq("RA", "W9", 9);
+      expect((await s.runs.get("RA"))?.last_seq).toBe(9);
       expect(await s.runs.claimHeadOfQueue("Q")).toBeNull();
+    });
+
+    test("status writes apply only over the revision read; an event is decided again on what another writer left", async () => {
+      await s.runs.insert({ id: "RV", stack: "S-runs", pool: "Q", type: "TRACKED", created_at: "t" });
+      await write(s, "RV", status("SCHEDULED", "W1"), "t1");
+      const scheduled = (await s.runs.get("RV"))!;
+      // Another writer (a replica) moves the run on; a write decided on the older read does nothing.
+      const cancel = await s.runs.applyEvent(scheduled, { type: "cancel" }, "t2");
+      expect(cancel).toMatchObject({ from: { state: "SCHEDULED", cancel_requested: false }, to: { state: "SCHEDULED", cancel_requested: true } });
+      expect(await s.runs.applyStatus(scheduled, status("PREPARING", "W1"), "t3")).toBe(false);
+      expect(await s.runs.get("RV")).toMatchObject({ state: "SCHEDULED", cancel_requested: true, revision: scheduled.revision + 1 });
+      // The same event through applyEvent reads again and keeps the cancel request.
+      expect(await s.runs.applyEvent(scheduled, { type: "accepted" }, "t3", {}, "W1")).toMatchObject({ from: { cancel_requested: true }, to: { state: "PREPARING", cancel_requested: true } });
+      const preparing = (await s.runs.get("RV"))!;
+      await write(s, "RV", { ...status("FINISHED", "W1"), reason: "ok", exit_code: 0 }, "t4");
+      // A phase decided on the older read no longer applies: the run ended.
+      expect(await s.runs.applyEvent(preparing, { type: "phase", phase: "plan" }, "t5", { phase: "plan" }, "W1")).toBeNull();
+      expect(await s.runs.get("RV")).toMatchObject({ state: "FINISHED", phase: null, finished_at: "t4" });
+      expect((await s.runs.phases("RV")).map((p) => p.name)).toEqual(["preparing"]);
+      // A launcher's event applies only while its worker holds the run.
+      await s.runs.insert({ id: "RH", stack: "S-runs", pool: "Q", type: "TRACKED", created_at: "t" });
+      await write(s, "RH", status("SCHEDULED", "W1"), "t1");
+      const held = (await s.runs.get("RH"))!;
+      await write(s, "RH", status("QUEUED"), "t2");
+      await write(s, "RH", status("SCHEDULED", "W2"), "t3");
+      expect(await s.runs.applyEvent(held, { type: "accepted" }, "t4", {}, "W1")).toBeNull();
+      expect(await s.runs.get("RH")).toMatchObject({ state: "SCHEDULED", worker: "W2" });
     });
 
     test("logs: out of order and resent chunks, the watermark, bytes counted, notes after the last chunk", async () => {

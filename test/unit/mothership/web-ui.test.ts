@@ -186,8 +186,8 @@ for (const engine of storeEngines()) {
       await store.stacks.insert({ id: "S", name: "s", pool: "P", image: "img", environment: [], phases: [{ name: "plan", commands: ["x"] }], repository: null, branch: null, created_at: "t" });
       const run = await store.runs.insert({ id: "R", stack: "S", pool: "P", type: "TRACKED", created_at: "2026-01-01T00:00:00.000Z" });
       const status = { state: "PREPARING" as const, reason: null, exit_code: null, worker: "W", cancel_requested: false };
-      await store.runs.applyStatus(run.id, status, "2026-01-01T00:00:01.000Z");
-      await store.runs.applyStatus(run.id, { ...status, state: "RUNNING" }, "2026-01-01T00:00:03.000Z", { phase: "plan" });
+      await store.runs.applyStatus((await store.runs.get(run.id))!, status, "2026-01-01T00:00:01.000Z");
+      await store.runs.applyStatus((await store.runs.get(run.id))!, { ...status, state: "RUNNING" }, "2026-01-01T00:00:03.000Z", { phase: "plan" });
       for (let seq = 0; seq < 3; seq++) await store.runs.appendLog(run.id, seq, new TextEncoder().encode(`line ${seq} *****\n`));
       expect(await store.runs.phases(run.id)).toEqual([
         { name: "preparing", started_at: "2026-01-01T00:00:01.000Z", ended_at: "2026-01-01T00:00:03.000Z" },
@@ -205,7 +205,7 @@ for (const engine of storeEngines()) {
       expect([...resumed.matchAll(/^id: (\d+)$/gm)].map((m) => m[1])).toEqual(["2"]);
       await again.body!.cancel();
       // Written later: it arrives on the open stream, with the new state.
-      await store.runs.applyStatus(run.id, { ...status, state: "FINISHED", reason: "ok", exit_code: 0 }, "2026-01-01T00:00:09.000Z", { last_seq: 3 });
+      await store.runs.applyStatus((await store.runs.get(run.id))!, { ...status, state: "FINISHED", reason: "ok", exit_code: 0 }, "2026-01-01T00:00:09.000Z", { last_seq: 3 });
       await store.runs.appendLog(run.id, 3, new TextEncoder().encode("end\n"));
       const text = await readUntil(first, /"log_complete":true[\s\S]*id: 3\n|id: 3\n[\s\S]*"log_complete":true/);
       expect(text).toContain('"state":"FINISHED"');
