@@ -148,13 +148,13 @@ export class ControlPlane {
     const worker = await this.store.workers.get(addr.worker);
     if (worker && worker.pool !== addr.pool) return this.refuseForeignWorker(addr, worker.pool, m);
     if (m.type === "hello") return this.onHello(addr, m);
-    if (!worker || worker.gone_at !== null) {
+    // Heard only while live: another replica may have declared it gone since it was read.
+    if (!worker || worker.gone_at !== null || !(await this.store.workers.touch(worker.id, this.iso()))) {
       if (m.type === "gone") return;
       // A worker we do not know, or already declared gone (silent too long): ask it to say hello again.
       this.send(addr.pool, addr.worker, makeMessage("error", { in_reply_to: m.id, code: "unknown-worker", message: "send hello first" }));
       return;
     }
-    await this.store.workers.touch(worker.id, this.iso());
     switch (m.type) {
       case "heartbeat":
         if (m.docker && (await this.recordDockerHealth(worker, m.docker.ok, m.docker.message)) && m.docker.ok) await this.scheduler.dispatchPool(worker.pool);

@@ -131,8 +131,12 @@ export class WorkerRepo {
     await this.sql.run("UPDATE workers SET current_run = ?, last_assigned_at = ? WHERE id = ?", run, now, id);
   }
 
-  async touch(id: string, now: string): Promise<void> {
-    await this.sql.run("UPDATE workers SET last_seen = ? WHERE id = ?", now, id);
+  /**
+   * The worker was heard from: true while it is live. False once it was declared gone, also by another
+   * replica after the caller read it live: a message decided on that read would act for a gone worker.
+   */
+  async touch(id: string, now: string): Promise<boolean> {
+    return (await this.sql.run("UPDATE workers SET last_seen = ? WHERE id = ? AND gone_at IS NULL", now, id)) > 0;
   }
 
   /**

@@ -121,7 +121,7 @@ for (const engine of storeEngines()) {
       expect(await s.workers.nextIdle("P1")).toBeNull();
       expect(await s.workers.claimNextIdle("P1")).toBeNull();
       await s.workers.setCycling("W1");
-      await s.workers.touch("W1", "2026-01-01T00:05:00Z");
+      expect(await s.workers.touch("W1", "2026-01-01T00:05:00Z")).toBe(true);
       expect((await s.workers.silentSince("2026-01-01T00:04:00Z")).map((w) => w.id)).toEqual(["W2"]);
       expect((await s.workers.listLive("P1")).map((w) => w.id)).toEqual(["W1", "W2"]);
       // Gone as read: not once heard from since, nor twice.
@@ -132,6 +132,7 @@ for (const engine of storeEngines()) {
       const heard = (await s.workers.get("W2"))!;
       expect(await s.workers.markGone(heard, true, "t")).toBe(true);
       expect(await s.workers.markGone(heard, true, "t")).toBe(false);
+      expect(await s.workers.touch("W2", "2026-01-01T00:07:00Z")).toBe(false);
       expect(await s.workers.get("W2")).toMatchObject({ gone_at: "t", gone_crashed: true });
       await s.workers.deletePool("P1", "t2");
       expect(await s.workers.get("W1")).toMatchObject({ gone_at: "t2", gone_crashed: false, cycling: true, docker_ok: false });
