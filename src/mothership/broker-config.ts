@@ -15,7 +15,7 @@ import { flag, hostPort, all, requiredFlag, usageError, type ParsedArgs } from "
 import { DEFAULT_DATA_DIR } from "./cli/client.ts";
 import { makeCrl, writeCrlFile, type Revocation } from "./crl.ts";
 import { prepareDataDir } from "./data-dir.ts";
-import { MOTHERSHIP_BROKER_USER } from "./external-broker.ts";
+import { MOTHERSHIP_BROKER_USER } from "./broker-identity.ts";
 import { MAX_MQTT_PACKET_BYTES } from "./mqtt-packet-limit.ts";
 import { openStore } from "./store/index.ts";
 import { DEFAULT_NAMESPACE } from "../protocol/topics.ts";

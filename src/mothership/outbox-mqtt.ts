@@ -10,8 +10,10 @@ import type { Logger } from "../log/logger.ts";
 import type { CertificateAuthority, ServerCredentials } from "../pki/ca.ts";
 import { startBroker } from "./broker.ts";
 import { CrlPublisher } from "./crl.ts";
-import { connectExternalBroker, loadOrCreateBrokerClientIdentity } from "./external-broker.ts";
+import { loadOrCreateBrokerClientIdentity } from "./broker-identity.ts";
+import { connectExternalBroker } from "./external-broker.ts";
 import type { Outbox } from "./outbox.ts";
+import { resolveReplicaId } from "./replica-id.ts";
 import { brokerEndpointFor } from "./serve-config.ts";
 import type { Store } from "./store/index.ts";
 
@@ -25,6 +27,8 @@ export interface ExternalBrokerConfig {
   crlPath?: string;
   /** Run after each CRL write, e.g. `systemctl reload mosquitto` (`--broker-reload-command`). */
   reloadCommand?: string;
+  /** This process among the replicas on the broker (`--replica-id`); default the data dir's (replica-id.ts). */
+  replicaId?: string;
 }
 
 export interface MqttCarrier extends Outbox {
@@ -121,6 +125,7 @@ export async function startMqttCarrier(o: MqttCarrierOptions): Promise<MqttCarri
   const broker = await connectExternalBroker({
     url: ext.url,
     namespace: o.namespace,
+    replica: await resolveReplicaId(o.dataDir, ext.replicaId),
     identity: await loadOrCreateBrokerClientIdentity(o.dataDir, o.ca),
     caPems,
     // The broker's ACL vouches for the pool in the topic, not for the pool still being ours: a deleted

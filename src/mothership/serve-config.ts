@@ -5,6 +5,7 @@
  * --max-log-chunk-bytes 256KiB, --max-run-log-bytes 512MiB. `--broker` replaces the embedded broker
  * (--mqtt) with an existing one (docs/external-broker.md). `--database postgres://...` (or
  * MOTHERSHIP_DATABASE_URL) keeps the store in PostgreSQL instead of the data dir's SQLite file.
+ * `--replica-id` (or MOTHERSHIP_REPLICA_ID) names this process among replicas on one external broker.
  */
 import type { Level } from "../log/logger.ts";
 import { DEFAULT_NAMESPACE } from "../protocol/topics.ts";
@@ -13,10 +14,11 @@ import { DEFAULT_DATA_DIR } from "./cli/client.ts";
 import { isPostgresUrl } from "./store/postgres.ts";
 import { DEFAULT_LOG_LIMITS, type LogLimits } from "./run-log-intake.ts";
 import type { ExternalBrokerConfig } from "./outbox-mqtt.ts";
+import { isReplicaId, REPLICA_ID_RULE } from "./replica-id.ts";
 import type { ServeConfig } from "./serve.ts";
 
 export const SERVE_FLAGS = {
-  values: ["data", "http", "mqtt", "broker", "broker-ca", "broker-crl", "broker-reload-command", "broker-endpoint", "comms-url", "namespace", "heartbeat", "log-level", "schedule-timeout", "max-log-chunk-bytes", "max-run-log-bytes", "downloads", "database"],
+  values: ["data", "http", "mqtt", "broker", "broker-ca", "broker-crl", "broker-reload-command", "broker-endpoint", "comms-url", "namespace", "heartbeat", "log-level", "schedule-timeout", "max-log-chunk-bytes", "max-run-log-bytes", "downloads", "database", "replica-id"],
   switches: ["http-plain"],
 };
 
@@ -60,9 +62,9 @@ function logLimits(a: ParsedArgs): LogLimits {
 const MQTTS_URL = /^mqtts:\/\/(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
 
 /** `--broker` and its companions; undefined (the embedded broker) without `--broker`. */
-function externalBroker(a: ParsedArgs): ExternalBrokerConfig | undefined {
+function externalBroker(a: ParsedArgs, env: Record<string, string | undefined>): ExternalBrokerConfig | undefined {
   const url = flag(a, "broker");
-  const companions = ["broker-ca", "broker-crl", "broker-reload-command"].filter((n) => flag(a, n) !== undefined);
+  const companions = ["broker-ca", "broker-crl", "broker-reload-command", "replica-id"].filter((n) => flag(a, n) !== undefined);
   if (url === undefined) {
     if (companions.length > 0) throw usageError(`--${companions[0]} goes with --broker mqtts://HOST:PORT (an external broker)`);
     return undefined;
@@ -73,7 +75,9 @@ function externalBroker(a: ParsedArgs): ExternalBrokerConfig | undefined {
   const crlPath = flag(a, "broker-crl");
   if (reloadCommand !== undefined && crlPath === undefined) throw usageError("--broker-reload-command runs after the CRL is written: give --broker-crl PATH too");
   if (reloadCommand !== undefined && reloadCommand.trim() === "") throw usageError("--broker-reload-command must be a command, e.g. 'systemctl reload mosquitto'");
-  return { url, caFile: flag(a, "broker-ca"), crlPath, reloadCommand };
+  const replicaId = flag(a, "replica-id") ?? (env.MOTHERSHIP_REPLICA_ID || undefined);
+  if (replicaId !== undefined && !isReplicaId(replicaId)) throw usageError(`--replica-id (or MOTHERSHIP_REPLICA_ID) must be ${REPLICA_ID_RULE}`);
+  return { url, caFile: flag(a, "broker-ca"), crlPath, reloadCommand, replicaId };
 }
 
 const DATABASE_URL_EXAMPLE = "postgres://USER@HOST:5432/DATABASE";
@@ -102,7 +106,7 @@ export function serveConfigFromArgs(a: ParsedArgs, env: Record<string, string | 
   const mqtt = hostPort(flag(a, "mqtt") ?? "127.0.0.1:8883", "--mqtt");
   const logLevel = flag(a, "log-level") ?? (env.MOTHERSHIP_LOG_LEVEL || "info");
   if (!LEVELS.includes(logLevel)) throw usageError("--log-level must be debug, info, warn or error");
-  const external = externalBroker(a);
+  const external = externalBroker(a, env);
   const given = flag(a, "broker-endpoint");
   if (given !== undefined && !/^mqtts:\/\/[^/]+:\d+$/.test(given)) throw usageError("--broker-endpoint must be mqtts://HOST:PORT");
   const commsUrl = flag(a, "comms-url");

@@ -5,14 +5,15 @@
  * transport (test/integration/agent/harness.ts) and a shell executor. Everything started here is
  * stopped by its PID.
  */
-import { existsSync, openSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { freePort, stopPid } from "../../../scripts/testenv/util.ts";
+import { freePort } from "../../../scripts/testenv/util.ts";
 import { createLogger, silentLogger } from "../../../src/log/logger.ts";
 import { startMothership, type RunningMothership } from "../../../src/mothership/serve.ts";
 import { startAgent, type TestAgent } from "../agent/harness.ts";
 import { ShellExecutor } from "../agent/shell-executor.ts";
-import { opensslKeyAndCsr, repoRoot, tempDir, waitFor } from "../mothership/harness.ts";
+import { opensslKeyAndCsr, tempDir, waitFor } from "../mothership/harness.ts";
+import { Mosquitto, mothershipCli } from "./mosquitto-process.ts";
 
 export type CarrierName = "embedded-broker" | "mosquitto" | "poll";
 export const CARRIERS: readonly CarrierName[] = ["embedded-broker", "mosquitto", "poll"];
@@ -21,57 +22,7 @@ export const HEARTBEAT_SECONDS = 2;
 export interface RunJson { id: string; state: string; reason: string | null; exit_code: number | null; worker: string | null; messages: string[] }
 export interface WorkerJson { id: string; status: string; metadata: Record<string, string> }
 
-export const mosquittoInstalled = (): boolean => existsSync("/usr/sbin/mosquitto") || Bun.which("mosquitto") !== null;
-
-/** A private Mosquitto on `mosquitto.conf` as `broker-config` wrote it. */
-export class Mosquitto {
-  proc: Bun.Subprocess | null = null;
-  constructor(
-    readonly conf: string,
-    readonly port: number,
-    readonly logFile: string,
-  ) {}
-
-  async start(): Promise<void> {
-    const out = openSync(this.logFile, "a");
-    this.proc = Bun.spawn(["mosquitto", "-c", this.conf], { stdout: out, stderr: out, stdin: "ignore" });
-    await waitFor("mosquitto listening", () => readFileSync(this.logFile, "utf8").split("\n").filter((l) => l.includes(" running")).length > this.starts, 10_000);
-    this.starts++;
-  }
-
-  private starts = 0;
-
-  get pid(): number {
-    if (!this.proc) throw new Error("mosquitto is not running");
-    return this.proc.pid;
-  }
-
-  /** SIGKILL: no goodbye to anyone, nothing saved. */
-  async kill(): Promise<void> {
-    if (!this.proc) return;
-    this.proc.kill("SIGKILL");
-    await this.proc.exited;
-    this.proc = null;
-  }
-
-  async stop(): Promise<void> {
-    if (!this.proc) return;
-    await stopPid(this.proc.pid, 5_000);
-    await this.proc.exited;
-    this.proc = null;
-  }
-
-  log(): string {
-    return readFileSync(this.logFile, "utf8");
-  }
-}
-
-/** `bun src/mothership/main.ts ARGS`, to its end. */
-export async function mothershipCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const proc = Bun.spawn([process.execPath, join(repoRoot, "src/mothership/main.ts"), ...args], { stdout: "pipe", stderr: "pipe" });
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  return { code, stdout, stderr };
-}
+export { Mosquitto, mosquittoInstalled, mothershipCli } from "./mosquitto-process.ts";
 
 export class CarrierWorld {
   server!: RunningMothership;
