@@ -6,8 +6,9 @@
  * - a run that ended takes only chunks up to its `last_seq` (a launcher resends what was not
  *   acknowledged, also after the end); one that ended without a known `last_seq` takes none;
  * - a chunk is at most `chunkBytes` decoded bytes, counted from the base64 before decoding;
- * - a run keeps at most `runBytes`; the chunk that would pass it is refused and the run is stopped
- *   (the control plane ends it FAILED `log-limit-exceeded` and tells the launcher to cancel).
+ * - a run keeps at most `runBytes`, counted as the chunk is stored (with the run's row locked, so replicas
+ *   storing chunks of one run at once never pass it together); the chunk that would pass it is refused
+ *   and the run is stopped (the control plane ends it FAILED `log-limit-exceeded` and tells the launcher to cancel).
  *
  * A chunk already stored under (run, seq) is a resend: acknowledged again, never counted twice.
  * Refusals are logged at warn once per run, so a peer cannot flood the log either.
@@ -65,7 +66,22 @@ export class RunLogIntake {
       this.warnOnce(run.id, worker, seq, verdict.message);
       return verdict;
     }
-    return { kind: "stored", acked: await this.store.runs.appendLog(run.id, seq, Buffer.from(data, "base64")) };
+    // The cap again with the run's row locked: chunks stored meanwhile by another replica count too.
+    const acked = await this.store.runs.appendLog(run.id, seq, Buffer.from(data, "base64"), this.limits.runBytes);
+    if (acked !== null) return { kind: "stored", acked };
+    const over = this.overLimit(run.id);
+    this.warnOnce(run.id, worker, seq, over.message);
+    return over;
+  }
+
+  private overLimit(run: string): Extract<LogVerdict, { kind: "over-limit" }> {
+    const limit = size(this.limits.runBytes);
+    return {
+      kind: "over-limit",
+      code: "log-refused",
+      message: `run ${run} has reached its log limit of ${limit} (mothership serve --max-run-log-bytes); the run is stopped`,
+      note: `mothership: the run's log reached the limit of ${limit} per run, so the run was stopped and later output was not kept; start the mothership with a larger --max-run-log-bytes to allow more`,
+    };
   }
 
   private async check(run: Run, seq: number, data: string): Promise<Exclude<LogVerdict, { kind: "stored" }> | null> {
@@ -80,15 +96,7 @@ export class RunLogIntake {
     if (bytes > this.limits.chunkBytes) {
       return refuse(`chunk ${seq} of run ${run.id} is ${bytes} bytes, more than the ${this.limits.chunkBytes} a chunk may have (mothership serve --max-log-chunk-bytes)`);
     }
-    if (run.log_bytes + bytes > this.limits.runBytes) {
-      const limit = size(this.limits.runBytes);
-      return {
-        kind: "over-limit",
-        code: "log-refused",
-        message: `run ${run.id} has reached its log limit of ${limit} (mothership serve --max-run-log-bytes); the run is stopped`,
-        note: `mothership: the run's log reached the limit of ${limit} per run, so the run was stopped and later output was not kept; start the mothership with a larger --max-run-log-bytes to allow more`,
-      };
-    }
+    if (run.log_bytes + bytes > this.limits.runBytes) return this.overLimit(run.id);
     return null;
   }
 

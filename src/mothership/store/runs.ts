@@ -220,11 +220,16 @@ export class RunRepo {
 
   /**
    * Stores one log chunk (ignored when (run, seq) is already there) and advances the contiguous
-   * watermark. Returns the watermark: every chunk <= it is stored.
+   * watermark. Returns the watermark: every chunk <= it is stored. With `maxBytes`: null, and nothing
+   * stored, when a new chunk would take the run's log past it (checked with the run's row locked, so
+   * replicas storing chunks of one run at once never pass it together).
    */
-  appendLog(run: string, seq: number, data: Uint8Array): Promise<number> {
+  appendLog(run: string, seq: number, data: Uint8Array): Promise<number>;
+  appendLog(run: string, seq: number, data: Uint8Array, maxBytes: number): Promise<number | null>;
+  appendLog(run: string, seq: number, data: Uint8Array, maxBytes = Infinity): Promise<number | null> {
     return this.sql.transaction(async (tx) => {
-      const acked = await lockedWatermark(tx, run);
+      const { acked, bytes } = await lockedLog(tx, run);
+      if (bytes + data.byteLength > maxBytes && (await tx.get("SELECT 1 FROM logs WHERE run = ? AND seq = ?", run, seq)) === null) return null;
       return storeChunk(tx, run, seq, data, acked);
     });
   }
@@ -236,7 +241,7 @@ export class RunRepo {
   appendNote(run: string, text: string): Promise<number> {
     return this.sql.transaction(async (tx) => {
       // Locked first, so a chunk or note another replica stores meanwhile cannot take the same seq.
-      const acked = await lockedWatermark(tx, run);
+      const { acked } = await lockedLog(tx, run);
       const row = await tx.get<{ last: number | null }>("SELECT CAST(MAX(seq) AS INTEGER) AS last FROM logs WHERE run = ?", run);
       const seq = (row?.last ?? -1) + 1;
       await storeChunk(tx, run, seq, new TextEncoder().encode(text.endsWith("\n") ? text : text + "\n"), acked);
@@ -269,13 +274,15 @@ export class RunRepo {
 }
 
 /**
- * The run's log watermark, read with its row locked on PostgreSQL until the transaction ends: two
- * replicas storing chunks of one run take turns, each seeing the other's chunks and watermark. (On
+ * The run's log watermark and bytes, read with its row locked on PostgreSQL until the transaction ends:
+ * two replicas storing chunks of one run take turns, each seeing the other's chunks and watermark. (On
  * SQLite the transaction holds the whole database already.)
  */
-async function lockedWatermark(tx: Sql, run: string): Promise<number> {
+async function lockedLog(tx: Sql, run: string): Promise<{ acked: number; bytes: number }> {
   const lock = tx.dialect === "postgres" ? " FOR UPDATE" : "";
-  return (await tx.get<{ log_acked: number }>(`SELECT log_acked FROM runs WHERE id = ?${lock}`, run))?.log_acked ?? -1;
+  const row = await tx.get<{ log_acked: number; log_bytes: number | string }>(`SELECT log_acked, log_bytes FROM runs WHERE id = ?${lock}`, run);
+  // log_bytes is a BIGINT on PostgreSQL, which comes back as text.
+  return { acked: row?.log_acked ?? -1, bytes: Number(row?.log_bytes ?? 0) };
 }
 
 /** Inserts the chunk (once), counts its bytes, and moves the watermark past every contiguous chunk. */

@@ -114,6 +114,19 @@ describe.skipIf(!pg)("PostgreSQL replicas", () => {
     expect([n1, n2].sort()).toEqual([200, 201]);
     expect((await a.runs.get("RLOG"))?.log_acked).toBe(201);
   });
+
+  test("both replicas storing chunks of one run at once under a cap: the run never passes it, and a stored chunk resent at the cap is acknowledged", async () => {
+    await a.runs.insert({ id: "RCAP", stack: "S", pool: "L", type: "TASK", created_at: "t" });
+    const chunk = new Uint8Array(100);
+    // Room for 25 of the 60 chunks; each replica alone would have taken more once it read the bytes so far.
+    const marks = await Promise.all(Array.from({ length: 60 }, (_, seq) => (seq % 2 ? a : b).runs.appendLog("RCAP", seq, chunk, 2500)));
+    expect(marks.filter((m) => m !== null)).toHaveLength(25);
+    expect(await a.runs.get("RCAP")).toMatchObject({ log_bytes: 2500 });
+    expect(await b.runs.logCount("RCAP")).toBe(25);
+    const stored = (await a.runs.logs("RCAP"))[0]!.seq;
+    expect(await b.runs.appendLog("RCAP", stored, chunk, 2500)).not.toBeNull();
+    expect(await b.runs.appendLog("RCAP", 60, new Uint8Array(1), 2500)).toBeNull();
+  });
 });
 
 describe.skipIf(!pg)("opening PostgreSQL", () => {
