@@ -7,13 +7,14 @@
  *      `Content-Length` within MAX_BODY_BYTES: all before one byte of the body is read;
  *   2. the body, read as a stream and cut at MAX_BODY_BYTES (a chunked body has no length to check);
  *   3. the signature over all of it, against the pool's CURRENT certificate;
- *   4. the nonce, unseen within the window (poll-replay.ts);
+ *   4. the nonce, unseen within the window (poll-replay.ts; on PostgreSQL by any replica, store/nonces.ts);
  *   5. the worker id: one that belongs to another pool is refused (403 worker-pool-mismatch).
  *
  * A failure is an answer with a code and nothing is applied. Uplink batches go through
  * `ControlPlane.handleUplinkValue`, the path MQTT messages take, in order. Downlink messages wait in
- * the worker's mailbox (poll-mailbox.ts) until a poll acknowledges them. Liveness is the control
- * plane's: a poll worker has no Last Will, so silence (no heartbeat for 3 intervals) declares it lost.
+ * the worker's mailbox (poll-mailbox.ts; on PostgreSQL shared by the replicas, poll-mailbox-shared.ts)
+ * until a poll acknowledges them. Liveness is the control plane's: a poll worker has no Last Will, so
+ * silence (no heartbeat for 3 intervals) declares it lost.
  */
 import * as v from "valibot";
 import { errorMessage, SpaceliftError } from "../errors.ts";
@@ -36,7 +37,7 @@ import {
 import { isCarrierId, type Carriers } from "./carriers.ts";
 import type { ControlPlane } from "./control.ts";
 import type { PollMailboxes } from "./poll-mailbox.ts";
-import { ReplayCache } from "./poll-replay.ts";
+import { ReplayCache, type ReplayGuard } from "./poll-replay.ts";
 import type { Store } from "./store/index.ts";
 
 export interface CommsPollOptions {
@@ -48,8 +49,8 @@ export interface CommsPollOptions {
   /** This carrier's name in `carriers` (serve.ts). */
   carrier: string;
   logger: Logger;
-  /** Nonces of signed requests seen within the clock window (made here when not given). */
-  replays?: ReplayCache;
+  /** Nonces of signed requests seen within the clock window (a ReplayCache made here when not given). */
+  replays?: ReplayGuard;
   now?: () => Date;
 }
 
@@ -130,7 +131,7 @@ export function createCommsPoll(o: CommsPollOptions): (req: Request, url: URL) =
     // A downlink poll has no body; whatever a GET carries is neither read nor signed.
     const body = req.method === "POST" ? await readCapped(req, MAX_BODY_BYTES) : new Uint8Array(0);
     await verifySignature(key, { method: req.method, pathWithQuery: url.pathname + url.search, pool: signed.pool, worker: signed.worker, body }, signed);
-    const verdict = replays.check(signed.pool, signed.nonce, signed.seconds);
+    const verdict = await replays.check(signed.pool, signed.nonce, signed.seconds);
     if (verdict === "replayed") throw new PollSignatureError("poll-replayed", "this signed request was already received; every request needs a fresh X-Spacelift-Nonce");
     if (verdict === "full") throw new Refusal(429, "poll-too-many-requests", "too many requests of this pool within the clock window; retry later");
     const owner = await o.store.workers.get(signed.worker);
@@ -152,8 +153,8 @@ export function createCommsPoll(o: CommsPollOptions): (req: Request, url: URL) =
     const batch = v.safeParse(UplinkBatchSchema, data);
     if (!batch.success) return failure(400, "invalid-request", `messages: ${batch.issues[0].message} (at most ${MAX_BATCH} per request)`);
     // Before the first message is applied, so that the answer to it (registered) lands in the mailbox.
-    o.mailboxes.open(pool, worker);
-    o.carriers.spoke(pool, worker, o.carrier);
+    await o.mailboxes.open(pool, worker);
+    await o.carriers.spoke(pool, worker, o.carrier);
     for (const message of batch.output.messages) {
       try {
         await o.control.handleUplinkValue(pool, worker, message);

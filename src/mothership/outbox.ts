@@ -11,7 +11,7 @@ export interface Outbox {
   /** Hands `message` (the JSON text to deliver, signed by then) to the worker; rejects when it cannot. */
   deliver(pool: string, worker: string, message: string): Promise<void>;
   /** The worker now speaks through another carrier: drop what this one keeps for it. */
-  release?(pool: string, worker: string): void;
+  release?(pool: string, worker: string): void | Promise<void>;
 }
 
 /**
@@ -22,9 +22,8 @@ export interface Outbox {
 export function pollOutbox(mailboxes: PollMailboxes, logger: Logger): Outbox {
   const log = logger.child({ component: "poll-outbox" });
   return {
-    deliver(pool, worker, message) {
-      if (!mailboxes.offer(pool, worker, message)) log.debug("no mailbox for this worker (it stopped polling); message dropped", { pool, worker });
-      return Promise.resolve();
+    async deliver(pool, worker, message) {
+      if (!(await mailboxes.offer(pool, worker, message))) log.debug("no mailbox for this worker (it stopped polling); message dropped", { pool, worker });
     },
     release: (pool, worker) => mailboxes.forget(pool, worker),
   };

@@ -12,12 +12,39 @@
  *
  * A mailbox belongs to (pool, worker), never to a worker id alone: worker ids are not secrets, and
  * another pool naming the same id reaches a mailbox of its own, never this one.
+ *
+ * `PollMailboxes` is what the comms endpoint and the poll outbox use. `MemoryMailboxes` (here) keeps
+ * the mailboxes in this process, which serves every poll on SQLite (one mothership); on PostgreSQL
+ * they live in the database, so a poll through any replica gets what any replica delivered
+ * (poll-mailbox-shared.ts).
  */
 import type { Logger } from "../log/logger.ts";
 
 export interface MailboxEntry {
   cursor: number;
   payload: string;
+}
+
+export interface PollMailboxes {
+  /** The worker talks poll: from now on its downlink goes to its mailbox. */
+  open(pool: string, worker: string): Promise<void>;
+  /** Whether the worker has a mailbox (talks long-poll), as far as this process knows without asking (metrics). */
+  has(pool: string, worker: string): boolean;
+  /** The worker talks MQTT now (a restart with another protocol can keep its id): no mailbox for it. */
+  forget(pool: string, worker: string): Promise<void>;
+  /** Queues one downlink message; false when the worker has no mailbox (it talks MQTT, or stopped polling). */
+  offer(pool: string, worker: string, payload: string): Promise<boolean>;
+  /**
+   * Acknowledges everything up to `after`, then answers what is left (at most `max`), waiting up to
+   * `waitMs` for something to arrive when nothing is. A newer poll of the same worker ends this one.
+   */
+  take(pool: string, worker: string, after: number, max: number, waitMs: number, signal: AbortSignal): Promise<{ entries: MailboxEntry[]; cursor: number }>;
+  /** Drops every mailbox of a pool (reset or deleted: its requests no longer verify). */
+  dropPool(pool: string): Promise<void>;
+  /** Removes mailboxes nobody polled for a while. */
+  sweep(): Promise<void>;
+  /** Ends every waiting poll (the server is stopping). */
+  close(): Promise<void>;
 }
 
 interface Mailbox {
@@ -43,7 +70,7 @@ export interface MailboxOptions {
 /** Pool and worker ids are topic levels (no `/`), so this key is one pair only. */
 const keyOf = (pool: string, worker: string): string => `${pool}/${worker}`;
 
-export class PollMailboxes {
+export class MemoryMailboxes implements PollMailboxes {
   /** By keyOf(pool, worker). */
   private readonly boxes = new Map<string, Mailbox>();
   private readonly log: Logger;
@@ -58,8 +85,11 @@ export class PollMailboxes {
     this.now = opts.now ?? Date.now;
   }
 
-  /** The worker talks poll: from now on its downlink goes to its mailbox. */
-  open(pool: string, worker: string): void {
+  async open(pool: string, worker: string): Promise<void> {
+    this.openNow(pool, worker);
+  }
+
+  private openNow(pool: string, worker: string): void {
     const box = this.boxes.get(keyOf(pool, worker));
     if (box) {
       box.touched = this.now();
@@ -69,18 +99,15 @@ export class PollMailboxes {
     this.boxes.set(keyOf(pool, worker), { pool, worker, entries: [], last: now, touched: now, waiter: null });
   }
 
-  /** Whether the worker has a mailbox, i.e. talks long-poll. */
   has(pool: string, worker: string): boolean {
     return this.boxes.has(keyOf(pool, worker));
   }
 
-  /** The worker talks MQTT now (a restart with another protocol can keep its id): no mailbox for it. */
-  forget(pool: string, worker: string): void {
+  async forget(pool: string, worker: string): Promise<void> {
     this.remove(keyOf(pool, worker));
   }
 
-  /** Queues one downlink message; false when the worker has no mailbox (it talks MQTT). */
-  offer(pool: string, worker: string, payload: string): boolean {
+  async offer(pool: string, worker: string, payload: string): Promise<boolean> {
     const box = this.boxes.get(keyOf(pool, worker));
     if (!box) return false;
     box.entries.push({ cursor: ++box.last, payload });
@@ -92,12 +119,8 @@ export class PollMailboxes {
     return true;
   }
 
-  /**
-   * Acknowledges everything up to `after`, then answers what is left (at most `max`), waiting up to
-   * `waitMs` for something to arrive when nothing is. A newer poll of the same worker ends this one.
-   */
   async take(pool: string, worker: string, after: number, max: number, waitMs: number, signal: AbortSignal): Promise<{ entries: MailboxEntry[]; cursor: number }> {
-    this.open(pool, worker);
+    this.openNow(pool, worker);
     const key = keyOf(pool, worker);
     const box = this.boxes.get(key)!;
     if (after <= box.last) box.entries = box.entries.filter((e) => e.cursor > after);
@@ -110,19 +133,16 @@ export class PollMailboxes {
     return { entries, cursor: entries.at(-1)?.cursor ?? box.last };
   }
 
-  /** Drops every mailbox of a pool (reset or deleted: its requests no longer verify). */
-  dropPool(pool: string): void {
+  async dropPool(pool: string): Promise<void> {
     for (const [key, box] of this.boxes) if (box.pool === pool) this.remove(key);
   }
 
-  /** Removes mailboxes nobody polled for a while. */
-  sweep(): void {
+  async sweep(): Promise<void> {
     const cutoff = this.now() - this.idleMs;
     for (const [key, box] of this.boxes) if (box.touched < cutoff && box.waiter === null) this.remove(key);
   }
 
-  /** Ends every waiting poll (the server is stopping). */
-  close(): void {
+  async close(): Promise<void> {
     for (const key of [...this.boxes.keys()]) this.remove(key);
   }
 

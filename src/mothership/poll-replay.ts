@@ -8,6 +8,10 @@
  * second at most). A pool at its bound with nothing expired has its request refused (the launcher backs off and retries)
  * rather than the set growing or forgetting a nonce that is still valid. Only requests whose signature
  * verified get here, so only a pool's own key can fill its set, and it fills only its own.
+ *
+ * `ReplayCache` (here) remembers in this process, which sees every request on SQLite (one mothership);
+ * on PostgreSQL the nonces are kept in the database, so a request replayed to another replica is
+ * refused too (store/nonces.ts).
  */
 import { MAX_CLOCK_SKEW_SECONDS } from "../protocol/poll.ts";
 
@@ -22,13 +26,19 @@ export interface ReplayCacheOptions {
 
 export type NonceVerdict = "fresh" | "replayed" | "full";
 
+/** Where the comms endpoint checks nonces. */
+export interface ReplayGuard {
+  /** Records `nonce` of a request of `pool` stamped `timestamp` (Unix seconds), unless it was seen before. */
+  check(pool: string, nonce: string, timestamp: number): NonceVerdict | Promise<NonceVerdict>;
+}
+
 interface PoolNonces {
   /** nonce -> Unix seconds after which its request is stale anyway. */
   expires: Map<string, number>;
   lastSweep: number;
 }
 
-export class ReplayCache {
+export class ReplayCache implements ReplayGuard {
   private readonly pools = new Map<string, PoolNonces>();
   private readonly maxPerPool: number;
   private readonly windowSeconds: number;

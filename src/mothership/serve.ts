@@ -13,6 +13,7 @@ import { adminTokenPath, loadOrCreateAdminToken } from "./admin-token.ts";
 import { ENDPOINT_FILE } from "./cli/client.ts";
 import { Carriers } from "./carriers.ts";
 import { createCommsPoll } from "./comms-poll.ts";
+import { openCommsState } from "./comms-state.ts";
 import { FILE_MODE, prepareDataDir, touchPrivate } from "./data-dir.ts";
 import { loadOrCreateSecretBox, type SecretBox } from "./secret-box.ts";
 import { createMetricsEndpoint, METRICS_PATH } from "./metrics.ts";
@@ -23,7 +24,6 @@ import { createWebUi } from "./web/handler.ts";
 import { defaultDownloadsDir } from "./http/downloads.ts";
 import { pollOutbox } from "./outbox.ts";
 import { startMqttCarrier, type ExternalBrokerConfig } from "./outbox-mqtt.ts";
-import { PollMailboxes } from "./poll-mailbox.ts";
 import { PoolService } from "./pool-service.ts";
 import type { LogLimits } from "./run-log-intake.ts";
 import { advertisedHost, urlHost } from "./serve-config.ts";
@@ -93,7 +93,9 @@ export async function startMothership(cfg: ServeConfig): Promise<RunningMothersh
 
   let control: ControlPlane | null = null;
   // Workers that talk HTTP long-poll get their downlink in a mailbox; MQTT workers through the broker.
-  const mailboxes = new PollMailboxes({ logger: log });
+  // Mailboxes, request nonces and each worker's carrier: in the process, or on PostgreSQL shared by replicas.
+  const comms = await openCommsState(store, log);
+  const mailboxes = comms.mailboxes;
   let carriers: Carriers | null = null;
   const mqtt = await startMqttCarrier({
     dataDir: cfg.dataDir,
@@ -105,7 +107,7 @@ export async function startMothership(cfg: ServeConfig): Promise<RunningMothersh
     server,
     store,
     onUplink: async (pool, worker, payload) => {
-      carriers?.spoke(pool, worker, mqtt.name);
+      await carriers?.spoke(pool, worker, mqtt.name);
       await control?.handleUplink(pool, worker, payload);
     },
     // While the external broker is away its launchers cannot be heard: that silence is not theirs.
@@ -117,6 +119,7 @@ export async function startMothership(cfg: ServeConfig): Promise<RunningMothersh
     sign: (pool, worker, message) => signer.sign(pool, worker, message),
     outboxes: { [mqtt.name]: mqtt, [POLL_CARRIER]: pollOutbox(mailboxes, log) },
     fallback: mqtt.name,
+    book: comms.carriers,
     logger: log,
   });
   control = new ControlPlane({
@@ -138,12 +141,12 @@ export async function startMothership(cfg: ServeConfig): Promise<RunningMothersh
     pools: new PoolService(store, ca, endpointsRef),
     adminToken: admin.token,
     disconnectPool: async (pool) => {
-      const heard = carriers.forgetPool(pool);
-      mailboxes.dropPool(pool);
+      const heard = await carriers.forgetPool(pool);
+      await mailboxes.dropPool(pool);
       const live = await store.workers.listLive(pool);
       mqtt.poolRevoked(pool, [...(heard.get(mqtt.name) ?? []), ...live.map((w) => w.id)]);
     },
-    comms: createCommsPoll({ store, control, mailboxes, carriers, carrier: POLL_CARRIER, logger: log }),
+    comms: createCommsPoll({ store, control, mailboxes, carriers, carrier: POLL_CARRIER, replays: comms.replays, logger: log }),
     downloadsDir,
     web,
     logger: log,
@@ -170,8 +173,9 @@ export async function startMothership(cfg: ServeConfig): Promise<RunningMothersh
   // Sweep often enough that a silent worker is noticed within a heartbeat of its deadline; a sweep
   // starts only after the last one ended, and `stop` waits for the one under way.
   let sweeping: Promise<void> | null = null;
+  let sweepingComms: Promise<void> | null = null;
   const sweeper = setInterval(() => {
-    mailboxes.sweep();
+    sweepingComms ??= comms.sweep().finally(() => (sweepingComms = null));
     sweeping ??= control
       .sweep()
       .catch((err: unknown) => log.error("liveness sweep failed", { error: err }))
@@ -191,11 +195,13 @@ export async function startMothership(cfg: ServeConfig): Promise<RunningMothersh
     caPath: join(cfg.dataDir, "ca", "ca.crt"),
     async stop() {
       clearInterval(sweeper);
-      mailboxes.close();
+      await mailboxes.close();
       web.close();
       await http.stop(true);
       await mqtt.close();
       await sweeping;
+      await sweepingComms;
+      await comms.close();
       await store.close();
     },
   };

@@ -197,6 +197,16 @@ export class PostgresSql implements Sql {
     return this.client.begin(async (tx) => within(this, new PostgresSql(tx as unknown as SQL, this.stats, true), fn)) as Promise<T>;
   }
 
+  /**
+   * Calls `onnotify` with the payload of each NOTIFY on `channel`. Every listen shares one connection of
+   * its own, which Bun reconnects and subscribes again after a drop, calling `onlisten` each time
+   * (notifications sent meanwhile are lost). Resolves, once subscribed, to what ends this listen.
+   */
+  async listen(channel: string, onnotify: (payload: string) => void, onlisten?: () => void): Promise<() => Promise<void>> {
+    const subscription = await this.client.listen(channel, onnotify, onlisten);
+    return () => subscription.unlisten();
+  }
+
   /** A script of several statements (migrations), sent as one simple query. */
   async script(text: string): Promise<void> {
     await this.client.unsafe(text);

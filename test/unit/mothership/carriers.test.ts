@@ -41,7 +41,7 @@ describe("carriers", () => {
   test("a worker not heard from goes to the fallback; after it spoke, the way it spoke; signed once for its own pool and worker", async () => {
     const { mqtt, poll, signed, carriers } = setup();
     await carriers.deliver("P", "W", "m1");
-    carriers.spoke("P", "W", "poll");
+    await carriers.spoke("P", "W", "poll");
     await carriers.deliver("P", "W", "m2");
     await carriers.deliver("P", "V", "m3");
     expect(mqtt.got).toEqual(["P/W:signed(P,W,m1)", "P/V:signed(P,V,m3)"]);
@@ -51,21 +51,21 @@ describe("carriers", () => {
 
   test("the same worker id in another pool is another worker", async () => {
     const { mqtt, poll, carriers } = setup();
-    carriers.spoke("A", "W", "poll");
+    await carriers.spoke("A", "W", "poll");
     await carriers.deliver("B", "W", "x");
     expect(poll.got).toEqual([]);
     expect(mqtt.got).toEqual(["B/W:signed(B,W,x)"]);
   });
 
-  test("changing carrier releases the old one; speaking again the same way does not", () => {
+  test("changing carrier releases the old one; speaking again the same way does not", async () => {
     const { mqtt, poll, carriers } = setup();
-    carriers.spoke("P", "W", "poll");
-    carriers.spoke("P", "W", "poll");
+    await carriers.spoke("P", "W", "poll");
+    await carriers.spoke("P", "W", "poll");
     expect(poll.released).toEqual([]);
-    carriers.spoke("P", "W", "external-broker");
+    await carriers.spoke("P", "W", "external-broker");
     expect(poll.released).toEqual(["P/W"]);
     expect(mqtt.released).toEqual([]);
-    expect(carriers.carrierOf("P", "W")).toBe("external-broker");
+    expect(await carriers.carrierOf("P", "W")).toBe("external-broker");
   });
 
   test("a signing failure rejects and reaches no carrier", async () => {
@@ -76,27 +76,27 @@ describe("carriers", () => {
     expect(mqtt.got).toEqual([]);
   });
 
-  test("forgetPool names the pool's workers by carrier and forgets only them", () => {
+  test("forgetPool names the pool's workers by carrier and forgets only them", async () => {
     const { carriers } = setup();
-    carriers.spoke("P", "W1", "poll");
-    carriers.spoke("P", "W2", "external-broker");
-    carriers.spoke("P", "W3", "external-broker");
-    carriers.spoke("Q", "W4", "poll");
-    expect(Object.fromEntries(carriers.forgetPool("P"))).toEqual({ poll: ["W1"], "external-broker": ["W2", "W3"] });
-    expect(carriers.carrierOf("P", "W1")).toBe("external-broker");
-    expect(carriers.carrierOf("Q", "W4")).toBe("poll");
+    await carriers.spoke("P", "W1", "poll");
+    await carriers.spoke("P", "W2", "external-broker");
+    await carriers.spoke("P", "W3", "external-broker");
+    await carriers.spoke("Q", "W4", "poll");
+    expect(Object.fromEntries(await carriers.forgetPool("P"))).toEqual({ poll: ["W1"], "external-broker": ["W2", "W3"] });
+    expect(await carriers.carrierOf("P", "W1")).toBe("external-broker");
+    expect(await carriers.carrierOf("Q", "W4")).toBe("poll");
   });
 
-  test("memory is bounded: the least recently heard worker is forgotten first", () => {
+  test("memory is bounded: the least recently heard worker is forgotten first", async () => {
     const { carriers } = setup(2);
-    carriers.spoke("P", "W1", "poll");
-    carriers.spoke("P", "W2", "poll");
-    carriers.spoke("P", "W1", "poll");
-    carriers.spoke("P", "W3", "poll");
-    expect(["W1", "W2", "W3"].map((w) => carriers.carrierOf("P", w))).toEqual(["poll", "external-broker", "poll"]);
+    await carriers.spoke("P", "W1", "poll");
+    await carriers.spoke("P", "W2", "poll");
+    await carriers.spoke("P", "W1", "poll");
+    await carriers.spoke("P", "W3", "poll");
+    expect(await Promise.all(["W1", "W2", "W3"].map((w) => carriers.carrierOf("P", w)))).toEqual(["poll", "external-broker", "poll"]);
   });
 
-  test("an unknown carrier is a programming error; ids with MQTT separators or wildcards are no carrier ids", () => {
+  test("an unknown carrier is a programming error; ids with MQTT separators or wildcards are no carrier ids", async () => {
     const { carriers } = setup();
     expect(() => carriers.spoke("P", "W", "pigeon")).toThrow("unknown carrier");
     expect(["01HZX", "a.b-c_d"].every(isCarrierId)).toBe(true);

@@ -2,50 +2,50 @@
 // bound, one waiting poll per worker, and which workers have a mailbox at all. No network.
 import { describe, expect, test } from "bun:test";
 import { silentLogger } from "../../../src/log/logger.ts";
-import { PollMailboxes } from "../../../src/mothership/poll-mailbox.ts";
+import { MemoryMailboxes } from "../../../src/mothership/poll-mailbox.ts";
 
 const never = new AbortController().signal;
 
 function boxes(o: { limit?: number; now?: () => number } = {}) {
-  return new PollMailboxes({ logger: silentLogger, ...o });
+  return new MemoryMailboxes({ logger: silentLogger, ...o });
 }
 
 describe("poll mailboxes", () => {
-  test("only workers that opened a mailbox get one; MQTT workers are left to the broker", () => {
+  test("only workers that opened a mailbox get one; MQTT workers are left to the broker", async () => {
     const m = boxes();
-    expect(m.offer("P", "W", "x")).toBe(false);
-    m.open("P", "W");
-    expect(m.offer("P", "W", "x")).toBe(true);
-    expect(m.offer("OTHER", "W", "x")).toBe(false);
-    m.forget("OTHER", "W");
-    expect(m.offer("P", "W", "x")).toBe(true);
-    m.forget("P", "W");
-    expect(m.offer("P", "W", "x")).toBe(false);
+    expect(await m.offer("P", "W", "x")).toBe(false);
+    await m.open("P", "W");
+    expect(await m.offer("P", "W", "x")).toBe(true);
+    expect(await m.offer("OTHER", "W", "x")).toBe(false);
+    await m.forget("OTHER", "W");
+    expect(await m.offer("P", "W", "x")).toBe(true);
+    await m.forget("P", "W");
+    expect(await m.offer("P", "W", "x")).toBe(false);
   });
 
   test("the same worker id in another pool is another mailbox: opening, polling and forgetting it leave this one alone", async () => {
     const m = boxes({ now: () => 1_000 });
-    m.open("B", "W");
-    m.offer("B", "W", "for-b");
-    m.open("A", "W");
-    m.offer("A", "W", "for-a");
+    await m.open("B", "W");
+    await m.offer("B", "W", "for-b");
+    await m.open("A", "W");
+    await m.offer("A", "W", "for-a");
     expect((await m.take("A", "W", 0, 100, 0, never)).entries.map((e) => e.payload)).toEqual(["for-a"]);
-    m.forget("A", "W");
+    await m.forget("A", "W");
     expect((await m.take("B", "W", 0, 100, 0, never)).entries.map((e) => e.payload)).toEqual(["for-b"]);
     // A waiting poll of B is not ended by a poll of A for the same id.
     const waiting = m.take("B", "W", 1_001, 100, 5_000, never);
     await m.take("A", "W", 0, 100, 10, never);
-    m.offer("B", "W", "later");
+    await m.offer("B", "W", "later");
     expect((await waiting).entries.map((e) => e.payload)).toEqual(["later"]);
-    m.dropPool("A");
-    expect(m.offer("B", "W", "still")).toBe(true);
+    await m.dropPool("A");
+    expect(await m.offer("B", "W", "still")).toBe(true);
   });
 
   test("messages stay until a poll's cursor covers them", async () => {
     const m = boxes({ now: () => 1_000 });
-    m.open("P", "W");
-    m.offer("P", "W", "a");
-    m.offer("P", "W", "b");
+    await m.open("P", "W");
+    await m.offer("P", "W", "a");
+    await m.offer("P", "W", "b");
     const first = await m.take("P", "W", 0, 100, 0, never);
     expect(first.entries.map((e) => e.payload)).toEqual(["a", "b"]);
     expect(first.cursor).toBe(1_002);
@@ -57,8 +57,8 @@ describe("poll mailboxes", () => {
 
   test("a cursor from the future (another mailbox) acknowledges nothing; the answer gives the real one", async () => {
     const m = boxes({ now: () => 5_000 });
-    m.open("P", "W");
-    m.offer("P", "W", "a");
+    await m.open("P", "W");
+    await m.offer("P", "W", "a");
     const r = await m.take("P", "W", 9_999_999, 100, 0, never);
     expect(r.entries.map((e) => e.payload)).toEqual(["a"]);
     expect(r.cursor).toBe(5_001);
@@ -66,41 +66,41 @@ describe("poll mailboxes", () => {
 
   test("bounded: the oldest go first; an answer holds at most `max`", async () => {
     const m = boxes({ limit: 3 });
-    m.open("P", "W");
-    for (const p of ["1", "2", "3", "4", "5"]) m.offer("P", "W", p);
+    await m.open("P", "W");
+    for (const p of ["1", "2", "3", "4", "5"]) await m.offer("P", "W", p);
     const r = await m.take("P", "W", 0, 2, 0, never);
     expect(r.entries.map((e) => e.payload)).toEqual(["3", "4"]);
   });
 
   test("a waiting poll answers when a message arrives; a newer poll ends an older one", async () => {
     const m = boxes();
-    m.open("P", "W");
+    await m.open("P", "W");
     const older = m.take("P", "W", 0, 100, 10_000, never);
     const newer = m.take("P", "W", 0, 100, 10_000, never);
     expect((await older).entries).toEqual([]);
-    m.offer("P", "W", "hi");
+    await m.offer("P", "W", "hi");
     expect((await newer).entries.map((e) => e.payload)).toEqual(["hi"]);
   });
 
   test("an aborted poll (the client went away) returns at once; dropPool ends waiting polls", async () => {
     const m = boxes();
-    m.open("P", "W");
+    await m.open("P", "W");
     const ac = new AbortController();
     const waiting = m.take("P", "W", 0, 100, 10_000, ac.signal);
     ac.abort();
     expect((await waiting).entries).toEqual([]);
     const dropped = m.take("P", "W", 0, 100, 10_000, never);
-    m.dropPool("P");
+    await m.dropPool("P");
     expect((await dropped).entries).toEqual([]);
-    expect(m.offer("P", "W", "x")).toBe(false);
+    expect(await m.offer("P", "W", "x")).toBe(false);
   });
 
-  test("sweep removes mailboxes nobody polled for a while", () => {
+  test("sweep removes mailboxes nobody polled for a while", async () => {
     let now = 0;
-    const m = new PollMailboxes({ logger: silentLogger, idleMs: 1_000, now: () => now });
-    m.open("P", "W");
+    const m = new MemoryMailboxes({ logger: silentLogger, idleMs: 1_000, now: () => now });
+    await m.open("P", "W");
     now = 2_000;
-    m.sweep();
-    expect(m.offer("P", "W", "x")).toBe(false);
+    await m.sweep();
+    expect(await m.offer("P", "W", "x")).toBe(false);
   });
 });
