@@ -131,6 +131,7 @@ export class Agent {
   private sendHeartbeat(): void {
     const docker = this.opts.dockerHealth?.status;
     this.send(makeMessage("heartbeat", { state: reportedStatus(this.state), run: currentRun(this.state), ...(docker ? { docker } : {}) }));
+    void this.shipper.resendStalled().catch((err: unknown) => this.log.warn("resending unacknowledged logs failed", { error: errorMessage(err) }));
   }
 
   private send(message: UplinkMessage): void {

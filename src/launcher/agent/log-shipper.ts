@@ -41,6 +41,10 @@ export class LogShipper {
   private sinceCollection = 0;
   /** Bumped on every reconnect, so a resend started for an older connection stops. */
   private epoch = 0;
+  /** A resend is under way (after `registered`, or of stalled runs): another would only duplicate it. */
+  private resending = false;
+  /** Per run with chunks outstanding: the acknowledged seq at the last check, checks since it moved, checks to wait. */
+  private readonly stalls = new Map<string, { acked: number; quiet: number; wait: number }>();
 
   constructor(
     private readonly spool: LogSpool,
@@ -63,16 +67,54 @@ export class LogShipper {
 
   /** Sends every unacknowledged chunk of every spooled run again (after `registered`). */
   async resend(): Promise<number> {
-    const epoch = this.epoch;
-    let sent = 0;
+    return this.resendRuns(this.spool.list().map((r) => r.run), "spooled log chunks sent again");
+  }
+
+  /**
+   * Called at every heartbeat while registered. A message can be lost without the connection
+   * dropping (a broker killed between acknowledging a publish and delivering it, a mothership that
+   * could not store a chunk), and then nothing else would ever send it again: a run whose outstanding
+   * chunks saw no acknowledgement for two checks in a row gets them sent again. The mothership stores a
+   * chunk once however often it comes. A run the mothership keeps refusing waits twice as long each
+   * time, up to 64 checks.
+   */
+  async resendStalled(): Promise<number> {
+    if (!this.online || this.resending) return 0;
+    const stalled: string[] = [];
+    const spooled = new Set<string>();
     for (const { run } of this.spool.list()) {
-      for await (const chunk of this.spool.unacked(run)) {
-        if (epoch !== this.epoch || !this.online) return sent;
-        await this.publish(chunk);
-        sent++;
+      spooled.add(run);
+      const acked = this.spool.ackedSeq(run);
+      const s = this.stalls.get(run);
+      if (this.spool.lastSeq(run) <= acked) this.stalls.delete(run);
+      else if (!s || s.acked !== acked) this.stalls.set(run, { acked, quiet: 0, wait: 2 });
+      else if (++s.quiet >= s.wait) {
+        s.quiet = 0;
+        s.wait = Math.min(s.wait * 2, 64);
+        stalled.push(run);
       }
     }
-    if (sent > 0) this.log.info("spooled log chunks sent again", { chunks: sent });
+    for (const run of this.stalls.keys()) if (!spooled.has(run)) this.stalls.delete(run);
+    return this.resendRuns(stalled, "log chunks without acknowledgement sent again");
+  }
+
+  private async resendRuns(runs: readonly string[], what: string): Promise<number> {
+    if (runs.length === 0) return 0;
+    const epoch = this.epoch;
+    let sent = 0;
+    this.resending = true;
+    try {
+      for (const run of runs) {
+        for await (const chunk of this.spool.unacked(run)) {
+          if (epoch !== this.epoch || !this.online) return sent;
+          await this.publish(chunk);
+          sent++;
+        }
+      }
+    } finally {
+      this.resending = false;
+      if (sent > 0) this.log.info(what, { chunks: sent });
+    }
     return sent;
   }
 

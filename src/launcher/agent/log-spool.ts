@@ -102,6 +102,11 @@ export class LogSpool {
     return { runs: this.runs.size, chunks };
   }
 
+  /** The highest seq the mothership acknowledged for `run` (-1 when none). */
+  ackedSeq(run: string): number {
+    return this.runs.get(run)?.acked ?? -1;
+  }
+
   /** The highest seq written for `run` (-1 when none). */
   lastSeq(run: string): number {
     return this.runs.get(run)?.segments.at(-1)?.last ?? -1;
