@@ -1,9 +1,10 @@
 /**
  * How one mothership carries many launchers (targets in docs/performance.md, "Mothership fan-out").
- * A real `mothership serve` (scripts/bench/lib/fanout-setup.ts: SQLite, the embedded broker, one
- * replica) with 10 pools of one stack each, and simulated launchers in this process that speak the real
- * protocol over the real broker (scripts/bench/lib/sim-launchers.ts), spread evenly over the pools.
- * For each fleet size (500 and 2,000, a fresh mothership each):
+ * Each setup: a real `mothership serve` (scripts/bench/lib/fanout-setup.ts: SQLite, the embedded broker,
+ * one replica), then two on one PostgreSQL database and a Mosquitto (scripts/bench/lib/fanout-replicas.ts,
+ * triggers through both APIs in turn); 10 pools of one stack each, and simulated launchers in this
+ * process that speak the real protocol over the real broker (scripts/bench/lib/sim-launchers.ts),
+ * spread evenly over the pools. For each fleet size (500 and 2,000, a fresh setup each):
  * - connect: all registered, and per launcher; the mothership's RSS per connected launcher;
  * - 300 instant runs, not measured: the mothership's JIT warms up on every path a run takes;
  * - 1,000 instant runs over the 10 pools, triggered over the API 16 at a time: assignment latency
@@ -15,16 +16,19 @@
  * the pool's queue is filled to 1,000, 3,000 and 10,000 runs, and at each depth the launchers are
  * undrained and take runs: the mothership's CPU per assignment over 300 assignments in steady state.
  *   bun scripts/bench.ts fanout    (or bun scripts/bench/fanout.ts inside the test environment)
- * BENCH_FANOUT_SIZES=500,2000 BENCH_FANOUT_DEPTHS=1000,3000,10000 BENCH_FANOUT_VERIFY=1 (check every
+ * BENCH_FANOUT_SETUPS=embedded,replicas BENCH_FANOUT_SIZES=500,2000 BENCH_FANOUT_DEPTHS=1000,3000,10000 BENCH_FANOUT_VERIFY=1 (check every
  * downlink signature as a launcher does), BENCH_MOTHERSHIP=path (another mothership, e.g. an older build).
  */
 import { percentile } from "./lib/proc.ts";
 import { report } from "./lib/report.ts";
 import { AdminApi, cpuMs, createPools, openFilesLimit, rssKb, startEmbedded, type BenchPool, type FanoutSetup } from "./lib/fanout-setup.ts";
+import { startReplicas } from "./lib/fanout-replicas.ts";
 import { connectFleet, eachBounded, stopFleet, type RunBehaviour, type SimHooks, type SimLauncher } from "./lib/sim-launchers.ts";
 
 /** A comma list of whole numbers from the environment; "" is none (e.g. no queue depths). */
 const list = (v: string | undefined, d: number[]) => (v === undefined ? d : v.split(",").filter((x) => x.trim() !== "").map(Number));
+/** A comma list of names from the environment. */
+const names = (v: string | undefined, d: string[]) => (v === undefined ? d : v.split(",").map((x) => x.trim()).filter((x) => x !== ""));
 const SIZES = list(process.env.BENCH_FANOUT_SIZES, [500, 2000]);
 const DEPTHS = list(process.env.BENCH_FANOUT_DEPTHS, [1000, 3000, 10_000]);
 const VERIFY = process.env.BENCH_FANOUT_VERIFY === "1";
@@ -37,8 +41,13 @@ const TRIGGER_CONCURRENCY = 16;
 const HOLD_MS = 1000;
 const QUEUE_LAUNCHERS = 100;
 const QUEUE_SAMPLE = 300;
-/** The setups measured; a later one adds e.g. "postgres + Mosquitto, 2 replicas". */
-const SETUPS: Array<() => Promise<FanoutSetup>> = [startEmbedded];
+/** The setups measured (BENCH_FANOUT_SETUPS=embedded,replicas picks some). */
+const ALL_SETUPS: Record<string, () => Promise<FanoutSetup>> = { embedded: startEmbedded, replicas: startReplicas };
+const SETUPS = names(process.env.BENCH_FANOUT_SETUPS, Object.keys(ALL_SETUPS)).map((name) => {
+  const start = ALL_SETUPS[name];
+  if (!start) throw new Error(`BENCH_FANOUT_SETUPS: no setup ${JSON.stringify(name)}; there are ${Object.keys(ALL_SETUPS).join(", ")}`);
+  return start;
+});
 
 const started = performance.now();
 const progress = (m: string) => console.error(`fanout [${((performance.now() - started) / 1000).toFixed(0)} s]: ${m}`);

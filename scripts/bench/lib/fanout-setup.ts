@@ -1,8 +1,8 @@
 /**
  * What the fan-out benchmark (scripts/bench/fanout.ts) runs against: a "setup" is one or more mothership
  * processes behind a list of API base URLs, their broker, and the process ids whose CPU and memory count.
- * `startEmbedded` makes today's setup (SQLite in a temp data dir, the embedded MQTT broker, one replica);
- * a setup with a database server, an external broker and several replicas fills in the same interface.
+ * `startEmbedded` makes the default setup (SQLite in a temp data dir, the embedded MQTT broker, one
+ * replica); ./fanout-replicas.ts fills in the same interface with PostgreSQL, Mosquitto and two replicas.
  *
  * Also here: the admin API client (requests go round robin over the replicas; a failed request fails
  * the benchmark, nothing is retried), pools made from fresh P-256 keys and CSRs, and /proc readings of
@@ -36,7 +36,8 @@ export interface FanoutSetup {
 const repoRoot = join(import.meta.dir, "../../..");
 const arch = process.arch === "arm64" ? "aarch64" : "x86_64";
 
-function freePort(): Promise<number> {
+/** A free loopback port (released before the caller binds it). */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once("error", reject);
