@@ -3,7 +3,7 @@
 // the old one; a reset pool is forgotten with its workers named by carrier; memory is bounded.
 import { describe, expect, test } from "bun:test";
 import { silentLogger } from "../../../src/log/logger.ts";
-import { Carriers, isCarrierId } from "../../../src/mothership/carriers.ts";
+import { Carriers, isCarrierId, type CarrierBook } from "../../../src/mothership/carriers.ts";
 import type { Outbox } from "../../../src/mothership/outbox.ts";
 
 function recording(): Outbox & { got: string[]; released: string[] } {
@@ -66,6 +66,22 @@ describe("carriers", () => {
     expect(poll.released).toEqual(["P/W"]);
     expect(mqtt.released).toEqual([]);
     expect(await carriers.carrierOf("P", "W")).toBe("external-broker");
+  });
+
+  test("messages to one worker reach its carrier in the order sent, however long each lookup of its carrier takes", async () => {
+    const poll = recording();
+    const delays = [30, 0, 10, 0];
+    const book: CarrierBook = {
+      spoke: async () => null,
+      carrierOf: async () => {
+        await Bun.sleep(delays.shift() ?? 0);
+        return "poll";
+      },
+      forgetPool: async () => new Map(),
+    };
+    const carriers = new Carriers({ sign: (_p, _w, m) => m, outboxes: { mqtt: recording(), poll }, fallback: "mqtt", book, logger: silentLogger });
+    await Promise.all(["m1", "m2", "m3", "m4"].map((m) => carriers.deliver("P", "W", m)));
+    expect(poll.got).toEqual(["P/W:m1", "P/W:m2", "P/W:m3", "P/W:m4"]);
   });
 
   test("a signing failure rejects and reaches no carrier", async () => {
