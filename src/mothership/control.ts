@@ -22,6 +22,7 @@ import type { Outbox } from "./outbox.ts";
 import { workerStatus, type Repos, type Run, type RunTriggerDetails, type Store, type Worker } from "./store/index.ts";
 import type { AppliedEvent, StatusExtra } from "./store/runs.ts";
 import { SerialQueue } from "./serial-queue.ts";
+import { UnreportedResults } from "./unreported-results.ts";
 import { declareWorkerGone, Sweeper } from "./sweep.ts";
 import { ulid } from "../protocol/ulid.ts";
 
@@ -54,6 +55,8 @@ export class ControlPlane {
   private readonly queue = new SerialQueue();
   private readonly scheduler: Scheduler;
   private readonly sweeper: Sweeper;
+  /** Runs whose worker says it no longer holds them, waiting for their result (unreported-results.ts). */
+  private readonly unreported: UnreportedResults;
   /** The sweep waiting or running: a store slower than the sweep's period must not pile sweeps up. */
   private sweeping: Promise<void> | null = null;
 
@@ -62,6 +65,7 @@ export class ControlPlane {
     this.log = opts.logger.child({ component: "control" });
     this.now = opts.now ?? (() => new Date());
     this.sweeper = new Sweeper({ ...opts, store: this.store, now: this.now, log: this.log, logState: (run, from, next) => this.logState(run, from, next) });
+    this.unreported = new UnreportedResults(2 * opts.heartbeatSeconds * 1000);
     this.logs = new RunLogIntake(this.store, opts.logLimits ?? DEFAULT_LOG_LIMITS, opts.logger);
     this.scheduler = new Scheduler({
       store: this.store,
@@ -157,6 +161,7 @@ export class ControlPlane {
     }
     switch (m.type) {
       case "heartbeat":
+        await this.reconcileHeld(worker, m.run);
         if (m.docker && (await this.recordDockerHealth(worker, m.docker.ok, m.docker.message)) && m.docker.ok) await this.scheduler.dispatchPool(worker.pool);
         return;
       case "gone":
@@ -191,14 +196,36 @@ export class ControlPlane {
         this.send(addr.pool, w.id, makeMessage("registered", { worker: w.id, pool: w.pool, status: workerStatus(w), heartbeat_seconds: this.opts.heartbeatSeconds }));
         return this.scheduler.publish(run);
       }
-      if (run) await this.apply(run, { type: "worker-lost" }, {}, this.store, w.id);
-      await this.store.workers.release(w.id, w.current_run);
+      if (run && (run.state === "PREPARING" || run.state === "RUNNING") && m.run === null) {
+        // The same launcher process, done with the run: its result follows this hello or was lost.
+        // The worker keeps the run until the result comes or its heartbeats say it never will.
+        this.unreported.overdue(run.id, this.now().getTime());
+      } else {
+        if (run) await this.apply(run, { type: "worker-lost" }, {}, this.store, w.id);
+        await this.store.workers.release(w.id, w.current_run);
+      }
     }
     const fresh = (await this.store.workers.get(w.id)) ?? w;
     this.send(addr.pool, w.id, makeMessage("registered", { worker: w.id, pool: w.pool, status: workerStatus(fresh), heartbeat_seconds: this.opts.heartbeatSeconds }));
     if (fresh.drained) this.send(addr.pool, w.id, makeMessage("drain", {}));
     if (fresh.cycling) this.send(addr.pool, w.id, makeMessage("cycle", {}));
     await this.scheduler.dispatchPool(w.pool);
+  }
+
+  /**
+   * A heartbeat saying the worker holds no run (or another) while the store says it holds one it
+   * accepted: after two heartbeats without the run's result, the result is taken as lost and the run
+   * FAILS launcher-crashed, so the worker takes runs again. A SCHEDULED run is the schedule timeout's.
+   */
+  private async reconcileHeld(w: Worker, reported: string | null): Promise<void> {
+    if (!w.current_run || w.current_run === reported) return;
+    const run = await this.store.runs.get(w.current_run);
+    if (!run || run.state === "SCHEDULED") return;
+    if (!this.unreported.overdue(run.id, this.now().getTime())) return;
+    this.log.warn("the launcher no longer holds its run and the run's result never came; the run fails", { pool: w.pool, worker: w.id, run: run.id, state: run.state });
+    const why = "the launcher reported that it no longer holds the run, and its result never reached the mothership";
+    await this.apply(run, { type: "worker-lost" }, { messages: [why] }, this.store, w.id);
+    await this.releaseWorker(w.id, run.id);
   }
 
   /** A worker whose Docker stops answering gets no runs until it reports it back. True when it changed. */
@@ -231,6 +258,7 @@ export class ControlPlane {
       case "log":
         return this.onLog(addr, run, m);
       case "run_finished":
+        this.unreported.forget(run.id);
         // A run that already ended here (its launcher was declared lost) still learns its last seq.
         if (!(await this.apply(run, { type: "finished", reason: m.reason, exit_code: m.exit_code }, { last_seq: m.last_seq, messages: m.messages }, this.store, holder))) {
           await this.store.runs.recordLateLastSeq(run.id, holder, m.last_seq);

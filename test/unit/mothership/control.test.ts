@@ -164,14 +164,42 @@ for (const engine of storeEngines()) {
         expect((await schedules(2)).filter((s) => s.run === r.id)).toHaveLength(2);
       });
 
-      test("a launcher that comes back saying it holds no run loses the run it had", async () => {
+      test("a launcher that comes back saying it holds no run: its result, queued behind the hello, ends the run as it says", async () => {
         const a = await pool("a");
         await hello(a.pool, "W");
         const r = await control.triggerRun(a.stack, "TRACKED");
         await from(a.pool, "W", "run_accepted", { run: r.id });
         await hello(a.pool, "W", null);
-        expect(await store.runs.get(r.id)).toMatchObject({ state: "FAILED", reason: "launcher-crashed" });
+        expect(await store.runs.get(r.id)).toMatchObject({ state: "PREPARING", worker: "W" });
+        await from(a.pool, "W", "run_finished", { run: r.id, reason: "ok", exit_code: 0, last_seq: -1, messages: [] });
+        expect(await store.runs.get(r.id)).toMatchObject({ state: "FINISHED", reason: "ok" });
         expect((await store.workers.get("W"))?.current_run).toBeNull();
+      });
+
+      test("a run whose launcher no longer holds it and whose result never comes FAILS after two heartbeats; the worker takes runs again", async () => {
+        const a = await pool("a");
+        await hello(a.pool, "W");
+        const r = await control.triggerRun(a.stack, "TRACKED");
+        await from(a.pool, "W", "run_accepted", { run: r.id });
+        await from(a.pool, "W", "phase", { run: r.id, phase: "planning" });
+        // The result is lost on the way; the launcher's heartbeats say it is idle.
+        await from(a.pool, "W", "heartbeat", { state: "IDLE", run: null });
+        clock += 10_000;
+        await from(a.pool, "W", "heartbeat", { state: "IDLE", run: null });
+        expect(await store.runs.get(r.id)).toMatchObject({ state: "RUNNING", worker: "W" });
+        clock += 10_000;
+        await from(a.pool, "W", "heartbeat", { state: "IDLE", run: null });
+        expect(await store.runs.get(r.id)).toMatchObject({ state: "FAILED", reason: "launcher-crashed" });
+        expect((await store.runs.get(r.id))?.messages.join(" ")).toContain("result never reached the mothership");
+        const next = await control.triggerRun(a.stack, "TRACKED");
+        expect(await store.runs.get(next.id)).toMatchObject({ state: "SCHEDULED", worker: "W" });
+        // A heartbeat that names the run it holds changes nothing.
+        await from(a.pool, "W", "run_accepted", { run: next.id });
+        for (let i = 0; i < 3; i++) {
+          clock += 10_000;
+          await from(a.pool, "W", "heartbeat", { state: "BUSY", run: next.id });
+        }
+        expect(await store.runs.get(next.id)).toMatchObject({ state: "PREPARING" });
       });
 
       test("Last Will (gone crashed) fails the worker's run; a clean goodbye of an idle worker fails nothing", async () => {
