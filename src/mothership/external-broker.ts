@@ -21,6 +21,12 @@ import { drainReplicaSession, newInstance, parsePresence, presenceFilter, presen
 import { MAX_MQTT_PACKET_BYTES } from "./mqtt-packet-limit.ts";
 import type { Outbox } from "./outbox.ts";
 
+/** How long a message to a launcher waits for the broker connection to come back, and how many may wait. */
+const LINK_WAIT_MS = 5000;
+const MAX_WAITING_FOR_LINK = 10_000;
+/** How long another replica's `down` must stand before its broker session is taken over. */
+const TAKEOVER_GRACE_MS = 5000;
+
 export interface ExternalBrokerOptions {
   /** `mqtts://HOST:PORT`. */
   url: string;
@@ -74,6 +80,8 @@ export async function connectExternalBroker(o: ExternalBrokerOptions): Promise<E
   // An object, not a `let`: the event handlers change it while the first-connect loop below waits.
   const link: { state: "connecting" | "connected" | "down"; closing: boolean; connectedAt: number; quickDrops: number; clashWarnedAt: number } = { state: "connecting", closing: false, connectedAt: 0, quickDrops: 0, clashWarnedAt: 0 };
   const drains = new Map<string, Promise<void>>();
+  /** Messages to launchers waiting for the broker connection to come back (deliver). */
+  let waitingForLink = 0;
 
   // Two processes with one client id push each other off the broker, forever: say so, at most once a minute.
   const clash = (why: string) => {
@@ -96,13 +104,18 @@ export async function connectExternalBroker(o: ExternalBrokerOptions): Promise<E
     }
   };
 
+  /** The last presence heard of each other replica ("down" until its marker says otherwise). */
+  const others = new Map<string, "up" | "down">();
+
   /** What the broker queued for a session nobody uses any more, handled here like our own. */
   const takeOver = (key: string, session: { clientId: string; filter: string }, marker?: string) => {
     if (drains.has(key) || link.closing) return;
     const drain = (async () => {
+      // A replica that is starting again says `up` within a second of connecting: its retained `down`
+      // (from its last stop) must not make us connect with its client id, which would end its session.
       // Every live replica hears of it; a random pause spares most of them connecting to the same session.
-      await Bun.sleep(Math.random() * 1000);
-      if (link.closing) return;
+      await Bun.sleep((marker ? TAKEOVER_GRACE_MS : 0) + Math.random() * 1000);
+      if (link.closing || (marker && others.get(key) !== "down")) return;
       const r = await drainReplicaSession({ url: o.url, tls, ...session, onMessage: uplink, stopping: () => link.closing, logger: o.logger });
       if (r.complete && marker && client.connected) await client.publishAsync(marker, Buffer.alloc(0), { qos: 1, retain: true });
     })()
@@ -117,7 +130,10 @@ export async function connectExternalBroker(o: ExternalBrokerOptions): Promise<E
     if (p.replica === o.replica) {
       // Ours is published before we subscribe: any later `up` of another instance is another process.
       if (p.presence?.state === "up" && p.presence.instance !== instance) clash(retained ? "its presence marker" : "it announced itself");
-    } else if (p.presence?.state === "down") {
+    } else if (p.presence) {
+      others.set(p.replica, p.presence.state);
+    }
+    if (p.replica !== o.replica && p.presence?.state === "down") {
       takeOver(p.replica, { clientId: replicaClientId(o.namespace, p.replica), filter: sharedUplinkFilter(o.namespace) }, topic);
     }
     return true;
@@ -163,11 +179,22 @@ export async function connectExternalBroker(o: ExternalBrokerOptions): Promise<E
   else takeOver("legacy", { clientId: `${MOTHERSHIP_BROKER_USER}.${o.namespace}`, filter: allWriteonlyFilter(o.namespace) });
 
   return {
-    deliver(pool, worker, message) {
-      // MQTT.js would queue without bound while the broker is away; a launcher learns its state again
-      // from the answer to its next hello, and an unconfirmed schedule goes back to the queue.
-      if (!client.connected) return Promise.reject(new SpaceliftError("broker-unavailable", "the external broker is not connected"));
-      return client.publishAsync(readonlyTopic(o.namespace, pool, worker), message, { qos: 1 }).then(() => undefined);
+    async deliver(pool, worker, message) {
+      // A blip (the broker restarting, a session taken over for a moment) is waited out for a few
+      // seconds, by a bounded number of messages; beyond that MQTT.js would queue without bound, so
+      // the message fails: a launcher learns its state again from the answer to its next hello, and
+      // an unconfirmed schedule goes back to the queue.
+      if (!client.connected && waitingForLink < MAX_WAITING_FOR_LINK) {
+        waitingForLink++;
+        try {
+          const until = Date.now() + LINK_WAIT_MS;
+          while (!client.connected && !link.closing && Date.now() < until) await Bun.sleep(50);
+        } finally {
+          waitingForLink--;
+        }
+      }
+      if (!client.connected) throw new SpaceliftError("broker-unavailable", "the external broker is not connected");
+      await client.publishAsync(readonlyTopic(o.namespace, pool, worker), message, { qos: 1 });
     },
     async kick(pool, workers) {
       for (const worker of workers) {

@@ -111,7 +111,9 @@ describe.skipIf(!hostCapability("Debian mosquitto (the mosquitto binary)", mosqu
     expect(r2.got.length).toBeGreaterThan(0);
     expect([r1.broker.connected(), r2.broker.connected()]).toEqual([true, true]);
     expect([...r1.log, ...r2.log].filter((l) => l.includes("connection lost") || l.includes("another process"))).toEqual([]);
-    expect(mosquitto.log()).not.toContain("already connected, closing old connection");
+    // Neither replica's session is taken from it. (Both may empty the pre-replica `mothership.<ns>`
+    // session at start, each pushing the other's short-lived drain off it: harmless, nothing is lost.)
+    expect(mosquitto.log()).not.toMatch(/Client mothership\.spacelift\.r[12] already connected/);
 
     await r1.broker.deliver(pool, worker, "from-r1");
     await r2.broker.deliver(pool, worker, "from-r2");
