@@ -25,7 +25,8 @@ Server:
                    [--comms-url URL] [--namespace NS] [--http-plain] [--heartbeat SECONDS] [--log-level LEVEL]
                    [--schedule-timeout SECONDS] [--max-log-chunk-bytes BYTES] [--max-run-log-bytes BYTES]
                    [--downloads DIR] [--broker mqtts://HOST:PORT [--broker-ca FILE]
-                   [--broker-crl PATH [--broker-reload-command CMD]]] [--database postgres://USER@HOST/DB]
+                   [--broker-crl PATH [--broker-reload-command CMD]] [--replica-id NAME]]
+                   [--database postgres://USER@HOST/DB]
       defaults: --data ./mothership-data, --http 127.0.0.1:8080, --mqtt 127.0.0.1:8883,
                 --max-log-chunk-bytes 256KiB, --max-run-log-bytes 512MiB (a run over it is stopped),
                 --downloads: the binary's own directory when it holds SHA256SUMS (served at /downloads/)
@@ -34,9 +35,10 @@ Server:
       --broker uses an existing MQTT broker instead of the embedded one (--mqtt), with the client
       certificate in DIR/broker-client/; --broker-crl is the CRL file the broker reads, rewritten on
       every pool reset and delete, then --broker-reload-command runs (docs/external-broker.md)
-      --database (or MOTHERSHIP_DATABASE_URL) keeps the store in PostgreSQL, which several replicas may
-      share, instead of DIR/mothership.db; its password goes in MOTHERSHIP_DATABASE_URL or PGPASSWORD,
-      never on the command line
+      --database (or MOTHERSHIP_DATABASE_URL) keeps the store in PostgreSQL instead of DIR/mothership.db;
+      its password goes in MOTHERSHIP_DATABASE_URL or PGPASSWORD, never on the command line. Several
+      replicas share one database and one --broker, each with its own --replica-id (or
+      MOTHERSHIP_REPLICA_ID; default: one made once in DIR/replica-id) (docs/scale.md)
 
 Client (talks to the HTTP API; --url/MOTHERSHIP_URL, --token-file PATH/MOTHERSHIP_TOKEN, --ca/MOTHERSHIP_CA,
 or --data DIR of a local mothership for all three; without a CA, ./mothership-data/ca/ca.crt if present.
