@@ -152,8 +152,10 @@ export class ControlPlane {
     const worker = await this.store.workers.get(addr.worker);
     if (worker && worker.pool !== addr.pool) return this.refuseForeignWorker(addr, worker.pool, m);
     if (m.type === "hello") return this.onHello(addr, m);
-    // Heard only while live: another replica may have declared it gone since it was read.
-    if (!worker || worker.gone_at !== null || !(await this.store.workers.touch(worker.id, this.iso()))) {
+    // Heard only while live: another replica may have declared it gone since it was read. A worker
+    // heard within the last second needs no new last_seen (nobody is declared gone that soon), which
+    // spares a write for most messages of a busy launcher.
+    if (!worker || worker.gone_at !== null || !(this.heardRecently(worker) || (await this.store.workers.touch(worker.id, this.iso())))) {
       if (m.type === "gone") return;
       // A worker we do not know, or already declared gone (silent too long): ask it to say hello again.
       this.send(addr.pool, addr.worker, makeMessage("error", { in_reply_to: m.id, code: "unknown-worker", message: "send hello first" }));
@@ -173,6 +175,13 @@ export class ControlPlane {
       case "run_finished":
         return this.onRunMessage(addr, m);
     }
+  }
+
+  /** Heard within the last second (or a quarter of the heartbeat interval, if that is shorter). */
+  private heardRecently(w: Worker): boolean {
+    const window = Math.min(1000, (this.opts.heartbeatSeconds * 1000) / 4);
+    const age = this.now().getTime() - Date.parse(w.last_seen);
+    return age >= 0 && age < window;
   }
 
   /** Answers the sender alone (its own pool's address) and changes nothing of the worker's own pool. */
