@@ -171,15 +171,13 @@ export async function startMothership(cfg: ServeConfig): Promise<RunningMothersh
   await writeFile(join(cfg.dataDir, ENDPOINT_FILE), JSON.stringify({ http_url: httpUrl, broker_endpoint: brokerEndpoint }) + "\n", { mode: FILE_MODE });
 
   // Sweep often enough that a silent worker is noticed within a heartbeat of its deadline; a sweep
-  // starts only after the last one ended, and `stop` waits for the one under way.
-  let sweeping: Promise<void> | null = null;
+  // starts only after the last one ended (control.sweep() joins one still under way and logs its own
+  // failures), and `stop` waits for the one under way.
+  let sweeping: Promise<void> = Promise.resolve();
   let sweepingComms: Promise<void> | null = null;
   const sweeper = setInterval(() => {
     sweepingComms ??= comms.sweep().finally(() => (sweepingComms = null));
-    sweeping ??= control
-      .sweep()
-      .catch((err: unknown) => log.error("liveness sweep failed", { error: err }))
-      .finally(() => (sweeping = null));
+    sweeping = control.sweep();
   }, Math.max(250, Math.min(cfg.heartbeatSeconds * 1000, 5000)));
   await control.dispatch();
 
